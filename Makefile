@@ -1,0 +1,28 @@
+# The project's entry points. Each creates .venv on first use and reuses it afterwards.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export DVC_NO_ANALYTICS := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: install repro test clean-venv
+
+install: $(STAMP)
+
+# torch/torchvision are pinned to the builds on this machine's disk (see README).
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | { grep -v '^WARNING: Location' || true; }
+	touch $(STAMP)
+
+repro: install
+	dvc repro
+
+test: install
+	$(PY) -m pytest
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,114 @@
+"""Safe extraction of an image archive, checking that every image decodes.
+
+The archive is inspected in full before anything is written: absolute paths, `..` components,
+symlinks and an uncompressed total over the cap refuse the whole archive (zip-slip and zip bombs),
+so a hostile file never leaves a partial folder behind.
+"""
+
+from __future__ import annotations
+
+import io
+import stat
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from PIL import Image, UnidentifiedImageError
+
+from faceattr.atomic import atomic_dir
+from faceattr.errors import FaceattrError
+
+IMAGE_SUFFIXES = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG"}
+
+
+def _check_entry(archive: Path, info: zipfile.ZipInfo) -> None:
+    name = info.filename
+    posix = PurePosixPath(name.replace("\\", "/"))
+    if posix.is_absolute() or (len(name) > 1 and name[1] == ":"):
+        raise FaceattrError(f"{archive}: refusing an absolute path in the archive: {name!r}")
+    if ".." in posix.parts:
+        raise FaceattrError(f"{archive}: refusing a path with '..' in the archive: {name!r}")
+    mode = info.external_attr >> 16
+    if info.create_system == 3 and stat.S_ISLNK(mode):
+        raise FaceattrError(f"{archive}: refusing a symbolic link in the archive: {name!r}")
+
+
+def image_problem(data: bytes, suffix: str) -> str | None:
+    """Why these bytes are not a usable image of the suffix's format, or None if they are."""
+    if not data:
+        return "empty file"
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            fmt = img.format
+            img.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        return f"does not decode: {exc}"
+    expected = IMAGE_SUFFIXES[suffix]
+    if fmt != expected:
+        return f"{fmt} data in a {suffix} file"
+    return None
+
+
+def extract_images(
+    archive: str | Path, dest: str | Path, max_uncompressed_bytes: int, on_bad_image: str = "skip"
+) -> dict:
+    """Extract every image of `archive` flat into `dest`; return a report of what was left out and why."""
+    archive, dest = Path(archive), Path(dest)
+    if on_bad_image not in ("skip", "fail"):
+        raise FaceattrError(f"unzip.on_bad_image: expected 'skip' or 'fail', got {on_bad_image!r}")
+    if not archive.is_file():
+        raise FaceattrError(f"{archive}: image archive not found")
+    try:
+        zf = zipfile.ZipFile(archive)
+    except zipfile.BadZipFile as exc:
+        raise FaceattrError(f"{archive}: not a zip archive ({exc})") from None
+    with zf:
+        infos = zf.infolist()
+        for info in infos:
+            _check_entry(archive, info)
+        total = sum(info.file_size for info in infos)
+        if total > max_uncompressed_bytes:
+            raise FaceattrError(
+                f"{archive}: uncompressed size {total / 2**20:.1f} MiB exceeds the cap "
+                f"unzip.max_uncompressed_mb = {max_uncompressed_bytes / 2**20:.0f} MiB"
+            )
+        images: dict[str, zipfile.ZipInfo] = {}
+        non_images = 0
+        for info in infos:
+            if info.is_dir():
+                continue
+            base = PurePosixPath(info.filename.replace("\\", "/")).name
+            suffix = PurePosixPath(base).suffix.lower()
+            if suffix not in IMAGE_SUFFIXES or base.startswith("."):
+                non_images += 1
+                continue
+            if base in images:
+                raise FaceattrError(
+                    f"{archive}: two entries share the image name {base!r}: "
+                    f"{images[base].filename!r} and {info.filename!r}"
+                )
+            images[base] = info
+
+        bad: list[dict] = []
+        with atomic_dir(dest) as staging:
+            for base in sorted(images):
+                info = images[base]
+                with zf.open(info) as fh:
+                    data = fh.read(max_uncompressed_bytes + 1)
+                problem = image_problem(data, PurePosixPath(base).suffix.lower())
+                if problem:
+                    if on_bad_image == "fail":
+                        raise FaceattrError(f"{archive}: {info.filename}: {problem} (unzip.on_bad_image is 'fail')")
+                    bad.append({"image": base, "entry": info.filename, "reason": problem})
+                    continue
+                (staging / base).write_bytes(data)
+
+    return {
+        "archive": str(archive),
+        "entries": len(infos),
+        "images_found": len(images),
+        "images_extracted": len(images) - len(bad),
+        "images_bad": len(bad),
+        "bad_images": bad,
+        "non_image_entries": non_images,
+        "uncompressed_bytes": total,
+    }

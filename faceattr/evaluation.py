@@ -1,0 +1,70 @@
+"""Evaluation of a trained model on a labelled split: probabilities, thresholds, metrics and plot data."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.metrics import roc_curve
+from torch import nn
+
+from faceattr.atomic import atomic_dir, write_text
+from faceattr.inference import predict_logits
+from faceattr.metrics import evaluate_predictions, tune_thresholds
+from faceattr.models import ModelSpec
+
+
+def predict_probabilities(model: nn.Module, spec: ModelSpec, images: torch.Tensor,
+                          device: torch.device | str = "cpu") -> np.ndarray:
+    """Sigmoid probabilities in float32 (evaluation uses full precision, so metrics are exact and stable)."""
+    return torch.sigmoid(predict_logits(model, images, spec, torch.device(device), bf16=False)).numpy()
+
+
+@dataclass
+class Evaluation:
+    metrics: dict
+    probabilities: np.ndarray
+    thresholds: list[float]
+
+
+def evaluate(attributes: Sequence[str], y_true: np.ndarray, prob: np.ndarray, majority: np.ndarray,
+             threshold: float = 0.5, tuning: tuple[np.ndarray, np.ndarray] | None = None,
+             objective: str = "balanced_accuracy") -> Evaluation:
+    """Metrics at a fixed threshold, or at per-attribute thresholds tuned on (val labels, val probabilities)."""
+    thresholds = tune_thresholds(*tuning, objective) if tuning is not None else [float(threshold)] * len(attributes)
+    return Evaluation(evaluate_predictions(attributes, y_true, prob, thresholds, majority), prob, thresholds)
+
+
+def predictions_frame(ids: Sequence[str], attributes: Sequence[str], prob: np.ndarray,
+                      thresholds: Sequence[float], y_true: np.ndarray | None = None) -> pd.DataFrame:
+    """Per image and attribute: probability, decision and (when known) the true label."""
+    columns: dict[str, object] = {"image_id": list(ids)}
+    for k, name in enumerate(attributes):
+        columns[f"{name}_prob"] = np.round(prob[:, k], 6)
+        columns[f"{name}_pred"] = (prob[:, k] >= thresholds[k]).astype(int)
+        if y_true is not None:
+            columns[f"{name}_true"] = y_true[:, k].astype(int)
+    return pd.DataFrame(columns)
+
+
+def write_csv(path: str | Path, frame: pd.DataFrame) -> None:
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, lineterminator="\n")
+    write_text(path, buffer.getvalue())
+
+
+def write_plot_data(roc_dir: str | Path, confusion_dir: str | Path, attributes: Sequence[str],
+                    y_true: np.ndarray, prob: np.ndarray, thresholds: Sequence[float]) -> None:
+    """One ROC file (fpr, tpr) and one confusion file (actual, predicted) per attribute, for DVC's templates."""
+    with atomic_dir(roc_dir) as roc, atomic_dir(confusion_dir) as conf:
+        for k, name in enumerate(attributes):
+            if len(np.unique(y_true[:, k])) > 1:
+                fpr, tpr, _ = roc_curve(y_true[:, k], prob[:, k])
+                write_csv(roc / f"{name}.csv", pd.DataFrame({"fpr": np.round(fpr, 6), "tpr": np.round(tpr, 6)}))
+            pred = (prob[:, k] >= thresholds[k]).astype(int)
+            write_csv(conf / f"{name}.csv", pd.DataFrame({"actual": y_true[:, k].astype(int), "predicted": pred}))

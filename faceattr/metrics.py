@@ -1,0 +1,82 @@
+"""Per-attribute classification metrics (scikit-learn), the majority-class baseline, and thresholds."""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+from sklearn.metrics import (accuracy_score, balanced_accuracy_score, f1_score, precision_score, recall_score,
+                             roc_auc_score)
+
+from faceattr.errors import FaceattrError
+
+THRESHOLD_OBJECTIVES = ("balanced_accuracy", "f1")
+
+
+def majority_labels(train_labels: np.ndarray) -> np.ndarray:
+    """Per attribute, the class (0/1) most common in the training labels (ties go to 0)."""
+    return (train_labels.mean(axis=0) > 0.5).astype(np.uint8)
+
+
+def attribute_metrics(y_true: np.ndarray, prob: np.ndarray, threshold: float, majority: int) -> dict[str, float]:
+    """Accuracy, balanced accuracy, precision, recall, F1, ROC-AUC and the majority baseline for one attribute.
+
+    ROC-AUC is left out when the split holds one class only (it is undefined there).
+    """
+    pred = (prob >= threshold).astype(np.uint8)
+    out = {
+        "accuracy": accuracy_score(y_true, pred),
+        "balanced_accuracy": balanced_accuracy_score(y_true, pred) if len(np.unique(y_true)) > 1
+        else accuracy_score(y_true, pred),
+        "precision": precision_score(y_true, pred, zero_division=0),
+        "recall": recall_score(y_true, pred, zero_division=0),
+        "f1": f1_score(y_true, pred, zero_division=0),
+        "baseline_accuracy": float(np.mean(y_true == majority)),
+        "threshold": threshold,
+        "positive_rate": float(np.mean(y_true)),
+    }
+    if len(np.unique(y_true)) > 1:
+        out["roc_auc"] = roc_auc_score(y_true, prob)
+    return {k: round(float(v), 6) for k, v in out.items()}
+
+
+def evaluate_predictions(attributes: Sequence[str], y_true: np.ndarray, prob: np.ndarray,
+                         thresholds: Sequence[float], majority: np.ndarray) -> dict:
+    """The metrics file: means over attributes at the top, then one block per attribute."""
+    if y_true.shape != prob.shape or y_true.shape[1] != len(attributes):
+        raise FaceattrError(f"labels {y_true.shape} and predictions {prob.shape} do not match {len(attributes)} attributes")
+    if len(y_true) == 0:
+        raise FaceattrError("the evaluation split is empty")
+    per = {a: attribute_metrics(y_true[:, k], prob[:, k], thresholds[k], int(majority[k]))
+           for k, a in enumerate(attributes)}
+
+    def mean(key: str) -> float:
+        values = [m[key] for m in per.values() if key in m]
+        return round(float(np.mean(values)), 6) if values else math.nan
+
+    summary = {f"mean_{k}": mean(k) for k in ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc")}
+    summary["baseline_mean_accuracy"] = mean("baseline_accuracy")
+    summary["images"] = int(len(y_true))
+    return {**{k: v for k, v in summary.items() if not math.isnan(v)}, "per_attribute": per}
+
+
+def tune_thresholds(y_true: np.ndarray, prob: np.ndarray, objective: str = "balanced_accuracy") -> list[float]:
+    """Per attribute, the threshold (among the observed probabilities) that maximises the objective.
+
+    Attributes with one class only in the tuning split keep 0.5: there is nothing to tune against.
+    """
+    if objective not in THRESHOLD_OBJECTIVES:
+        raise FaceattrError(f"evaluate.threshold_objective: expected one of {THRESHOLD_OBJECTIVES}, got {objective!r}")
+    score = balanced_accuracy_score if objective == "balanced_accuracy" else (
+        lambda t, p: f1_score(t, p, zero_division=0))
+    thresholds = []
+    for k in range(y_true.shape[1]):
+        t, p = y_true[:, k], prob[:, k]
+        if len(np.unique(t)) < 2:
+            thresholds.append(0.5)
+            continue
+        candidates = np.unique(np.concatenate([[0.5], p]))
+        best = max(candidates, key=lambda c: (score(t, (p >= c).astype(np.uint8)), -abs(c - 0.5)))
+        thresholds.append(round(float(best), 6))
+    return thresholds

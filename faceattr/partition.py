@@ -1,0 +1,162 @@
+"""Train/val/test partitions of nested subsets (1000 ⊂ 2000 ⊂ 3000 ⊂ …) in the published project's format.
+
+Every strategy orders the clean images once and takes prefixes, so a smaller subset is always
+contained in a larger one. Split assignment is computed on the full ordering, so an image keeps its
+split in every subset (except for `first`, which reproduces the published project's contiguous blocks).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from faceattr.errors import FaceattrError
+
+STRATEGIES = ("first", "random", "identity", "official", "file")
+SPLIT_NAMES = ("train", "val", "test")
+
+Partition = list[tuple[str, int]]
+
+
+def read_id_table(path: str | Path, what: str) -> dict[str, int]:
+    """Read a `NNNNNN.jpg <int>` file (eval partition, identities, partition lists), naming bad lines."""
+    path = Path(path)
+    if not path.is_file():
+        raise FaceattrError(f"{path}: {what} file not found")
+    table: dict[str, int] = {}
+    for line_no, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != 2 or not fields[1].lstrip("-").isdigit():
+            raise FaceattrError(f"{path}, line {line_no}: expected '<image> <integer>', got {line.strip()!r}")
+        if fields[0] in table:
+            raise FaceattrError(f"{path}, line {line_no}: duplicate image id {fields[0]!r}")
+        table[fields[0]] = int(fields[1])
+    return table
+
+
+def _split_counts(n: int, fractions: Sequence[float]) -> tuple[int, int, int]:
+    n_train = int(round(n * fractions[0]))
+    n_val = int(round(n * fractions[1]))
+    return n_train, n_val, n - n_train - n_val
+
+
+def assign_groups(group_sizes: Sequence[int], fractions: Sequence[float]) -> list[int]:
+    """Give each group (identity, or single image) the split furthest below its share so far.
+
+    Depends only on earlier groups, so every prefix is split in close to the requested fractions.
+    """
+    counts = [0, 0, 0]
+    total = 0
+    splits = []
+    for size in group_sizes:
+        total += size
+        k = max(range(3), key=lambda j: fractions[j] * total - counts[j])
+        counts[k] += size
+        splits.append(k)
+    return splits
+
+
+def _ordering(ids: Sequence[str], strategy: str, seed: int, fractions: Sequence[float],
+              identities: Mapping[str, int] | None, official: Mapping[str, int] | None) -> list[tuple[str, int]]:
+    """All clean ids in subset order, each with the split it gets (-1: decided per subset)."""
+    ids = sorted(ids)
+    if strategy == "first":
+        return [(i, -1) for i in ids]
+    if strategy == "random":
+        order = [ids[k] for k in np.random.default_rng(seed).permutation(len(ids))]
+        return list(zip(order, assign_groups([1] * len(order), fractions)))
+    if strategy == "official":
+        if official is None:
+            raise FaceattrError("partition.strategy 'official' needs data.eval_partition (list_eval_partition.txt)")
+        missing = [i for i in ids if i not in official]
+        if missing:
+            raise FaceattrError(f"data.eval_partition has no split for {len(missing)} image(s), e.g. {missing[0]}")
+        bad = sorted({v for v in official.values() if v not in (0, 1, 2)})
+        if bad:
+            raise FaceattrError(f"data.eval_partition: split values must be 0, 1 or 2, found {bad}")
+        return [(i, official[i]) for i in ids]
+    if strategy == "identity":
+        if identities is None:
+            raise FaceattrError("partition.strategy 'identity' needs data.identities (identity_CelebA.txt)")
+        groups: dict[int, list[str]] = defaultdict(list)
+        for i in ids:
+            if i not in identities:
+                raise FaceattrError(f"data.identities has no identity for image {i}")
+            groups[identities[i]].append(i)
+        people = sorted(groups)
+        people = [people[k] for k in np.random.default_rng(seed).permutation(len(people))]
+        splits = assign_groups([len(groups[p]) for p in people], fractions)
+        return [(i, s) for p, s in zip(people, splits) for i in groups[p]]
+    raise FaceattrError(f"partition.strategy: unknown {strategy!r}; allowed: {', '.join(STRATEGIES)}")
+
+
+def make_partitions(
+    ids: Sequence[str],
+    sizes: Sequence[int | str],
+    strategy: str = "first",
+    fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    seed: int = 0,
+    identities: Mapping[str, int] | None = None,
+    official: Mapping[str, int] | None = None,
+) -> dict[str, Partition]:
+    """Partitions keyed by size name ('1000', …, 'all'); each is a sorted list of (image id, split)."""
+    if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
+        raise FaceattrError(f"partition.fractions: expected three non-negative numbers summing to 1, got {list(fractions)}")
+    if strategy == "file":
+        raise FaceattrError("partition.strategy 'file' reads given lists: use read_partition_files")
+    ordered = _ordering(ids, strategy, seed, fractions, identities, official)
+    result: dict[str, Partition] = {}
+    for size in sizes:
+        n = len(ordered) if size == "all" else size
+        if not isinstance(n, int) or isinstance(n, bool) or n < 3:
+            raise FaceattrError(f"partition.sizes: expected whole numbers ≥ 3 or 'all', got {size!r}")
+        if n > len(ordered):
+            raise FaceattrError(
+                f"partition.sizes: a subset of {n} images was asked for, but only {len(ordered)} clean "
+                f"labelled images are available"
+            )
+        chosen = ordered[:n]
+        if strategy == "first":
+            n_train, n_val, _ = _split_counts(n, fractions)
+            chosen = [(i, 0 if k < n_train else 1 if k < n_train + n_val else 2) for k, (i, _) in enumerate(chosen)]
+        result[str(size)] = sorted(chosen)
+    return result
+
+
+def read_partition_files(
+    data_dir: str | Path, pattern: str | None, sizes: Sequence[int | str], clean_ids: Sequence[str]
+) -> tuple[dict[str, Partition], dict]:
+    """Read given partition lists (`pattern` with `{size}`, under data_dir), keeping the ids that survived cleaning."""
+    if not pattern or "{size}" not in str(pattern):
+        raise FaceattrError(
+            "partition.files: strategy 'file' needs a path pattern containing {size}, relative to data.dir "
+            "(e.g. seed_mobilenetv2/list_partition_{size}.txt)"
+        )
+    clean = set(clean_ids)
+    result: dict[str, Partition] = {}
+    dropped: dict[str, int] = {}
+    for size in sizes:
+        path = Path(data_dir) / str(pattern).format(size=size)
+        table = read_id_table(path, "partition")
+        bad = sorted({v for v in table.values() if v not in (0, 1, 2)})
+        if bad:
+            raise FaceattrError(f"{path}: split values must be 0, 1 or 2, found {bad}")
+        result[str(size)] = sorted((i, s) for i, s in table.items() if i in clean)
+        dropped[str(size)] = len(table) - len(result[str(size)])
+    return result, dropped
+
+
+def split_counts(partition: Partition) -> dict[str, int]:
+    counts = dict.fromkeys(SPLIT_NAMES, 0)
+    for _, s in partition:
+        counts[SPLIT_NAMES[s]] += 1
+    return counts
+
+
+def format_partition(partition: Partition) -> str:
+    return "".join(f"{i} {s}\n" for i, s in partition)

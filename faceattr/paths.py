@@ -1,0 +1,24 @@
+"""Where each stage reads and writes, in one place (dvc.yaml names the same paths)."""
+
+from pathlib import Path
+
+RAW_SYNTHETIC = Path("data/raw/synthetic")
+IMAGES_DIR = Path("data/interim/img_align_celeba")
+UNZIP_REPORT = Path("data/interim/unzip_report.json")
+LABELS = Path("data/processed/labels.csv")
+LABEL_REPORT = Path("data/processed/label_report.json")
+PARTITIONS_DIR = Path("data/processed/partitions")
+PARTITION_REPORT = Path("data/processed/partition_report.json")
+MODEL = Path("models/model.pt")
+CHECKPOINTS_DIR = Path("models/checkpoints")
+TRAIN_METRICS = Path("metrics/train.json")
+EVAL_METRICS = Path("metrics/eval.json")
+TRAIN_HISTORY = Path("plots/train_history.csv")
+PREDICTIONS = Path("plots/predictions.csv")
+ROC_DIR = Path("plots/roc")
+CONFUSION_DIR = Path("plots/confusion")
+SYNTHETIC_SAMPLES_PNG = Path("plots/synthetic_samples.png")
+TRAINING_CURVES_PNG = Path("plots/training_curves.png")
+ACCURACY_PNG = Path("plots/per_attribute_accuracy.png")
+ROC_PNG = Path("plots/roc_curves.png")
+LABEL_DISTRIBUTION_PNG = Path("plots/label_distribution.png")

@@ -1,0 +1,20 @@
+"""The common entry point of every DVC stage: user errors become one line and a non-zero exit."""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+from faceattr.errors import FaceattrError
+
+
+def run_stage(main: Callable[[], None]) -> None:
+    """Call a stage's main; a FaceattrError is printed as `error: …` and exits with status 2."""
+    try:
+        main()
+    except FaceattrError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,123 @@
+"""MLflow tracking: one run per training, found again by the model's hash by later stages.
+
+The store defaults to `sqlite:///<repo root>/mlflow.db` with artifacts in `<repo root>/mlruns`, where
+the repo root is DVC_ROOT when DVC runs us (also inside `dvc exp run --temp` and queue workspaces,
+which are deleted afterwards), so every run, workspace or queued, lands in the same store.
+MLFLOW_TRACKING_URI overrides it, e.g. a shared `mlflow server`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+EXPERIMENT = "faceattr"
+MODEL_TAG = "faceattr.model_sha256"
+
+
+def repo_root() -> Path:
+    """DVC_ROOT under DVC (the real repository, even for temporary experiment workspaces), else the cwd."""
+    return Path(os.environ.get("DVC_ROOT") or os.getcwd()).resolve()
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{repo_root() / 'mlflow.db'}"
+
+
+def git_commit(short: bool = False) -> str | None:
+    args = ["git", "rev-parse", "--short" if short else "--verify", "HEAD"]
+    try:
+        out = subprocess.run(args, capture_output=True, text=True, check=True, cwd=os.getcwd())
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def run_name() -> str:
+    """The DVC experiment's name under `dvc exp run`, otherwise the git short commit."""
+    return os.environ.get("DVC_EXP_NAME") or git_commit(short=True) or "workspace"
+
+
+def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{'train': {'lr': 0.1}} → {'train.lr': 0.1}; lists become strings."""
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value if isinstance(value, (int, float, str, bool)) or value is None else str(value)
+    return flat
+
+
+def _client():
+    import logging
+
+    import mlflow
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    mlflow.set_tracking_uri(tracking_uri())
+    return mlflow
+
+
+def start_run(params: Mapping[str, Any], tags: Mapping[str, str]):
+    """Start the MLflow run of a training, in experiment `faceattr` (created with its artifact root)."""
+    mlflow = _client()
+    experiment = mlflow.get_experiment_by_name(EXPERIMENT)
+    if experiment is None:
+        location = None
+        if tracking_uri().startswith("sqlite:"):
+            location = (repo_root() / "mlruns").as_uri()
+        try:
+            mlflow.create_experiment(EXPERIMENT, artifact_location=location)
+        except Exception:  # noqa: BLE001 - created meanwhile by a concurrent run
+            pass
+    mlflow.set_experiment(EXPERIMENT)
+    run = mlflow.start_run(run_name=run_name())
+    all_tags = {"git_commit": git_commit() or "", "dvc_exp_name": os.environ.get("DVC_EXP_NAME", ""),
+                "torch_version": _torch_version(), **tags}
+    mlflow.set_tags(all_tags)
+    flat = flatten(params)
+    items = list(flat.items())
+    for start in range(0, len(items), 100):
+        mlflow.log_params(dict(items[start:start + 100]))
+    return run
+
+
+def _torch_version() -> str:
+    import torch
+
+    return torch.__version__
+
+
+def find_run_for_model(model_sha256: str):
+    """The newest run whose model has this hash, or None (e.g. the train stage came from DVC's cache)."""
+    mlflow = _client()
+    experiment = mlflow.get_experiment_by_name(EXPERIMENT)
+    if experiment is None:
+        return None
+    runs = mlflow.search_runs(experiment_ids=[experiment.experiment_id],
+                              filter_string=f"tags.`{MODEL_TAG}` = '{model_sha256}'",
+                              order_by=["attributes.start_time DESC"], max_results=1, output_format="list")
+    return runs[0] if runs else None
+
+
+def log_to_model_run(model_sha256: str, metrics: Mapping[str, float], artifacts: Iterable[str | Path],
+                     params: Mapping[str, Any] | None = None) -> str:
+    """Add metrics and artifact files to the run that trained this model; start one if none is found."""
+    mlflow = _client()
+    run = find_run_for_model(model_sha256)
+    if run is None:
+        active = start_run(params or {}, {MODEL_TAG: model_sha256})
+    else:
+        active = mlflow.start_run(run_id=run.info.run_id)
+    with active:
+        mlflow.log_metrics(dict(metrics))
+        for path in map(Path, artifacts):
+            if path.is_dir():
+                mlflow.log_artifacts(str(path), artifact_path=path.name)
+            elif path.exists():
+                mlflow.log_artifact(str(path))
+    return active.info.run_id

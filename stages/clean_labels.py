@@ -1,0 +1,31 @@
+"""DVC stage `clean_labels`: the attribute file → data/processed/labels.csv and a report of every drop."""
+
+import json
+import os
+
+from faceattr.atomic import atomic_path, write_json
+from faceattr.labels import clean_labels
+from faceattr.params import data_file, get, load_params
+from faceattr.paths import IMAGES_DIR, LABEL_REPORT, LABELS, UNZIP_REPORT
+from faceattr.stage import run_stage
+
+
+def main() -> None:
+    params = load_params()
+    unzip_report = json.loads(UNZIP_REPORT.read_text())
+    frame, report = clean_labels(
+        data_file(params, "attributes"),
+        get(params, "labels.attributes"),
+        available_images=os.listdir(IMAGES_DIR),
+        bad_images=[b["image"] for b in unzip_report["bad_images"]],
+    )
+    with atomic_path(LABELS) as tmp:
+        frame.to_csv(tmp, index=False, lineterminator="\n")
+    write_json(LABEL_REPORT, report)
+    print(f"clean_labels: {report['rows_kept']} rows kept of {report['rows_read']} "
+          f"({report['rows_malformed']} malformed, {report['rows_missing_image']} without image, "
+          f"{report['rows_bad_image']} with a bad image)")
+
+
+if __name__ == "__main__":
+    run_stage(main)

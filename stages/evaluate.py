@@ -1,0 +1,44 @@
+"""DVC stage `evaluate`: test-split metrics (metrics/eval.json), predictions and ROC/confusion plot data."""
+
+from faceattr import tracking
+from faceattr.atomic import write_json
+from faceattr.dataset import load_split, partition_path, read_partition_labels
+from faceattr.evaluation import evaluate, predict_probabilities, predictions_frame, write_csv, write_plot_data
+from faceattr.metrics import majority_labels
+from faceattr.models import file_sha256, load_model
+from faceattr.params import get, load_params
+from faceattr.paths import (CONFUSION_DIR, EVAL_METRICS, IMAGES_DIR, LABELS, MODEL, PARTITIONS_DIR, PREDICTIONS,
+                            ROC_DIR)
+from faceattr.stage import run_stage
+
+
+def main() -> None:
+    params = load_params()
+    model, spec = load_model(MODEL)
+    data = read_partition_labels(LABELS, partition_path(PARTITIONS_DIR, get(params, "subset")))
+    attributes = spec.attributes
+    test = load_split(data, "test", IMAGES_DIR, spec.image_size)
+    prob = predict_probabilities(model, spec, test.images)
+    y_true = test.labels.numpy().astype(int)
+    tuning = None
+    if get(params, "evaluate.tune_thresholds"):
+        val = load_split(data, "val", IMAGES_DIR, spec.image_size)
+        tuning = (val.labels.numpy().astype(int), predict_probabilities(model, spec, val.images))
+    result = evaluate(attributes, y_true, prob, majority_labels(data.labels["train"].numpy()),
+                      threshold=get(params, "evaluate.threshold"), tuning=tuning,
+                      objective=get(params, "evaluate.threshold_objective"))
+    write_json(EVAL_METRICS, result.metrics)
+    write_csv(PREDICTIONS, predictions_frame(data.ids["test"], attributes, prob, result.thresholds, y_true))
+    write_plot_data(ROC_DIR, CONFUSION_DIR, attributes, y_true, prob, result.thresholds)
+
+    m = result.metrics
+    print(f"evaluate: {m['images']} test images, mean accuracy {m['mean_accuracy']:.4f} "
+          f"(majority baseline {m['baseline_mean_accuracy']:.4f}), mean balanced accuracy {m['mean_balanced_accuracy']:.4f}")
+    for name, a in m["per_attribute"].items():
+        print(f"  {name:<20} acc {a['accuracy']:.4f}  bal {a['balanced_accuracy']:.4f}  base {a['baseline_accuracy']:.4f}")
+    flat = {f"test.{k}": v for k, v in tracking.flatten(m).items() if isinstance(v, (int, float))}
+    tracking.log_to_model_run(file_sha256(MODEL), flat, [EVAL_METRICS, PREDICTIONS], params)
+
+
+if __name__ == "__main__":
+    run_stage(main)

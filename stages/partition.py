@@ -1,0 +1,41 @@
+"""DVC stage `partition`: nested train/val/test subsets → data/processed/partitions/list_partition_{N}.txt."""
+
+import pandas as pd
+
+from faceattr.atomic import atomic_dir, write_json
+from faceattr.partition import (format_partition, make_partitions, read_id_table, read_partition_files,
+                                split_counts)
+from faceattr.params import data_file, get, load_params
+from faceattr.paths import LABELS, PARTITION_REPORT, PARTITIONS_DIR as OUT_DIR
+from faceattr.stage import run_stage
+
+
+def main() -> None:
+    params = load_params()
+    ids = pd.read_csv(LABELS, usecols=["image_id"], dtype=str)["image_id"].tolist()
+    strategy = get(params, "partition.strategy")
+    sizes = get(params, "partition.sizes")
+    dropped = {}
+    if strategy == "file":
+        partitions, dropped = read_partition_files(get(params, "data.dir"), get(params, "partition.files"), sizes, ids)
+    else:
+        identities = data_file(params, "identities") if strategy == "identity" else None
+        official = data_file(params, "eval_partition") if strategy == "official" else None
+        partitions = make_partitions(
+            ids, sizes, strategy=strategy, fractions=get(params, "partition.fractions"),
+            seed=get(params, "partition.seed"),
+            identities=read_id_table(identities, "identity") if identities else None,
+            official=read_id_table(official, "evaluation partition") if official else None,
+        )
+    with atomic_dir(OUT_DIR) as staging:
+        for name, partition in partitions.items():
+            (staging / f"list_partition_{name}.txt").write_text(format_partition(partition))
+    report = {"strategy": strategy, "subsets": {n: split_counts(p) for n, p in partitions.items()},
+              "dropped_unclean_ids": dropped}
+    write_json(PARTITION_REPORT, report)
+    for name, counts in report["subsets"].items():
+        print(f"partition {name}: {counts['train']} train / {counts['val']} val / {counts['test']} test")
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,33 @@
+"""DVC stage `plots`: PNG figures of training, test accuracy, ROC and label distribution."""
+
+import json
+
+import pandas as pd
+
+from faceattr import plotting, tracking
+from faceattr.dataset import partition_path, read_partition_labels
+from faceattr.models import file_sha256
+from faceattr.params import get, load_params
+from faceattr.paths import (ACCURACY_PNG, EVAL_METRICS, LABEL_DISTRIBUTION_PNG, LABELS, MODEL, PARTITIONS_DIR,
+                            PREDICTIONS, ROC_PNG, TRAIN_HISTORY, TRAINING_CURVES_PNG)
+from faceattr.stage import run_stage
+
+
+def main() -> None:
+    params = load_params()
+    metrics = json.loads(EVAL_METRICS.read_text())
+    attributes = list(metrics["per_attribute"])
+    plotting.training_curves(pd.read_csv(TRAIN_HISTORY), TRAINING_CURVES_PNG)
+    plotting.per_attribute_accuracy(metrics["per_attribute"], ACCURACY_PNG)
+    plotting.roc_curves(pd.read_csv(PREDICTIONS, dtype={"image_id": str}), attributes, ROC_PNG)
+    data = read_partition_labels(LABELS, partition_path(PARTITIONS_DIR, get(params, "subset")))
+    rates = pd.DataFrame({split: labels.mean(0).numpy() if len(labels) else 0.0
+                          for split, labels in data.labels.items()}, index=data.attributes)
+    plotting.label_distribution(rates, LABEL_DISTRIBUTION_PNG)
+    pngs = [TRAINING_CURVES_PNG, ACCURACY_PNG, ROC_PNG, LABEL_DISTRIBUTION_PNG]
+    tracking.log_to_model_run(file_sha256(MODEL), {}, pngs, params)
+    print("plots: " + ", ".join(map(str, pngs)))
+
+
+if __name__ == "__main__":
+    run_stage(main)

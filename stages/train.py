@@ -1,0 +1,65 @@
+"""DVC stage `train`: fit the model on the chosen subset, save models/model.pt, log the run to MLflow."""
+
+import csv
+import io
+
+import numpy as np
+import torch
+
+from faceattr import tracking
+from faceattr.atomic import write_json, write_text
+from faceattr.dataset import load_split, partition_path, read_partition_labels
+from faceattr.models import save_model
+from faceattr.params import get, load_params
+from faceattr.paths import CHECKPOINTS_DIR, IMAGES_DIR, LABELS, MODEL, PARTITIONS_DIR, TRAIN_HISTORY, TRAIN_METRICS
+from faceattr.stage import run_stage
+from faceattr.training import config_from_params, fit
+
+
+def history_csv(history: list[dict]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(history[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    return out.getvalue()
+
+
+def main() -> None:
+    import mlflow
+
+    params = load_params()
+    cfg = config_from_params(params)
+    data = read_partition_labels(LABELS, partition_path(PARTITIONS_DIR, get(params, "subset")))
+    train = load_split(data, "train", IMAGES_DIR, cfg.image_size)
+    val = load_split(data, "val", IMAGES_DIR, cfg.image_size)
+    print(f"train: {len(train.images)} train / {len(val.images)} val images at {cfg.image_size[0]}×{cfg.image_size[1]}, "
+          f"{len(data.attributes)} attributes, {cfg.arch} alpha {cfg.alpha}")
+
+    with tracking.start_run(params, tags={"subset": str(get(params, "subset"))}):
+        result = fit(cfg, data.attributes, train, val, CHECKPOINTS_DIR,
+                     on_epoch=lambda r: mlflow.log_metrics({k: v for k, v in r.items() if k != "epoch"}, step=r["epoch"]))
+        sha = save_model(MODEL, result.model, result.spec)
+        write_text(TRAIN_HISTORY, history_csv(result.history))
+        best = result.history[result.best_epoch - 1]
+        write_json(TRAIN_METRICS, {
+            "best_epoch": result.best_epoch, "epochs_run": len(result.history),
+            "best_val_loss": best["val_loss"], "best_val_acc": best["val_acc"],
+            "final_train_loss": result.history[-1]["train_loss"],
+            "train_images": len(train.images), "val_images": len(val.images),
+        })
+        mlflow.set_tags({tracking.MODEL_TAG: sha, "device": result.device, "bf16": str(result.bf16)})
+        mlflow.log_metrics({"train_seconds": result.seconds, "train_images_per_second": result.images_per_second,
+                            "best_epoch": result.best_epoch})
+        example = np.zeros((2, 3, *cfg.image_size), dtype=np.float32)
+        with torch.no_grad():
+            output = result.model(torch.from_numpy(example)).numpy()
+        mlflow.pytorch.log_model(result.model, name="model", input_example=example,
+                                 signature=mlflow.models.infer_signature(example, output))
+        mlflow.log_artifact(str(TRAIN_HISTORY))
+        mlflow.log_artifact(str(TRAIN_METRICS))
+    print(f"train: best epoch {result.best_epoch}, val loss {best['val_loss']:.4f}, val acc {best['val_acc']:.4f}; "
+          f"{result.images_per_second:.0f} images/s on {result.device}{' (bf16)' if result.bf16 else ''}")
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,24 @@
+"""DVC stage `unzip`: extract the configured image archive into data/interim/img_align_celeba/."""
+
+from faceattr.archive import extract_images
+from faceattr.atomic import write_json
+from faceattr.params import data_file, get, load_params
+from faceattr.paths import IMAGES_DIR, UNZIP_REPORT
+from faceattr.stage import run_stage
+
+
+def main() -> None:
+    params = load_params()
+    report = extract_images(
+        data_file(params, "images"),
+        IMAGES_DIR,
+        max_uncompressed_bytes=int(get(params, "unzip.max_uncompressed_mb") * 2**20),
+        on_bad_image=get(params, "unzip.on_bad_image"),
+    )
+    write_json(UNZIP_REPORT, report)
+    print(f"unzip: {report['images_extracted']} images extracted, {report['images_bad']} bad, "
+          f"{report['non_image_entries']} non-image entries ignored")
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,181 @@
+"""Tests of the synthetic CelebA generator: determinism, file formats, label constraints, base rates."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from faceattr.synth import CELEBA_ATTRIBUTES, RENDERED_ATTRIBUTES, generate_dataset, render_sample_grid
+
+FILES = ("img_align_celeba.zip", "list_attr_celeba.txt", "list_eval_partition.txt", "identity_CelebA.txt")
+SMALL = 40
+HAIR = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair")
+
+
+def read_attrs(path: Path) -> tuple[int, list[str], dict[str, dict[str, int]]]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    names = lines[1].split()
+    rows = {}
+    for line in lines[2:]:
+        fields = line.split()
+        rows[fields[0]] = dict(zip(names, (int(v) for v in fields[1:])))
+        assert len(fields) == len(names) + 1
+    return int(lines[0]), names, rows
+
+
+def read_table(path: Path) -> dict[str, int]:
+    table = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        name, value = line.split()
+        table[name] = int(value)
+    return table
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("small")
+    return out, generate_dataset(out, count=SMALL, seed=3, workers=1)
+
+
+@pytest.fixture(scope="module")
+def large(tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("large")
+    return out, generate_dataset(out, count=1500, seed=0, workers=0)
+
+
+def test_same_arguments_give_identical_bytes_whatever_the_worker_count(small, tmp_path):
+    out, _ = small
+    generate_dataset(tmp_path, count=SMALL, seed=3, workers=2)
+    for name in FILES:
+        assert (tmp_path / name).read_bytes() == (out / name).read_bytes(), name
+
+
+def test_different_seed_gives_different_bytes(small, tmp_path):
+    out, _ = small
+    generate_dataset(tmp_path, count=SMALL, seed=4, workers=1)
+    for name in ("img_align_celeba.zip", "list_attr_celeba.txt"):
+        assert (tmp_path / name).read_bytes() != (out / name).read_bytes(), name
+
+
+def test_only_the_four_files_are_written(small):
+    out, _ = small
+    assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
+
+
+def test_zip_entries_are_decodable_celeba_sized_jpegs_in_order(small):
+    out, _ = small
+    with zipfile.ZipFile(out / "img_align_celeba.zip") as zf:
+        infos = zf.infolist()
+        assert [i.filename for i in infos] == [f"img_align_celeba/{k:06d}.jpg" for k in range(1, SMALL + 1)]
+        qualities = set()
+        for info in infos:
+            assert info.compress_type == zipfile.ZIP_STORED
+            assert info.date_time == (1980, 1, 1, 0, 0, 0)
+            with Image.open(io.BytesIO(zf.read(info))) as im:
+                assert im.format == "JPEG" and im.mode == "RGB" and im.size == (178, 218)
+                im.load()
+                qualities.add(im.quantization[0][0])
+    assert len(qualities) > 1, "JPEG quality should vary per image"
+
+
+def test_attribute_file_is_in_the_official_format(small):
+    out, summary = small
+    count, names, rows = read_attrs(out / "list_attr_celeba.txt")
+    assert count == SMALL == len(rows) == summary["count"]
+    assert tuple(names) == CELEBA_ATTRIBUTES and len(names) == 40
+    assert list(rows) == [f"{k:06d}.jpg" for k in range(1, SMALL + 1)]
+    assert all(v in (-1, 1) for row in rows.values() for v in row.values())
+    first = (out / "list_attr_celeba.txt").read_text().splitlines()[2]
+    assert first.startswith("000001.jpg") and len(first) == len("000001.jpg") + 3 * 40
+    for name in CELEBA_ATTRIBUTES:
+        rate = np.mean([rows[k][name] == 1 for k in rows])
+        assert summary["positive_rate"][name] == pytest.approx(rate, abs=1e-4)
+
+
+def test_partition_and_identity_files_cover_every_image_and_no_identity_spans_splits(small):
+    out, summary = small
+    images = [f"{k:06d}.jpg" for k in range(1, SMALL + 1)]
+    split = read_table(out / "list_eval_partition.txt")
+    ident = read_table(out / "identity_CelebA.txt")
+    assert list(split) == images and list(ident) == images
+    assert set(split.values()) == {0, 1, 2}
+    assert all(i >= 1 for i in ident.values())
+    splits_of = defaultdict(set)
+    for name in images:
+        splits_of[ident[name]].add(split[name])
+    assert all(len(s) == 1 for s in splits_of.values())
+    assert summary["identities"] == len(splits_of)
+    counts = [list(split.values()).count(k) for k in range(3)]
+    assert counts == [32, 4, 4] == [summary["splits"][n] for n in ("train", "val", "test")]
+
+
+def test_rendered_attributes_are_named_and_include_the_main_ten():
+    main = ("Black_Hair", "Eyeglasses", "Heavy_Makeup", "Male", "Mustache", "Pale_Skin", "Smiling",
+            "Wavy_Hair", "Wearing_Hat", "Young")
+    assert set(RENDERED_ATTRIBUTES) <= set(CELEBA_ATTRIBUTES)
+    assert set(main) <= set(RENDERED_ATTRIBUTES)
+
+
+def test_label_constraints_hold(large):
+    out, _ = large
+    _, _, rows = read_attrs(out / "list_attr_celeba.txt")
+    for row in rows.values():
+        pos = {k for k, v in row.items() if v == 1}
+        assert sum(h in pos for h in HAIR) <= 1
+        if "Mustache" in pos or "Goatee" in pos or "Sideburns" in pos or "5_o_Clock_Shadow" in pos:
+            assert "Male" in pos
+        if "Heavy_Makeup" in pos:
+            assert "Male" not in pos and "Wearing_Lipstick" in pos
+        assert ("No_Beard" in pos) == ("Mustache" not in pos and "Goatee" not in pos)
+        if "Bald" in pos:
+            assert not pos & {*HAIR, "Bangs", "Wavy_Hair", "Straight_Hair", "Receding_Hairline"}
+        assert not {"Wavy_Hair", "Straight_Hair"} <= pos
+
+
+def test_person_traits_are_constant_within_an_identity(large):
+    out, _ = large
+    _, _, rows = read_attrs(out / "list_attr_celeba.txt")
+    ident = read_table(out / "identity_CelebA.txt")
+    fixed = ("Male", "Young", "Pale_Skin", *HAIR, "Bald", "Wavy_Hair", "Mustache")
+    seen: dict[int, tuple] = {}
+    for name, row in rows.items():
+        traits = tuple(row[a] for a in fixed)
+        assert seen.setdefault(ident[name], traits) == traits
+
+
+def test_positive_rates_are_celeba_like(large):
+    _, summary = large
+    bounds = {
+        "Male": (0.32, 0.52), "Eyeglasses": (0.03, 0.11), "Wearing_Hat": (0.02, 0.09), "Young": (0.68, 0.88),
+        "Black_Hair": (0.15, 0.33), "Smiling": (0.40, 0.56), "Wavy_Hair": (0.22, 0.42), "Pale_Skin": (0.01, 0.09),
+        "Heavy_Makeup": (0.28, 0.48), "Mustache": (0.01, 0.08),
+    }
+    rates = summary["positive_rate"]
+    for name, (lo, hi) in bounds.items():
+        assert lo <= rates[name] <= hi, (name, rates[name])
+    assert summary["count"] == 1500
+    assert 1500 / 6 <= summary["identities"] <= 1500
+
+
+def test_render_sample_grid_writes_a_png(small, tmp_path):
+    out, _ = small
+    png = tmp_path / "grid" / "grid.png"
+    render_sample_grid(out / "img_align_celeba.zip", out / "list_attr_celeba.txt", png, n=8)
+    with Image.open(png) as im:
+        assert im.format == "PNG" and im.width >= 178 * 4 and im.height >= 218
+    assert [p.name for p in png.parent.iterdir()] == ["grid.png"]
+
+
+def test_bad_arguments_are_refused(tmp_path):
+    with pytest.raises(ValueError):
+        generate_dataset(tmp_path, count=0)
+    with pytest.raises(ValueError):
+        generate_dataset(tmp_path, count=5, quality=(90, 80))
+    with pytest.raises(ValueError):
+        generate_dataset(tmp_path, count=5, images_per_identity=(0, 3))

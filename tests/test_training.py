@@ -1,0 +1,106 @@
+import pytest
+import torch
+
+from faceattr.errors import FaceattrError
+from faceattr.models import load_model, save_model
+from faceattr.training import Checkpoints, Split, TrainConfig, fit
+
+ATTRS = ["A", "B", "C"]
+
+
+def tiny_data(n: int, seed: int) -> Split:
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
+    labels = (torch.rand(n, 3, generator=g) > 0.5).float()
+    labels[:, 0] = (images[:, 0].float().mean((1, 2)) > 127).float()  # something learnable
+    return Split(images, labels)
+
+
+def config(**overrides) -> TrainConfig:
+    base = dict(alpha=0.25, image_size=(32, 32), epochs=3, batch_size=8, lr=0.01, seed=7, threads=1,
+                precision="fp32", augment={"hflip": True, "max_rotate_deg": 5, "brightness": 0.1})
+    return TrainConfig(**{**base, **overrides})
+
+
+def weights(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_same_seed_same_weights(tmp_path):
+    train, val = tiny_data(24, 0), tiny_data(8, 1)
+    a = fit(config(), ATTRS, train, val, tmp_path / "a")
+    b = fit(config(), ATTRS, train, val, tmp_path / "b")
+    assert all(torch.equal(a.model.state_dict()[k], v) for k, v in weights(b.model).items())
+    assert a.history == b.history and len(a.history) == 3
+    assert not (tmp_path / "a" / "last.pt").exists()  # checkpoints are removed once training is done
+
+
+def test_resume_after_interruption_gives_identical_weights(tmp_path):
+    train, val = tiny_data(24, 0), tiny_data(8, 1)
+    reference = fit(config(), ATTRS, train, val, tmp_path / "ref")
+
+    def interrupt_after_epoch_2(record):
+        if record["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(config(), ATTRS, train, val, tmp_path / "ckpt", on_epoch=interrupt_after_epoch_2)
+    assert (tmp_path / "ckpt" / "last.pt").exists()
+    epochs_run = []
+    resumed = fit(config(), ATTRS, train, val, tmp_path / "ckpt", on_epoch=lambda r: epochs_run.append(r["epoch"]))
+    assert epochs_run == [2, 3]  # epoch 1 came from the checkpoint
+    assert resumed.history == reference.history
+    for k, v in reference.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[k], v), k
+
+
+def test_checkpoint_of_other_params_is_not_resumed(tmp_path):
+    train, val = tiny_data(24, 0), tiny_data(8, 1)
+
+    def stop(record):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(config(), ATTRS, train, val, tmp_path, on_epoch=stop)
+    seen = []
+    fit(config(lr=0.02), ATTRS, train, val, tmp_path, on_epoch=lambda r: seen.append(r["epoch"]))
+    assert seen == [1, 2, 3]
+
+
+def test_corrupt_checkpoint_falls_back_to_previous(tmp_path):
+    train, val = tiny_data(24, 0), tiny_data(8, 1)
+    calls = []
+
+    def stop_at_3(record):
+        calls.append(record["epoch"])
+        if record["epoch"] == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(config(epochs=4), ATTRS, train, val, tmp_path, on_epoch=stop_at_3)
+    last = Checkpoints(tmp_path).last
+    last.write_bytes(last.read_bytes()[:-100])  # truncated: checksum no longer matches
+    seen = []
+    with pytest.warns(UserWarning, match="corrupt"):
+        fit(config(epochs=4), ATTRS, train, val, tmp_path, on_epoch=lambda r: seen.append(r["epoch"]))
+    assert seen == [2, 3, 4]  # resumed from prev.pt (after epoch 1)
+
+
+def test_divergence_is_a_clear_error_and_writes_no_model(tmp_path):
+    train, val = tiny_data(24, 0), tiny_data(8, 1)
+    train.labels[0, 0] = float("nan")
+    with pytest.raises(FaceattrError, match="training diverged"):
+        fit(config(), ATTRS, train, val, tmp_path)
+
+
+def test_model_file_roundtrip_and_bytes_are_stable(tmp_path):
+    train, val = tiny_data(24, 0), tiny_data(8, 1)
+    result = fit(config(epochs=1), ATTRS, train, val, tmp_path / "c")
+    sha1 = save_model(tmp_path / "m1.pt", result.model, result.spec)
+    sha2 = save_model(tmp_path / "m2.pt", result.model, result.spec)
+    assert sha1 == sha2 and (tmp_path / "m1.pt").read_bytes() == (tmp_path / "m2.pt").read_bytes()
+    model, spec = load_model(tmp_path / "m1.pt")
+    assert spec.attributes == ATTRS and spec.image_size == (32, 32) and spec.alpha == 0.25
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(model(x), result.model(x))
