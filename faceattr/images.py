@@ -24,8 +24,8 @@ def decode_resized(data: bytes | torch.Tensor, size: tuple[int, int], source: st
     raw = data if isinstance(data, torch.Tensor) else torch.frombuffer(bytearray(data), dtype=torch.uint8)
     try:
         img = decode_image(raw, mode=ImageReadMode.RGB)
-    except RuntimeError as exc:
-        raise FaceattrError(f"{source}: not a readable image ({exc})") from None
+    except RuntimeError:
+        raise FaceattrError(f"{source}: not a readable image (unsupported format or corrupt data)") from None
     if tuple(img.shape[1:]) != tuple(size):
         img = TF.resize(img, list(size), antialias=True)
     return img

@@ -28,18 +28,11 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-__all__ = ["CELEBA_ATTRIBUTES", "RENDERED_ATTRIBUTES", "generate_dataset", "render_sample_grid"]
+from faceattr.atomic import atomic_path, write_text
+from faceattr.attributes import CELEBA_ATTRIBUTES
+from faceattr.errors import FaceattrError
 
-# The 40 CelebA attributes, in the official column order of list_attr_celeba.txt.
-CELEBA_ATTRIBUTES: tuple[str, ...] = (
-    "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs",
-    "Big_Lips", "Big_Nose", "Black_Hair", "Blond_Hair", "Blurry", "Brown_Hair", "Bushy_Eyebrows",
-    "Chubby", "Double_Chin", "Eyeglasses", "Goatee", "Gray_Hair", "Heavy_Makeup", "High_Cheekbones",
-    "Male", "Mouth_Slightly_Open", "Mustache", "Narrow_Eyes", "No_Beard", "Oval_Face", "Pale_Skin",
-    "Pointy_Nose", "Receding_Hairline", "Rosy_Cheeks", "Sideburns", "Smiling", "Straight_Hair",
-    "Wavy_Hair", "Wearing_Earrings", "Wearing_Hat", "Wearing_Lipstick", "Wearing_Necklace",
-    "Wearing_Necktie", "Young",
-)
+__all__ = ["CELEBA_ATTRIBUTES", "RENDERED_ATTRIBUTES", "generate_dataset", "render_sample_grid"]
 
 # Attributes the renderer draws visibly; their labels match the picture exactly. The other four
 # (Attractive, High_Cheekbones, Oval_Face, Pointy_Nose) are sampled labels with no visual cue
@@ -92,6 +85,7 @@ _EYE_COLOURS = [(92, 56, 30), (48, 32, 22), (70, 120, 172), (78, 122, 80), (122,
 _LIPSTICK = [(196, 18, 44), (168, 10, 58), (222, 52, 92), (140, 16, 30), (205, 40, 40)]
 _EYESHADOW = [(52, 88, 205), (140, 52, 165), (40, 150, 90), (215, 70, 150), (95, 55, 40), (30, 150, 190)]
 _FRAME_COLOURS = [(18, 18, 22), (62, 34, 20), (24, 30, 78), (92, 18, 24), (30, 30, 30)]
+_LENS = [(150, 175, 200), (170, 170, 175), (200, 170, 120), (140, 190, 170)]
 _METALS = [(236, 196, 70), (226, 226, 236), (250, 244, 232), (200, 40, 60), (60, 160, 220)]
 
 
@@ -111,7 +105,7 @@ def _sample_identity(seed: int, ident: int) -> dict[str, Any]:
         skin = _mix(light, mid, t / 0.5) if t < 0.5 else _mix(mid, dark, (t - 0.5) / 0.5)
         skin = _jitter(r, skin, 5)
     if not young:
-        skin = _mix(skin, (_luma(skin),) * 3, 0.12)
+        skin = _mix(skin, (_luma(skin),) * 3, 0.2)
     chubby = u() < (0.02 + (0.07 if male else 0.025) + (0.0 if young else 0.03))
     double_chin = u() < (0.5 if chubby else (0.09 if not young else 0.004))
     bald = male and u() < (0.01 if young else 0.13)
@@ -396,7 +390,7 @@ def _draw_person(r: np.random.Generator, who: dict[str, Any], img: dict[str, Any
     strand_w = 1.8 if wavy else 1.0
     phase = who["wave_phase"]
     length = who["length"]
-    vol = 3.0 + 4.0 * who["hair_volume"] + (7.0 if wavy else 0.0)
+    vol = 3.0 + 4.0 * who["hair_volume"] + (9.0 if wavy else 0.0)
 
     # torso and clothes
     cloth = tuple(int(v) for v in r.integers(15, 240, 3))
@@ -415,7 +409,7 @@ def _draw_person(r: np.random.Generator, who: dict[str, Any], img: dict[str, Any
                     (cx + side * half_bot, bottom)]
             edge = _densify(edge, 2.0)
             if wavy:
-                edge = _wavy(edge, 5.5, 20.0, phase)
+                edge = _wavy(edge, 6.5, 22.0, phase)
             inner = [(cx + side * (nw - 2), bottom), (cx + side * (nw - 2), cy)]
             pen.poly(edge + inner, hair_rgb)
         pen.poly(_arc(cx, cy - 8, a + vol, f.bu + vol - 6, -0.3, math.pi + 0.3, 36), hair_rgb)
@@ -505,35 +499,36 @@ def _draw_person(r: np.random.Generator, who: dict[str, Any], img: dict[str, Any
     mw = 11.0 + who["mouth_w"] + (6.0 if img["smiling"] else 0.0)
     my = f.mouth_y
     if not who["young"]:
-        old_line = _shade(skin, 0.55)
+        old_line = _shade(skin, 0.5)
         for side in (-1, 1):  # sagging jowls and sunken eyes
             jy = my - 4
             pen.poly([(cx + side * (f.half_width(jy) - 1), jy), (cx + side * (f.half_width(jy) - 8), jy + 2),
                       (cx + side * (mw + 7), f.chin_y - 8), (cx + side * (f.half_width(f.chin_y - 6) - 1), f.chin_y - 6)],
-                     _shade(skin, 0.86))
-            pen.ellipse(cx + side * es, ey + 0.5, 11.5, 8.0, fill=_shade(skin, 0.88))
-        for k, dy in enumerate((8.0, 13.5, 19.0)):
-            w = a * (0.55 - 0.05 * k)
-            pen.line(_arc(cx, f.brow_y - dy + 4, w, 4, math.pi * 0.15, math.pi * 0.85, 12), old_line, 2.0)
+                     _shade(skin, 0.82))
+            pen.ellipse(cx + side * es, ey + 0.5, 11.5, 8.0, fill=_shade(skin, 0.86))
+            for k in range(3):  # cheek lines
+                x0 = cx + side * (a * 0.62 + 2.5 * k)
+                pen.line([(x0, ey + 12 + 2 * k), (x0 - side * 1.5, ey + 24 + 2 * k)], old_line, 1.5)
+        for k, dy in enumerate((6.5, 11.5, 16.5, 21.5)):
+            w = a * (0.58 - 0.05 * k)
+            pen.line(_arc(cx, f.brow_y - dy + 4, w, 4, math.pi * 0.15, math.pi * 0.85, 12), old_line, 2.4)
         for side in (-1, 1):
             pen.line([(cx + side * 9, f.nose_y - 5), (cx + side * (mw + 4), my - 4),
-                      (cx + side * (mw + 6), my + 5)], old_line, 2.2)
+                      (cx + side * (mw + 6), my + 5)], old_line, 2.6)
             pen.line([(cx + side * (mw + 1), my + 4), (cx + side * (mw + 3), my + 15)], old_line, 1.8)
             ox = cx + side * (es + 10)
             for k in (-1, 0, 1):
                 pen.line([(ox, ey + k * 1.5), (ox + side * 7, ey + k * 4.5)], old_line, 1.5)
             pen.line(_arc(cx + side * es, ey + 6, 8, 2.5, math.pi * 1.15, math.pi * 1.85, 8), old_line, 1.5)
-    if who["bags"]:
-        bag = _mix(skin, (110, 70, 110), 0.4)
-        for side in (-1, 1):
-            pen.line(_arc(cx + side * es, ey + 4.5, 8, 4.5, math.pi * 1.1, math.pi * 1.9, 10), bag, 2.6)
     if img["rosy"]:
         rose = _mix(skin, (238, 80, 105), 0.55)
         for side in (-1, 1):
             pen.ellipse(cx + side * (es + 6), f.nose_y - 1, 8.5, 6.5, fill=rose)
 
-    # sideburns and beard
+    # sideburns and beard, always clearly darker than the skin
     facial = who["facial_rgb"]
+    if _luma(facial) > 0.55 * _luma(skin):
+        facial = _shade(facial, 0.55 * _luma(skin) / max(1.0, _luma(facial)))
     if who["sideburns"]:
         for side in (-1, 1):
             y0, y1 = ey - 10, ey + 18
@@ -549,8 +544,14 @@ def _draw_person(r: np.random.Generator, who: dict[str, Any], img: dict[str, Any
     narrow = img["narrow"]
     eh = 2.2 if narrow else (3.3 if img["smiling"] else 3.9)
     ew = 7.6
+    gw, gh = 13.5, 9.8  # glasses lens half-size
     for side in (-1, 1):
         ex = cx + side * es
+        if img["glasses"]:  # tinted lens behind the eye
+            pen.rrect(ex - gw, ey + 0.5 - gh, ex + gw, ey + 0.5 + gh, 4.5 if not img["_round_frames"] else gh,
+                      fill=_mix(skin, img["_lens_rgb"], 0.3))
+        if who["bags"]:
+            pen.line(_arc(ex, ey + 4.5, 8, 4.5, math.pi * 1.1, math.pi * 1.9, 10), _mix(skin, (110, 70, 110), 0.4), 2.6)
         if img["makeup"]:
             pen.poly(_arc(ex, ey - 1, ew + 4, eh + 6.5, 0.0, math.pi, 16) + [(ex - ew - 3, ey + 1), (ex + ew + 3, ey + 1)],
                      img["_eyeshadow"])
@@ -601,7 +602,7 @@ def _draw_person(r: np.random.Generator, who: dict[str, Any], img: dict[str, Any
     lip = img["_lip_rgb"] if img["lipstick"] else _mix(skin, (175, 70, 75), 0.42)
     ut = (3.4 if who["big_lips"] else 2.4)
     lt = (5.0 if who["big_lips"] else 3.4)
-    curve = 8.0 if img["smiling"] else -1.0
+    curve = 9.0 if img["smiling"] else -1.0
     gap = (11.0 if img["smiling"] else 4.0) if img["mouth_open"] else 0.0
     if not who["young"]:
         ut *= 0.75
@@ -618,7 +619,7 @@ def _draw_person(r: np.random.Generator, who: dict[str, Any], img: dict[str, Any
     if img["smiling"] and not img["mouth_open"]:
         for side in (-1, 1):  # dimples at the mouth corners
             pen.line(_arc(cx + side * (mw + 1.5), my - curve - 0.5, 2.5, 3.5, math.pi * (0.7 if side < 0 else -0.3),
-                          math.pi * (1.3 if side < 0 else 0.3), 6), line_col, 1.1)
+                          math.pi * (1.3 if side < 0 else 0.3), 6), line_col, 1.6)
     pen.poly(upper + list(reversed(top)), lip)
     pen.poly(bot + list(reversed(lower)), lip)
     if gap > 0:
@@ -626,14 +627,19 @@ def _draw_person(r: np.random.Generator, who: dict[str, Any], img: dict[str, Any
         if img["smiling"]:
             teeth_bot = [(x, y + min(5.0, (by - y) * 0.6)) for (x, y), (_, by) in zip(top, bot)]
             pen.poly(top[2:-2] + list(reversed(teeth_bot[2:-2])), (250, 248, 240))
-    pen.line(top if gap == 0 else top[1:-1], _shade(lip, 0.4), 1.8 if img["smiling"] and gap == 0 else 1.1)
+    pen.line(top if gap == 0 else top[1:-1], _shade(lip, 0.4), 2.4 if img["smiling"] and gap == 0 else 1.1)
 
     if who["beard"] in ("mustache", "goatee_mustache"):
         mx0 = mw + 3.5
-        mtop = [(cx + x, mline(min(abs(x), mw) * (1 if x >= 0 else -1)) - ut - 7.5 + 2.5 * (x / mx0) ** 2)
-                for x in [mx0 * (2 * i / 16 - 1) for i in range(17)]]
-        mbot = [(cx + x, min(mline(min(abs(x), mw) * (1 if x >= 0 else -1)) - ut + 0.8, my + 2) + 3.0 * (x / mx0) ** 4)
-                for x in [mx0 * (2 * i / 16 - 1) for i in range(17)]]
+
+        def lip_top(x: float) -> float:  # top edge of the upper lip; beyond the corners it droops outwards
+            xc = max(-mw, min(mw, x))
+            t = 1 - (xc / mw) ** 2
+            return mline(xc) - gap * 0.25 * t - ut * t ** 0.6 + max(0.0, abs(x) - mw) * 0.9
+
+        mxs = [mx0 * (2 * i / 16 - 1) for i in range(17)]
+        mbot = [(cx + x, lip_top(x) - 0.3) for x in mxs]
+        mtop = [(cx + x, y - 9.0 * (1 - 0.55 * (x / mx0) ** 2)) for (_, y), x in zip(mbot, mxs)]
         pen.poly(mtop + list(reversed(mbot)), facial)
     if who["beard"] in ("goatee", "goatee_mustache", "chinstrap"):
         gy = max(y for _, y in lower) + 1.5
@@ -655,9 +661,9 @@ def _draw_person(r: np.random.Generator, who: dict[str, Any], img: dict[str, Any
                      math.pi - math.asin(max(-1, min(1, (hcy - temple_y) / hy))), 40)
         outer = [(x, y) for x, y in outer]
         if wavy and length in ("short", "medium", "bun"):
-            outer = _wavy(_densify(outer, 2.0), 3.5, 12.0, phase)
+            outer = _wavy(_densify(outer, 2.0), 4.0, 13.0, phase)
         elif wavy:
-            outer = _wavy(_densify(outer, 2.0), 3.5, 16.0, phase)
+            outer = _wavy(_densify(outer, 2.0), 4.5, 18.0, phase)
         if who["receding"]:
             line_pts = [(cx - side_w + 1, temple_y), (cx - a * 0.72, hairline + 12), (cx - a * 0.45, hairline - 2),
                         (cx - a * 0.2, hairline + 6), (cx, hairline + 9), (cx + a * 0.2, hairline + 6),
@@ -723,17 +729,13 @@ def _draw_person(r: np.random.Generator, who: dict[str, Any], img: dict[str, Any
     # glasses
     if img["glasses"]:
         fc = img["_frame_rgb"]
-        gw, gh = 12.5, 8.8
-        round_frames = img["_round_frames"]
         for side in (-1, 1):
             ex = cx + side * es
-            if round_frames:
-                pen.ellipse(ex, ey + 0.5, gw - 0.5, gh + 0.5, outline=fc, width=2.4)
-            else:
-                pen.rrect(ex - gw, ey + 0.5 - gh, ex + gw, ey + 0.5 + gh, 4.0, outline=fc, width=2.4)
-            pen.line([(ex + side * (gw - 1), ey - 3), (cx + side * (f.half_width(ey) + 3), ey - 2)], fc, 2.0)
-            pen.line([(ex - 6, ey + 4), (ex - 2, ey - 4)], _mix(fc, (255, 255, 255), 0.8), 0.8)
-        pen.line(_arc(cx, ey - 1, es - gw + 1, 2.5, 0.0, math.pi, 8), fc, 2.2)
+            pen.rrect(ex - gw, ey + 0.5 - gh, ex + gw, ey + 0.5 + gh, 4.5 if not img["_round_frames"] else gh,
+                      outline=fc, width=3.2)
+            pen.line([(ex + side * (gw - 1), ey - 3), (cx + side * (f.half_width(ey) + 3), ey - 2)], fc, 2.6)
+            pen.line([(ex - 7, ey + 5), (ex - 2, ey - 5)], _mix(fc, (255, 255, 255), 0.8), 1.0)
+        pen.line(_arc(cx, ey - 1, max(1.5, es - gw + 1), 2.5, 0.0, math.pi, 8), fc, 3.0)
 
     # hat
     if img["hat"]:
@@ -798,6 +800,7 @@ def _render(seed: int, idx: int, who: dict[str, Any], quality: tuple[int, int]) 
     img["_lip_rgb"] = _LIPSTICK[int(r.integers(len(_LIPSTICK)))]
     img["_frame_rgb"] = _FRAME_COLOURS[int(r.integers(len(_FRAME_COLOURS)))]
     img["_round_frames"] = bool(r.random() < 0.4)
+    img["_lens_rgb"] = _LENS[int(r.integers(len(_LENS)))]
     img["_hat_rgb"] = _jitter(r, _HAT_COLOURS[int(r.integers(len(_HAT_COLOURS)))], 18)
     img["_hat_drop"] = float(r.uniform(-2, 4))
     labels = _labels(who, img)
@@ -853,7 +856,7 @@ def _plan_identities(count: int, seed: int, images_per_identity: tuple[int, int]
     """
     lo, hi = images_per_identity
     if lo < 1 or hi < lo:
-        raise ValueError(f"images_per_identity must be (lo, hi) with 1 <= lo <= hi, got {images_per_identity!r}")
+        raise FaceattrError(f"synth.images_per_identity must be (lo, hi) with 1 <= lo <= hi, got {images_per_identity!r}")
     if count >= 3:
         b1 = max(1, min(count - 2, int(round(0.8 * count))))
         b2 = max(b1 + 1, min(count - 1, int(round(0.9 * count))))
@@ -871,22 +874,6 @@ def _plan_identities(count: int, seed: int, images_per_identity: tuple[int, int]
     return plan
 
 
-def _tmp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
-def _write_atomic_text(path: Path, text: str) -> None:
-    tmp = _tmp_path(path)
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def generate_dataset(out_dir: Path, count: int = 3000, seed: int = 0,
                      quality: tuple[int, int] = (75, 95), images_per_identity: tuple[int, int] = (1, 6),
                      workers: int = 0) -> dict:
@@ -898,10 +885,10 @@ def generate_dataset(out_dir: Path, count: int = 3000, seed: int = 0,
     """
     out_dir = Path(out_dir)
     if count < 1:
-        raise ValueError(f"count must be >= 1, got {count}")
+        raise FaceattrError(f"synth.count must be >= 1, got {count}")
     q_lo, q_hi = int(quality[0]), int(quality[1])
     if not 1 <= q_lo <= q_hi <= 100:
-        raise ValueError(f"quality must be (lo, hi) with 1 <= lo <= hi <= 100, got {quality!r}")
+        raise FaceattrError(f"synth.quality must be (lo, hi) with 1 <= lo <= hi <= 100, got {quality!r}")
     out_dir.mkdir(parents=True, exist_ok=True)
     plan = _plan_identities(count, seed, images_per_identity)
     tasks = []
@@ -918,9 +905,8 @@ def generate_dataset(out_dir: Path, count: int = 3000, seed: int = 0,
     else:
         n_workers = max(1, int(workers))
     zip_path = out_dir / "img_align_celeba.zip"
-    tmp_zip = _tmp_path(zip_path)
     rows: list[list[int]] = []
-    try:
+    with atomic_path(zip_path) as tmp_zip:
         with zipfile.ZipFile(tmp_zip, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
             def put(i: int, data: bytes) -> None:
                 info = zipfile.ZipInfo(f"{ZIP_DIR}/{i + 1:06d}.jpg", date_time=_ZIP_DATE)
@@ -941,19 +927,14 @@ def generate_dataset(out_dir: Path, count: int = 3000, seed: int = 0,
                     labels, data = _render_task(task)
                     rows.append([1 if labels[a] else -1 for a in CELEBA_ATTRIBUTES])
                     put(i, data)
-        with open(tmp_zip, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp_zip, zip_path)
-    finally:
-        tmp_zip.unlink(missing_ok=True)
 
     names = [f"{i + 1:06d}.jpg" for i in range(count)]
     attr_lines = [str(count), " ".join(CELEBA_ATTRIBUTES)]
     attr_lines += [name + "".join(f"{v:>3d}" for v in row) for name, row in zip(names, rows)]
-    _write_atomic_text(out_dir / "list_attr_celeba.txt", "\n".join(attr_lines) + "\n")
-    _write_atomic_text(out_dir / "list_eval_partition.txt",
+    write_text(out_dir / "list_attr_celeba.txt", "\n".join(attr_lines) + "\n")
+    write_text(out_dir / "list_eval_partition.txt",
                        "".join(f"{n} {s}\n" for n, s in zip(names, split_of)))
-    _write_atomic_text(out_dir / "identity_CelebA.txt",
+    write_text(out_dir / "identity_CelebA.txt",
                        "".join(f"{n} {i}\n" for n, i in zip(names, ident_of)))
 
     values = np.asarray(rows, dtype=np.int8)
@@ -1012,12 +993,9 @@ def render_sample_grid(zip_path: Path, attr_path: Path, png_path: Path, n: int =
         for j, t in enumerate(text_lines[:7]):
             d.text((x, y + IMAGE_HEIGHT + 2 + 12.5 * j), t, fill=(0, 0, 0), font=font)
     png_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_path(png_path)
-    try:
-        sheet.save(tmp, format="PNG")
-        os.replace(tmp, png_path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(png_path) as tmp:
+        # 256 colours keep the grid small enough to live in git beside the other plots.
+        sheet.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(tmp, format="PNG", optimize=True)
 
 
 def _basename(entry: str) -> str:

@@ -151,3 +151,16 @@ def test_experiment_alpha_quarter(repo):
     model = mlflow.pytorch.load_model(f"runs:/{q.info.run_id}/model")
     with torch.no_grad():
         assert model(torch.zeros(3, 3, 32, 32)).shape == (3, 10)
+
+
+def test_queued_experiment_logs_to_the_same_store(repo):
+    """Queued runs execute in .dvc/tmp/exps/tmp*, which is deleted afterwards: the run must still land
+    in the repo root's MLflow store, with its artifacts."""
+    run(["dvc", "exp", "run", "--queue", "-S", "alpha=0.5", "-n", "queued-half"], repo)
+    run(["dvc", "exp", "run", "--run-all"], repo)
+    client, runs = mlflow_runs(repo)
+    queued = [r for r in runs if r.data.params.get("alpha") == "0.5"]
+    assert len(queued) == 1 and queued[0].info.run_name == "queued-half"
+    assert "test.mean_accuracy" in queued[0].data.metrics
+    assert {a.path for a in client.list_artifacts(queued[0].info.run_id)} >= {"eval.json", "roc_curves.png"}
+    assert not list((repo / ".dvc" / "tmp" / "exps").glob("tmp*/mlflow.db"))

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from faceattr.errors import FaceattrError
 from faceattr.synth import CELEBA_ATTRIBUTES, RENDERED_ATTRIBUTES, generate_dataset, render_sample_grid
 
 FILES = ("img_align_celeba.zip", "list_attr_celeba.txt", "list_eval_partition.txt", "identity_CelebA.txt")
@@ -173,9 +174,9 @@ def test_render_sample_grid_writes_a_png(small, tmp_path):
 
 
 def test_bad_arguments_are_refused(tmp_path):
-    with pytest.raises(ValueError):
+    with pytest.raises(FaceattrError):
         generate_dataset(tmp_path, count=0)
-    with pytest.raises(ValueError):
+    with pytest.raises(FaceattrError):
         generate_dataset(tmp_path, count=5, quality=(90, 80))
-    with pytest.raises(ValueError):
+    with pytest.raises(FaceattrError):
         generate_dataset(tmp_path, count=5, images_per_identity=(0, 3))

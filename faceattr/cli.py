@@ -1,0 +1,158 @@
+"""The `faceattr` command: use a trained model outside the pipeline, with the pipeline's own library.
+
+    faceattr evaluate --model models/model.pt --images <zip|folder> --labels <attribute file> [...]
+    faceattr predict <image|folder|zip> ... --model models/model.pt [--format table|json|csv]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from faceattr.atomic import write_json
+from faceattr.errors import FaceattrError
+from faceattr.evaluation import evaluate, predict_probabilities
+from faceattr.images import decode_resized
+from faceattr.labels import parse_attribute_file
+from faceattr.metrics import majority_labels
+from faceattr.models import load_model
+from faceattr.partition import read_id_table
+from faceattr.sources import iter_images
+
+DEFAULT_MODEL = "models/model.pt"
+
+
+def _decode_all(inputs: Sequence[str], size: tuple[int, int], wanted: set[str] | None = None
+                ) -> tuple[list[str], list[str], torch.Tensor, list[tuple[str, str]]]:
+    """Decode the inputs' images; unreadable ones are returned as (name, reason) and skipped."""
+    names, ids, tensors, problems = [], [], [], []
+    for item in iter_images(inputs):
+        if wanted is not None and item.image_id not in wanted:
+            continue
+        try:
+            tensors.append(decode_resized(item.data, size, item.name))
+        except FaceattrError as exc:
+            problems.append((item.name, str(exc).split(": ", 1)[-1]))
+            continue
+        names.append(item.name)
+        ids.append(item.image_id)
+    images = torch.stack(tensors) if tensors else torch.empty((0, 3, *size), dtype=torch.uint8)
+    return names, ids, images, problems
+
+
+def _report_problems(problems: list[tuple[str, str]]) -> None:
+    for name, reason in problems:
+        print(f"warning: {name}: skipped ({reason})", file=sys.stderr)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    model, spec = load_model(args.model)
+    table, parsed = parse_attribute_file(args.labels)
+    attributes = [a for a in spec.attributes if a in table.names]
+    if not attributes:
+        raise FaceattrError(f"{args.labels}: has none of the model's attributes ({' '.join(spec.attributes)})")
+    skipped_attrs = [a for a in spec.attributes if a not in table.names]
+    if skipped_attrs:
+        print(f"note: {args.labels} lacks {', '.join(skipped_attrs)}; evaluating the other {len(attributes)}",
+              file=sys.stderr)
+    labels = dict(zip(table.ids, table.values[:, [table.names.index(a) for a in attributes]]))
+    wanted = set(labels)
+    majority_source = np.stack(list(labels.values()))
+    if args.partition:
+        partition = read_id_table(args.partition, "partition")
+        wanted = {i for i, s in partition.items() if s == args.split and i in labels}
+        train_ids = [i for i, s in partition.items() if s == 0 and i in labels]
+        if train_ids:
+            majority_source = np.stack([labels[i] for i in train_ids])
+    names, ids, images, problems = _decode_all(args.images, spec.image_size, wanted)
+    _report_problems(problems)
+    missing = len(wanted) - len(ids) - len(problems)
+    if missing:
+        print(f"warning: {missing} labelled image(s) not found in {', '.join(args.images)}; skipped", file=sys.stderr)
+    if not ids:
+        raise FaceattrError("no labelled images to evaluate")
+    cols = [spec.attributes.index(a) for a in attributes]
+    prob = predict_probabilities(model, spec, images)[:, cols]
+    y_true = np.stack([labels[i] for i in ids]).astype(int)
+    result = evaluate(attributes, y_true, prob, majority_labels(majority_source), threshold=args.threshold)
+    metrics = {**result.metrics, "images_skipped": len(problems), "images_missing": missing}
+    print(f"{'attribute':<22}{'accuracy':>9}{'balanced':>10}{'f1':>8}{'roc_auc':>9}{'baseline':>10}")
+    for name, m in metrics["per_attribute"].items():
+        auc = f"{m['roc_auc']:.4f}" if "roc_auc" in m else "n/a"
+        print(f"{name:<22}{m['accuracy']:>9.4f}{m['balanced_accuracy']:>10.4f}{m['f1']:>8.4f}{auc:>9}"
+              f"{m['baseline_accuracy']:>10.4f}")
+    print(f"{'mean':<22}{metrics['mean_accuracy']:>9.4f}{metrics['mean_balanced_accuracy']:>10.4f}"
+          f"{metrics['mean_f1']:>8.4f}{metrics.get('mean_roc_auc', float('nan')):>9.4f}"
+          f"{metrics['baseline_mean_accuracy']:>10.4f}   ({metrics['images']} images)")
+    if args.out:
+        write_json(args.out, metrics)
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    model, spec = load_model(args.model)
+    names, _, images, problems = _decode_all(args.inputs, spec.image_size)
+    _report_problems(problems)
+    prob = predict_probabilities(model, spec, images) if len(names) else np.zeros((0, len(spec.attributes)))
+    rows = [{"image": n, **{a: {"probability": round(float(p[k]), 4), "present": bool(p[k] >= args.threshold)}
+                            for k, a in enumerate(spec.attributes)}} for n, p in zip(names, prob)]
+    out = sys.stdout
+    if args.format == "json":
+        json.dump(rows, out, indent=2)
+        out.write("\n")
+    elif args.format == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["image", *[f"{a}_{s}" for a in spec.attributes for s in ("prob", "present")]])
+        for r in rows:
+            writer.writerow([r["image"], *[v for a in spec.attributes
+                                           for v in (r[a]["probability"], int(r[a]["present"]))]])
+    else:
+        for r in rows:
+            present = [a for a in spec.attributes if r[a]["present"]]
+            print(f"{r['image']}: {', '.join(present) or '(none)'}")
+            for a in spec.attributes:
+                print(f"    {a:<22} {r[a]['probability']:.4f}{'  ✓' if r[a]['present'] else ''}")
+    return 1 if problems and not rows else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="faceattr", description="Facial-attribute models trained by the faceattr pipeline.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ev = sub.add_parser("evaluate", help="metrics of a model on any labelled CelebA-format dataset")
+    ev.add_argument("--model", default=DEFAULT_MODEL, help="model file (default: %(default)s)")
+    ev.add_argument("--images", nargs="+", required=True, help="zip archive(s) or folder(s) of images")
+    ev.add_argument("--labels", required=True, help="attribute file: official .txt, Kaggle .csv or Filename-header 0/1")
+    ev.add_argument("--partition", help="a partition file (NNNNNN.jpg 0|1|2) to evaluate one split of")
+    ev.add_argument("--split", type=int, choices=(0, 1, 2), default=2, help="with --partition: 0 train, 1 val, 2 test (default)")
+    ev.add_argument("--threshold", type=float, default=0.5, help="decision threshold (default: %(default)s)")
+    ev.add_argument("--out", help="write the metrics JSON here")
+    ev.set_defaults(func=cmd_evaluate)
+
+    pr = sub.add_parser("predict", help="per-image attribute probabilities and decisions")
+    pr.add_argument("inputs", nargs="+", help="image files, folders or zip archives")
+    pr.add_argument("--model", default=DEFAULT_MODEL, help="model file (default: %(default)s)")
+    pr.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    pr.add_argument("--threshold", type=float, default=0.5, help="decision threshold (default: %(default)s)")
+    pr.set_defaults(func=cmd_predict)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except FaceattrError as exc:
+        print(f"faceattr: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

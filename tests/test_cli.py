@@ -1,0 +1,89 @@
+import json
+import subprocess
+import sys
+import zipfile
+
+import pytest
+import torch
+
+from conftest import jpeg_bytes
+from faceattr.cli import main
+from faceattr.models import ModelSpec, build_model, save_model
+
+ATTRS = ["Male", "Smiling", "Young"]
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    torch.manual_seed(0)
+    model = build_model("mobilenet_v2", len(ATTRS), alpha=0.25).eval()
+    save_model(root / "model.pt", model, ModelSpec("mobilenet_v2", 0.25, ATTRS, (32, 32)))
+    folder = root / "imgs"
+    folder.mkdir()
+    ids = [f"{i:06d}.jpg" for i in range(1, 9)]
+    for k, name in enumerate(ids):
+        (folder / name).write_bytes(jpeg_bytes(k, size=(40, 48)))
+    (folder / "000009.jpg").write_bytes(b"broken")
+    with zipfile.ZipFile(root / "imgs.zip", "w") as zf:
+        for name in ids:
+            zf.write(folder / name, f"img_align_celeba/{name}")
+    rows = "\n".join(f"{i} {' '.join('1' if (k + j) % 2 else '-1' for j in range(4))}" for k, i in enumerate(ids + ["000009.jpg"]))
+    (root / "attrs.txt").write_text(f"9\nMale Smiling Bald Young\n{rows}\n")
+    (root / "part.txt").write_text("".join(f"{i} {0 if k < 4 else 2}\n" for k, i in enumerate(ids)))
+    return root
+
+
+def test_predict_folder_zip_and_bad_file_json(setup, capsys):
+    rc = main(["predict", str(setup / "imgs"), str(setup / "imgs.zip"), "--model", str(setup / "model.pt"),
+               "--format", "json"])
+    captured = capsys.readouterr()
+    rows = json.loads(captured.out)
+    assert rc == 0 and len(rows) == 16  # 8 from the folder, 8 from the zip; the broken file is skipped
+    assert "000009.jpg: skipped" in captured.err
+    assert set(rows[0]) == {"image", *ATTRS}
+    assert 0 <= rows[0]["Male"]["probability"] <= 1
+    folder_probs = [r["Male"]["probability"] for r in rows[:8]]
+    zip_probs = [r["Male"]["probability"] for r in rows[8:]]
+    assert folder_probs == zip_probs  # same images, same answers
+
+
+def test_predict_csv_and_table(setup, capsys):
+    assert main(["predict", str(setup / "imgs" / "000001.jpg"), "--model", str(setup / "model.pt"), "--format", "csv",
+                 "--threshold", "0"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("image,Male_prob,Male_present") and lines[1].endswith(",1")
+    assert main(["predict", str(setup / "imgs" / "000001.jpg"), "--model", str(setup / "model.pt")]) == 0
+    assert "Smiling" in capsys.readouterr().out
+
+
+def test_predict_non_image_only_fails(setup, capsys):
+    assert main(["predict", str(setup / "attrs.txt"), "--model", str(setup / "model.pt")]) == 1
+    assert "attrs.txt: skipped (not a readable image" in capsys.readouterr().err
+
+
+def test_missing_model_is_a_clear_error(setup, capsys):
+    assert main(["predict", str(setup / "imgs"), "--model", str(setup / "nope.pt")]) == 2
+    assert "nope.pt: model file not found" in capsys.readouterr().err
+
+
+def test_evaluate_split_of_a_partition(setup, capsys, tmp_path):
+    out = tmp_path / "m.json"
+    rc = main(["evaluate", "--model", str(setup / "model.pt"), "--images", str(setup / "imgs.zip"),
+               "--labels", str(setup / "attrs.txt"), "--partition", str(setup / "part.txt"), "--out", str(out)])
+    assert rc == 0
+    metrics = json.loads(out.read_text())
+    assert metrics["images"] == 4 and set(metrics["per_attribute"]) == set(ATTRS)
+    assert "mean" in capsys.readouterr().out
+
+
+def test_evaluate_reports_unreadable_images(setup, capsys):
+    rc = main(["evaluate", "--model", str(setup / "model.pt"), "--images", str(setup / "imgs"),
+               "--labels", str(setup / "attrs.txt")])
+    assert rc == 0
+    assert "000009.jpg: skipped" in capsys.readouterr().err
+
+
+def test_help_runs_as_a_module():
+    out = subprocess.run([sys.executable, "-m", "faceattr.cli", "predict", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "--format" in out.stdout
