@@ -20,9 +20,10 @@ from faceattr.models import ModelSpec
 
 
 def predict_probabilities(model: nn.Module, spec: ModelSpec, images: torch.Tensor,
-                          device: torch.device | str = "cpu") -> np.ndarray:
+                          device: torch.device | str = "cpu", tta_hflip: bool = False) -> np.ndarray:
     """Sigmoid probabilities in float32 (evaluation uses full precision, so metrics are exact and stable)."""
-    return torch.sigmoid(predict_logits(model, images, spec, torch.device(device), bf16=False)).numpy()
+    logits = predict_logits(model, images, spec, torch.device(device), bf16=False, tta_hflip=tta_hflip)
+    return torch.sigmoid(logits).numpy()
 
 
 @dataclass

@@ -12,8 +12,12 @@ from faceattr.models import ModelSpec
 
 @torch.inference_mode()
 def predict_logits(model: nn.Module, images: torch.Tensor, spec: ModelSpec, device: torch.device,
-                   batch_size: int = 256, bf16: bool = False, channels_last: bool = True) -> torch.Tensor:
-    """Logits (float32, on the CPU) for a uint8 N×3×H×W tensor, in batches."""
+                   batch_size: int = 256, bf16: bool = False, channels_last: bool = True,
+                   tta_hflip: bool = False) -> torch.Tensor:
+    """Logits (float32, on the CPU) for a uint8 N×3×H×W tensor, in batches.
+
+    With `tta_hflip`, the logits of each image and its mirror image are averaged (test-time augmentation).
+    """
     model.eval()
     out = []
     for start in range(0, images.shape[0], batch_size):
@@ -21,7 +25,10 @@ def predict_logits(model: nn.Module, images: torch.Tensor, spec: ModelSpec, devi
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast(device, bf16):
-            out.append(model(x).float().cpu())
+            logits = model(x).float()
+            if tta_hflip:
+                logits = (logits + model(x.flip(-1)).float()) / 2
+        out.append(logits.cpu())
     if not out:
         return torch.empty((0, len(spec.attributes)))
     return torch.cat(out)

@@ -12,8 +12,8 @@ from faceattr.errors import FaceattrError
 PARAMS_FILE = Path("params.yaml")
 
 
-def load_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
-    """Load params.yaml; a missing file or invalid YAML is a clear error naming the file."""
+def load_params(path: str | Path = PARAMS_FILE, check: bool = True) -> dict[str, Any]:
+    """Load params.yaml and check it against the schema; every problem is a clear error naming the key."""
     path = Path(path)
     if not path.is_file():
         raise FaceattrError(f"{path}: params file not found (run from the repository root)")
@@ -23,6 +23,10 @@ def load_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
         raise FaceattrError(f"{path}: invalid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise FaceattrError(f"{path}: expected a mapping of keys at the top level")
+    if check:
+        from faceattr.schema import validate
+
+        validate(data)
     return data
 
 
@@ -37,8 +41,15 @@ def get(params: dict[str, Any], key: str) -> Any:
 
 
 def data_file(params: dict[str, Any], key: str) -> Path | None:
-    """A dataset file named by `data.<key>`, relative to `data.dir`; None when the param is empty."""
+    """A dataset file named by `data.<key>`, relative to `data.dir`; None when the param is empty.
+
+    A named file that does not exist is an error naming both params.
+    """
     name = get(params, f"data.{key}")
     if name in (None, ""):
         return None
-    return Path(get(params, "data.dir")) / str(name)
+    path = Path(get(params, "data.dir")) / str(name)
+    if not path.exists():
+        raise FaceattrError(f"params.yaml: data.{key} = {name!r} does not exist under data.dir = "
+                            f"{get(params, 'data.dir')!r} (looked for {path})")
+    return path

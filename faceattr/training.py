@@ -22,12 +22,14 @@ from typing import Callable
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from faceattr.atomic import atomic_path
 from faceattr.device import autocast, select_device, set_threads, use_bf16
 from faceattr.errors import FaceattrError
 from faceattr.images import augment, normalize
 from faceattr.inference import predict_logits
+from faceattr.losses import make_loss
 from faceattr.models import ModelSpec, build_model
 
 CHECKPOINT_FORMAT = "faceattr-checkpoint/1"
@@ -49,6 +51,9 @@ class TrainConfig:
     warmup_epochs: float = 1.0
     schedule: str = "cosine"
     label_smoothing: float = 0.0
+    loss: str = "bce"
+    focal_gamma: float = 2.0
+    ema_decay: float = 0.0
     augment: dict = field(default_factory=lambda: {"hflip": True})
     early_stopping_patience: int = 0
     seed: int = 42
@@ -186,7 +191,13 @@ def fit(cfg: TrainConfig, attributes: list[str], train: Split, val: Split, check
     steps_per_epoch = len(train.images) // batch_size  # the last partial batch is dropped (BatchNorm)
     scheduler = _make_schedule(cfg, optimizer, steps_per_epoch)
     generator = torch.Generator().manual_seed(cfg.seed)
-    criterion = nn.BCEWithLogitsLoss()
+    criterion = make_loss(cfg.loss, train.labels, cfg.focal_gamma).to(device)
+    val_criterion = make_loss(cfg.loss, train.labels, cfg.focal_gamma)  # on the CPU, where val logits are
+    ema = None
+    if cfg.ema_decay:
+        if not 0 < cfg.ema_decay < 1:
+            raise FaceattrError(f"train.ema_decay: expected 0 (off) or a number in (0, 1), got {cfg.ema_decay}")
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
 
     checkpoints = Checkpoints(checkpoint_dir)
     run_id = fingerprint(cfg, attributes, train, val)
@@ -198,6 +209,8 @@ def fit(cfg: TrainConfig, attributes: list[str], train: Split, val: Split, check
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
         generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         if device.type == "cuda" and state.get("cuda_rng") is not None:
@@ -237,14 +250,17 @@ def fit(cfg: TrainConfig, attributes: list[str], train: Split, val: Split, check
             loss.backward()
             optimizer.step()
             scheduler.step()
+            if ema is not None:
+                ema.update_parameters(model)
             loss_sum += loss.item()
             acc_sum += _mean_accuracy(logits.detach().float(), y)
             seen += len(idx)
             progress.update(1)
         progress.close()
 
-        val_logits = predict_logits(model, val.images, spec, device, bf16=bf16, channels_last=cfg.channels_last)
-        val_loss = float(criterion(val_logits, val.labels))
+        scored = ema.module if ema is not None else model
+        val_logits = predict_logits(scored, val.images, spec, device, bf16=bf16, channels_last=cfg.channels_last)
+        val_loss = float(val_criterion(val_logits, val.labels))
         record = {
             "epoch": epoch + 1,
             "train_loss": round(loss_sum / steps_per_epoch, 6),
@@ -256,7 +272,7 @@ def fit(cfg: TrainConfig, attributes: list[str], train: Split, val: Split, check
         history.append(record)
         if val_loss < best_loss:
             best_loss, best_epoch, bad_epochs = val_loss, epoch + 1, 0
-            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in scored.state_dict().items()})
         else:
             bad_epochs += 1
         if cfg.early_stopping_patience and bad_epochs >= cfg.early_stopping_patience:
@@ -270,6 +286,7 @@ def fit(cfg: TrainConfig, attributes: list[str], train: Split, val: Split, check
             "format": CHECKPOINT_FORMAT, "fingerprint": run_id, "epoch": epoch,
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
+            "ema": ema.state_dict() if ema is not None else None,
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
             "history": history, "best_state": best_state, "best_loss": best_loss,

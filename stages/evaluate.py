@@ -18,12 +18,13 @@ def main() -> None:
     data = read_partition_labels(LABELS, partition_path(PARTITIONS_DIR, get(params, "subset")))
     attributes = spec.attributes
     test = load_split(data, "test", IMAGES_DIR, spec.image_size)
-    prob = predict_probabilities(model, spec, test.images)
+    tta = get(params, "evaluate.tta_hflip")
+    prob = predict_probabilities(model, spec, test.images, tta_hflip=tta)
     y_true = test.labels.numpy().astype(int)
     tuning = None
     if get(params, "evaluate.tune_thresholds"):
         val = load_split(data, "val", IMAGES_DIR, spec.image_size)
-        tuning = (val.labels.numpy().astype(int), predict_probabilities(model, spec, val.images))
+        tuning = (val.labels.numpy().astype(int), predict_probabilities(model, spec, val.images, tta_hflip=tta))
     result = evaluate(attributes, y_true, prob, majority_labels(data.labels["train"].numpy()),
                       threshold=get(params, "evaluate.threshold"), tuning=tuning,
                       objective=get(params, "evaluate.threshold_objective"))

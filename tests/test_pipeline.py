@@ -134,7 +134,9 @@ def test_experiment_alpha_quarter(repo):
     text = json.dumps(shown)
     assert '"alpha": 0.25' in text and '"alpha": 1.0' in text
     diff = json.loads(run(["dvc", "metrics", "diff", "--json"], repo).stdout)
-    assert "metrics/eval.json" in diff and "mean_accuracy" in diff["metrics/eval.json"]
+    assert diff["metrics/train.json"]["best_val_loss"]["old"] != diff["metrics/train.json"]["best_val_loss"]["new"]
+    everything = json.loads(run(["dvc", "metrics", "diff", "--all", "--json"], repo).stdout)
+    assert set(everything["metrics/eval.json"]["mean_accuracy"]) >= {"old", "new"}
     params_diff = json.loads(run(["dvc", "params", "diff", "--json"], repo).stdout)
     alpha = params_diff["params.yaml"]["alpha"]
     assert (alpha["old"], alpha["new"]) == (1.0, 0.25)
@@ -148,6 +150,7 @@ def test_experiment_alpha_quarter(repo):
     q = quarter[0]
     assert q.data.tags["dvc_exp_name"] and q.info.run_name == q.data.tags["dvc_exp_name"]
     assert len(client.get_metric_history(q.info.run_id, "train_loss")) == 2
+    mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
     model = mlflow.pytorch.load_model(f"runs:/{q.info.run_id}/model")
     with torch.no_grad():
         assert model(torch.zeros(3, 3, 32, 32)).shape == (3, 10)

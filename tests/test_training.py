@@ -35,19 +35,21 @@ def test_same_seed_same_weights(tmp_path):
     assert not (tmp_path / "a" / "last.pt").exists()  # checkpoints are removed once training is done
 
 
-def test_resume_after_interruption_gives_identical_weights(tmp_path):
+@pytest.mark.parametrize("options", [{}, {"ema_decay": 0.9, "loss": "focal"}, {"loss": "weighted_bce"}])
+def test_resume_after_interruption_gives_identical_weights(tmp_path, options):
     train, val = tiny_data(24, 0), tiny_data(8, 1)
-    reference = fit(config(), ATTRS, train, val, tmp_path / "ref")
+    reference = fit(config(**options), ATTRS, train, val, tmp_path / "ref")
 
     def interrupt_after_epoch_2(record):
         if record["epoch"] == 2:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        fit(config(), ATTRS, train, val, tmp_path / "ckpt", on_epoch=interrupt_after_epoch_2)
+        fit(config(**options), ATTRS, train, val, tmp_path / "ckpt", on_epoch=interrupt_after_epoch_2)
     assert (tmp_path / "ckpt" / "last.pt").exists()
     epochs_run = []
-    resumed = fit(config(), ATTRS, train, val, tmp_path / "ckpt", on_epoch=lambda r: epochs_run.append(r["epoch"]))
+    resumed = fit(config(**options), ATTRS, train, val, tmp_path / "ckpt",
+                  on_epoch=lambda r: epochs_run.append(r["epoch"]))
     assert epochs_run == [2, 3]  # epoch 1 came from the checkpoint
     assert resumed.history == reference.history
     for k, v in reference.model.state_dict().items():

@@ -1,0 +1,218 @@
+"""One schema for params.yaml, checked before any stage does work.
+
+Every error names the key, the bad value and what is allowed. The `check_params` stage runs this
+first in the pipeline, so a bad value stops `dvc repro` (and `dvc exp run -S …`) before any stage
+removes or rewrites an output; every stage also checks again when run on its own.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Callable
+
+from faceattr.attributes import CELEBA_ATTRIBUTES
+from faceattr.errors import FaceattrError
+
+Check = Callable[[str, Any], None]
+
+AUGMENT_KEYS = ("hflip", "max_rotate_deg", "max_translate", "max_scale", "brightness", "contrast")
+
+
+def _fail(key: str, value: Any, allowed: str) -> None:
+    raise FaceattrError(f"params.yaml: {key} = {value!r} is not allowed; expected {allowed}")
+
+
+def integer(lo: int | None = None, hi: int | None = None) -> Check:
+    def check(key: str, value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or (lo is not None and value < lo) or (
+                hi is not None and value > hi):
+            _fail(key, value, f"a whole number{f' ≥ {lo}' if lo is not None else ''}{f' and ≤ {hi}' if hi is not None else ''}")
+    return check
+
+
+def number(lo: float | None = None, hi: float | None = None, lo_open: bool = False, hi_open: bool = False) -> Check:
+    def check(key: str, value: Any) -> None:
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and value == value
+        if ok and lo is not None:
+            ok = value > lo if lo_open else value >= lo
+        if ok and hi is not None:
+            ok = value < hi if hi_open else value <= hi
+        if not ok:
+            bounds = []
+            if lo is not None:
+                bounds.append(f"{'>' if lo_open else '≥'} {lo}")
+            if hi is not None:
+                bounds.append(f"{'<' if hi_open else '≤'} {hi}")
+            _fail(key, value, "a number" + (f" {' and '.join(bounds)}" if bounds else ""))
+    return check
+
+
+def choice(*allowed: Any) -> Check:
+    def check(key: str, value: Any) -> None:
+        if value not in allowed:
+            _fail(key, value, f"one of {', '.join(map(str, allowed))}")
+    return check
+
+
+def boolean(key: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        _fail(key, value, "true or false")
+
+
+def text(allow_empty: bool = False) -> Check:
+    def check(key: str, value: Any) -> None:
+        if value is None and allow_empty:
+            return
+        if not isinstance(value, str) or (not value and not allow_empty):
+            _fail(key, value, "a path" + (" or ''" if allow_empty else ""))
+    return check
+
+
+def size_list(key: str, value: Any) -> None:
+    if not isinstance(value, list) or not value:
+        _fail(key, value, "a non-empty list of subset sizes (whole numbers ≥ 3, or 'all')")
+    for v in value:
+        if v != "all":
+            integer(3)(f"{key} item", v)
+    if len(set(map(str, value))) != len(value):
+        _fail(key, value, "sizes listed once each")
+
+
+def quality_range(key: str, value: Any) -> None:
+    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) and 1 <= v <= 100 for v in value)
+            and value[0] <= value[1]):
+        _fail(key, value, "[low, high] JPEG qualities with 1 ≤ low ≤ high ≤ 100")
+
+
+def fractions(key: str, value: Any) -> None:
+    if not (isinstance(value, list) and len(value) == 3 and all(isinstance(v, numbers.Real) and v >= 0 for v in value)
+            and abs(sum(value) - 1) < 1e-6 and value[0] > 0 and value[1] > 0):
+        _fail(key, value, "[train, val, test] fractions ≥ 0 summing to 1, with train and val > 0")
+
+
+def image_size(key: str, value: Any) -> None:
+    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) and 16 <= v <= 1024 for v in value)):
+        _fail(key, value, "[height, width], each a whole number from 16 to 1024")
+
+
+def attributes(key: str, value: Any) -> None:
+    if value == "all":
+        return
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        _fail(key, value, "'all' or a non-empty list of CelebA attribute names")
+    unknown = [v for v in value if v not in CELEBA_ATTRIBUTES]
+    if unknown:
+        _fail(key, unknown, f"CelebA attribute names: {' '.join(CELEBA_ATTRIBUTES)}")
+    if len(set(value)) != len(value):
+        _fail(key, value, "each attribute listed once")
+
+
+def device(key: str, value: Any) -> None:
+    if not isinstance(value, str) or not (value in ("auto", "cpu", "cuda", "mps") or (
+            value.startswith("cuda:") and value[5:].isdigit())):
+        _fail(key, value, "auto, cpu, cuda, cuda:N or mps")
+
+
+def augment(key: str, value: Any) -> None:
+    if not isinstance(value, dict):
+        _fail(key, value, f"a mapping with keys among {', '.join(AUGMENT_KEYS)}")
+    for k, v in value.items():
+        if k not in AUGMENT_KEYS:
+            _fail(f"{key}.{k}", v, f"a key among {', '.join(AUGMENT_KEYS)}")
+        if k == "hflip":
+            boolean(f"{key}.{k}", v)
+        elif k == "max_rotate_deg":
+            number(0, 45)(f"{key}.{k}", v)
+        else:
+            number(0, 0.5)(f"{key}.{k}", v)
+
+
+def _architectures() -> tuple[str, ...]:
+    from faceattr.models import ARCHITECTURES
+
+    return ARCHITECTURES
+
+
+SCHEMA: dict[str, Check] = {
+    "alpha": number(0, 4, lo_open=True),
+    "seed": integer(0),
+    "data.dir": text(),
+    "data.images": text(),
+    "data.attributes": text(),
+    "data.eval_partition": text(allow_empty=True),
+    "data.identities": text(allow_empty=True),
+    "synth.count": integer(3, 1_000_000),
+    "synth.seed": integer(0),
+    "synth.quality": quality_range,
+    "unzip.max_uncompressed_mb": number(0, lo_open=True),
+    "unzip.on_bad_image": choice("skip", "fail"),
+    "labels.attributes": attributes,
+    "partition.sizes": size_list,
+    "partition.strategy": choice("first", "random", "identity", "official", "file"),
+    "partition.fractions": fractions,
+    "partition.seed": integer(0),
+    "partition.files": text(allow_empty=True),
+    "model.arch": lambda k, v: choice(*_architectures())(k, v),
+    "train.image_size": image_size,
+    "train.epochs": integer(1, 10_000),
+    "train.batch_size": integer(2, 65_536),
+    "train.optimizer": choice("adamw", "sgd", "rmsprop"),
+    "train.lr": number(0, 10, lo_open=True),
+    "train.weight_decay": number(0, 1),
+    "train.warmup_epochs": number(0),
+    "train.schedule": choice("cosine", "constant"),
+    "train.label_smoothing": number(0, 1, hi_open=True),
+    "train.loss": choice("bce", "weighted_bce", "focal"),
+    "train.focal_gamma": number(0, 10),
+    "train.ema_decay": number(0, 1, hi_open=True),
+    "train.augment": augment,
+    "train.early_stopping_patience": integer(0),
+    "train.device": device,
+    "train.precision": choice("auto", "bf16", "fp32"),
+    "train.channels_last": boolean,
+    "train.threads": integer(0, 1024),
+    "evaluate.threshold": number(0, 1, lo_open=True, hi_open=True),
+    "evaluate.tune_thresholds": boolean,
+    "evaluate.threshold_objective": choice("balanced_accuracy", "f1"),
+    "evaluate.tta_hflip": boolean,
+}
+OPTIONAL = {"train.momentum": number(0, 1)}
+
+
+def _lookup(params: dict, key: str) -> tuple[bool, Any]:
+    node: Any = params
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def validate(params: dict) -> dict:
+    """Check every key of params.yaml; unknown keys in a group are errors too (they are usually typos)."""
+    for key, check in {**SCHEMA, **OPTIONAL}.items():
+        present, value = _lookup(params, key)
+        if not present:
+            if key in OPTIONAL:
+                continue
+            raise FaceattrError(f"params.yaml: missing key {key!r}")
+        check(key, value)
+    known_groups = {k.split(".")[0] for k in {**SCHEMA, **OPTIONAL}}
+    for group, body in params.items():
+        if group not in known_groups and group != "subset":
+            raise FaceattrError(f"params.yaml: unknown key {group!r}")
+        if isinstance(body, dict):
+            for sub in body:
+                if f"{group}.{sub}" not in SCHEMA and f"{group}.{sub}" not in OPTIONAL:
+                    allowed = sorted(k.split(".", 1)[1] for k in {**SCHEMA, **OPTIONAL} if k.startswith(group + "."))
+                    raise FaceattrError(f"params.yaml: unknown key {group}.{sub!s}; allowed in {group}: {', '.join(allowed)}")
+    sizes = [str(s) for s in params["partition"]["sizes"]]
+    if "subset" not in params:
+        raise FaceattrError("params.yaml: missing key 'subset'")
+    if str(params["subset"]) not in sizes:
+        _fail("subset", params["subset"], f"one of the generated partitions (partition.sizes): {', '.join(sizes)}")
+    if params["model"]["arch"] != "mobilenet_v2" and params["alpha"] != 1.0:
+        _fail("alpha", params["alpha"], f"1.0 with model.arch {params['model']['arch']} (only mobilenet_v2 has a width multiplier)")
+    if params["partition"]["strategy"] == "file" and "{size}" not in (params["partition"]["files"] or ""):
+        _fail("partition.files", params["partition"]["files"], "a path pattern containing {size} (strategy file)")
+    return params

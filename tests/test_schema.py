@@ -1,0 +1,63 @@
+import copy
+
+import pytest
+import yaml
+
+from conftest import REPO
+from faceattr.errors import FaceattrError
+from faceattr.schema import validate
+
+DEFAULT = yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def with_value(key: str, value):
+    params = copy.deepcopy(DEFAULT)
+    node = params
+    *parents, last = key.split(".")
+    for part in parents:
+        node = node[part]
+    node[last] = value
+    return params
+
+
+def test_the_committed_params_are_valid():
+    validate(copy.deepcopy(DEFAULT))
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("alpha", -1, r"alpha = -1 is not allowed; expected a number > 0"),
+    ("alpha", "wide", r"alpha = 'wide'"),
+    ("subset", 5000, r"subset = 5000 .*partition.sizes\): 1000, 2000, 3000"),
+    ("train.epochs", 0, r"train.epochs = 0 .*whole number ≥ 1"),
+    ("train.epochs", 2.5, r"train.epochs = 2.5"),
+    ("train.image_size", [8, 8], r"train.image_size .*16 to 1024"),
+    ("train.optimizer", "adam", r"train.optimizer = 'adam' .*adamw, sgd, rmsprop"),
+    ("model.arch", "vgg16", r"model.arch = 'vgg16' .*mobilenet_v2"),
+    ("labels.attributes", ["Male", "Beard"], r"labels.attributes = \['Beard'\] .*CelebA attribute names"),
+    ("partition.fractions", [0.5, 0.5, 0.5], r"partition.fractions"),
+    ("partition.strategy", "clever", r"partition.strategy = 'clever'"),
+    ("unzip.on_bad_image", "ignore", r"unzip.on_bad_image = 'ignore' .*skip, fail"),
+    ("train.device", "tpu", r"train.device = 'tpu'"),
+    ("train.augment", {"hflip": True, "blur": 1}, r"train.augment.blur"),
+    ("evaluate.threshold", 1.5, r"evaluate.threshold = 1.5"),
+])
+def test_bad_values_name_the_key_value_and_what_is_allowed(key, value, message):
+    with pytest.raises(FaceattrError, match=message):
+        validate(with_value(key, value))
+
+
+def test_unknown_and_missing_keys():
+    params = with_value("train.learning_rate", 0.1)
+    with pytest.raises(FaceattrError, match=r"unknown key train.learning_rate; allowed in train: .*lr"):
+        validate(params)
+    params = copy.deepcopy(DEFAULT)
+    del params["train"]["epochs"]
+    with pytest.raises(FaceattrError, match="missing key 'train.epochs'"):
+        validate(params)
+
+
+def test_alpha_only_with_mobilenet_v2():
+    params = with_value("model.arch", "resnet18")
+    params["alpha"] = 0.5
+    with pytest.raises(FaceattrError, match="only mobilenet_v2"):
+        validate(params)
