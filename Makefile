@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install repro test clean-venv
+.PHONY: install repro test grid push pull clean-venv
 
 install: $(STAMP)
 
@@ -23,6 +23,17 @@ repro: install
 
 test: install
 	$(PY) -m pytest
+
+# The published project's grid as DVC experiments; writes metrics/grid.md.
+grid: install
+	python -m faceattr.grid
+
+# Share data and models through the default DVC remote (see README: Remote storage).
+push: install
+	dvc push
+
+pull: install
+	dvc pull
 
 clean-venv:
 	rm -rf $(VENV)

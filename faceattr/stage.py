@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 from typing import Callable
 
@@ -15,6 +16,13 @@ def run_stage(main: Callable[[], None]) -> None:
     except FaceattrError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = f" while writing {exc.filename}" if exc.filename else ""
+        print(f"error: no space left on the device{where}; earlier outputs are kept. Free some space "
+              f"(or move DVC's cache: dvc cache dir) and run again.", file=sys.stderr)
+        sys.exit(28)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)

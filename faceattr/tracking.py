@@ -8,10 +8,11 @@ MLFLOW_TRACKING_URI overrides it, e.g. a shared `mlflow server`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 EXPERIMENT = "faceattr"
 MODEL_TAG = "faceattr.model_sha256"
@@ -52,28 +53,51 @@ def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+@contextlib.contextmanager
+def _store_lock() -> Iterator[None]:
+    """Serialise the first use of a local sqlite store across processes.
+
+    Two queued experiments starting together would otherwise both try to create the database schema
+    or the experiment; later writes are short and sqlite's own locking handles them.
+    """
+    uri = tracking_uri()
+    try:
+        import fcntl
+    except ImportError:  # not on POSIX: no cross-process lock
+        fcntl = None
+    if not uri.startswith("sqlite:///") or fcntl is None:
+        yield
+        return
+    lock_path = Path(uri[len("sqlite:///"):] + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def _client():
     import logging
 
     import mlflow
 
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    mlflow.set_tracking_uri(tracking_uri())
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+    with _store_lock():
+        mlflow.set_tracking_uri(tracking_uri())
+        mlflow.MlflowClient().search_experiments(max_results=1)  # creates or upgrades the schema, once
     return mlflow
 
 
 def start_run(params: Mapping[str, Any], tags: Mapping[str, str]):
     """Start the MLflow run of a training, in experiment `faceattr` (created with its artifact root)."""
     mlflow = _client()
-    experiment = mlflow.get_experiment_by_name(EXPERIMENT)
-    if experiment is None:
-        location = None
-        if tracking_uri().startswith("sqlite:"):
-            location = (repo_root() / "mlruns").as_uri()
-        try:
+    with _store_lock():
+        if mlflow.get_experiment_by_name(EXPERIMENT) is None:
+            location = (repo_root() / "mlruns").as_uri() if tracking_uri().startswith("sqlite:") else None
             mlflow.create_experiment(EXPERIMENT, artifact_location=location)
-        except Exception:  # noqa: BLE001 - created meanwhile by a concurrent run
-            pass
     mlflow.set_experiment(EXPERIMENT)
     run = mlflow.start_run(run_name=run_name())
     all_tags = {"git_commit": git_commit() or "", "dvc_exp_name": os.environ.get("DVC_EXP_NAME", ""),

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
-REPO = Path(__file__).resolve().parents[1]
+from pipeline_helpers import REPO  # noqa: E402,F401  (re-exported for tests)
 
 
 def jpeg_bytes(seed: int = 0, size: tuple[int, int] = (24, 30), fmt: str = "JPEG") -> bytes:
@@ -36,3 +36,15 @@ def make_zip(tmp_path):
         return write_zip(tmp_path / name, entries)
 
     return _make
+
+
+@pytest.fixture(scope="session")
+def repo(tmp_path_factory) -> Path:
+    """A temporary clone on the tiny config after `dvc repro`, with the results committed as HEAD."""
+    from pipeline_helpers import TINY, make_clone, run
+
+    clone = make_clone(tmp_path_factory.mktemp("pipeline"), TINY)
+    run(["dvc", "repro"], clone)
+    run(["git", "add", "-A"], clone)
+    run(["git", "commit", "-qm", "baseline"], clone)
+    return clone

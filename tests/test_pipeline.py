@@ -4,70 +4,11 @@ synthetic config (a few dozen images, 32×32 input, two epochs)."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
-from conftest import REPO
-
-BIN = Path(sys.executable).parent
-TINY = {
-    "alpha": 1.0,
-    "subset": 60,
-    "synth": {"count": 60},
-    "partition": {"sizes": [30, 60]},
-    "train": {"image_size": [32, 32], "epochs": 2, "batch_size": 16},
-}
-
-
-def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
-def merge(base: dict, override: dict) -> dict:
-    out = dict(base)
-    for k, v in override.items():
-        out[k] = merge(base[k], v) if isinstance(v, dict) else v
-    return out
-
-
-def make_clone(dest: Path, overrides: dict) -> Path:
-    """Copy the working tree (tracked and untracked-but-not-ignored files) into a fresh git repo."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                            cwd=REPO, capture_output=True, check=True).stdout.decode().split("\0")
-    for rel in filter(None, listed):
-        src = REPO / rel
-        if src.is_file() and not rel.startswith(("dvc.lock", "metrics/", "plots/")):
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / rel)
-    params = yaml.safe_load((dest / "params.yaml").read_text())
-    (dest / "params.yaml").write_text(yaml.safe_dump(merge(params, overrides), sort_keys=False))
-    run(["git", "init", "-q", "-b", "main"], dest)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], dest)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"], dest)
-    run(["git", "config", "user.name", "faceattr test"], dest)
-    run(["git", "config", "user.email", "test@faceattr.invalid"], dest)
-    return dest
-
-
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> Path:
-    clone = make_clone(tmp_path_factory.mktemp("pipeline"), TINY)
-    run(["dvc", "repro"], clone)
-    run(["git", "add", "-A"], clone)
-    run(["git", "commit", "-qm", "baseline"], clone)
-    return clone
-
+from pipeline_helpers import run
 
 def mlflow_runs(repo: Path):
     from mlflow import MlflowClient
@@ -86,9 +27,9 @@ def test_repro_writes_every_output(repo):
                 "plots/training_curves.png", "plots/per_attribute_accuracy.png", "plots/roc_curves.png",
                 "plots/label_distribution.png", "plots/synthetic_samples.png"]:
         assert (repo / rel).is_file(), rel
-    assert len(list((repo / "data/interim/img_align_celeba").iterdir())) == 60
+    assert len(list((repo / "data/interim/img_align_celeba").iterdir())) == 400
     report = json.loads((repo / "data/processed/label_report.json").read_text())
-    assert report["rows_kept"] == 60 and report["rows_malformed"] == 0
+    assert report["rows_kept"] == 400 and report["rows_malformed"] == 0
     metrics = json.loads((repo / "metrics/eval.json").read_text())
     assert set(metrics["per_attribute"]) == set(yaml.safe_load((repo / "params.yaml").read_text())["labels"]["attributes"])
     assert 0 <= metrics["mean_accuracy"] <= 1
@@ -109,6 +50,26 @@ def test_forced_repro_is_byte_identical(repo):
                    "plots/predictions.csv", "data"], repo).stdout
     assert changed == "", f"outputs changed after dvc repro -f:\n{changed}"
     assert (repo / "dvc.lock").read_text() == lock_before
+
+
+def test_remote_push_then_fresh_clone_pull_restores_everything(repo, tmp_path):
+    """A local-folder DVC remote: push after repro; a fresh clone pulls byte-identical data and models."""
+    run(["git", "checkout", "-q", "--", "."], repo)
+    run(["dvc", "checkout", "-q"], repo)
+    remote = tmp_path / "remote"
+    run(["dvc", "remote", "add", "-d", "--local", "shared", str(remote)], repo)
+    run(["dvc", "push"], repo)
+    fresh = tmp_path / "fresh"
+    run(["git", "clone", "-q", str(repo), str(fresh)], tmp_path)
+    run(["dvc", "remote", "add", "-d", "--local", "shared", str(remote)], fresh)
+    run(["dvc", "pull"], fresh)
+    for rel in ["models/model.pt", "data/processed/labels.csv", "data/raw/synthetic/img_align_celeba.zip",
+                "data/processed/partitions/list_partition_60.txt", "metrics/eval.json", "plots/train_history.csv"]:
+        assert (fresh / rel).read_bytes() == (repo / rel).read_bytes(), rel
+    assert sorted(p.name for p in (fresh / "data/interim/img_align_celeba").iterdir()) == \
+        sorted(p.name for p in (repo / "data/interim/img_align_celeba").iterdir())
+    assert "up to date" in run(["dvc", "status"], fresh).stdout
+    assert "Running stage" not in run(["dvc", "repro"], fresh).stdout
 
 
 def test_mlflow_run_of_the_baseline(repo):
@@ -167,3 +128,19 @@ def test_queued_experiment_logs_to_the_same_store(repo):
     assert "test.mean_accuracy" in queued[0].data.metrics
     assert {a.path for a in client.list_artifacts(queued[0].info.run_id)} >= {"eval.json", "roc_curves.png"}
     assert not list((repo / ".dvc" / "tmp" / "exps").glob("tmp*/mlflow.db"))
+
+
+def test_two_queue_workers_lose_no_run_and_no_metric(repo):
+    """Two queued experiments run at once (-j 2) and log to the one sqlite store concurrently."""
+    for alpha in ("0.35", "0.75"):
+        run(["dvc", "exp", "run", "--queue", "-S", f"alpha={alpha}"], repo)
+    run(["dvc", "exp", "run", "--run-all", "-j", "2"], repo)
+    client, runs = mlflow_runs(repo)
+    for alpha in ("0.35", "0.75"):
+        matching = [r for r in runs if r.data.params.get("alpha") == alpha]
+        assert len(matching) == 1, alpha
+        r = matching[0]
+        assert r.info.status == "FINISHED"
+        for key in ("train_loss", "val_loss", "val_acc"):
+            assert [m.step for m in client.get_metric_history(r.info.run_id, key)] == [1, 2], (alpha, key)
+        assert "test.mean_accuracy" in r.data.metrics and "train_seconds" in r.data.metrics
