@@ -1,7 +1,8 @@
 """The `faceattr` command: use a trained model outside the pipeline, with the pipeline's own library.
 
     faceattr evaluate --model models/model.pt --images <zip|folder> --labels <attribute file> [...]
-    faceattr predict <image|folder|zip> ... --model models/model.pt [--format table|json|csv]
+    faceattr predict <image|folder|zip> ... --model models/model.pt [--format table|json|csv] [--onnx F]
+    faceattr export --model models/model.pt --onnx model.onnx
 """
 
 from __future__ import annotations
@@ -97,10 +98,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    model, spec = load_model(args.model)
+    if args.onnx:
+        from faceattr.onnx_export import OnnxPredictor
+
+        predictor = OnnxPredictor(args.onnx)
+        spec, predict = predictor.spec, predictor.probabilities
+    else:
+        model, spec = load_model(args.model)
+
+        def predict(images: torch.Tensor) -> np.ndarray:
+            return predict_probabilities(model, spec, images)
     names, _, images, problems = _decode_all(args.inputs, spec.image_size)
     _report_problems(problems)
-    prob = predict_probabilities(model, spec, images) if len(names) else np.zeros((0, len(spec.attributes)))
+    prob = predict(images) if len(names) else np.zeros((0, len(spec.attributes)))
     rows = [{"image": n, **{a: {"probability": round(float(p[k]), 4), "present": bool(p[k] >= args.threshold)}
                             for k, a in enumerate(spec.attributes)}} for n, p in zip(names, prob)]
     out = sys.stdout
@@ -122,6 +132,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 1 if problems and not rows else 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from faceattr.onnx_export import MAX_ABS_DIFF, export_onnx
+
+    diff = export_onnx(args.model, args.onnx)
+    print(f"wrote {args.onnx}: max |ONNX - PyTorch| = {diff:.2e} on random inputs (limit {MAX_ABS_DIFF:g})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="faceattr", description="Facial-attribute models trained by the faceattr pipeline.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -141,7 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--model", default=DEFAULT_MODEL, help="model file (default: %(default)s)")
     pr.add_argument("--format", choices=("table", "json", "csv"), default="table")
     pr.add_argument("--threshold", type=float, default=0.5, help="decision threshold (default: %(default)s)")
+    pr.add_argument("--onnx", help="run this exported ONNX model with ONNX Runtime instead of --model")
     pr.set_defaults(func=cmd_predict)
+
+    ex = sub.add_parser("export", help="export to ONNX, checked against PyTorch")
+    ex.add_argument("--model", default=DEFAULT_MODEL, help="model file (default: %(default)s)")
+    ex.add_argument("--onnx", required=True, help="where to write the .onnx file")
+    ex.set_defaults(func=cmd_export)
     return parser
 
 

@@ -51,6 +51,39 @@ def build_model(arch: str, num_outputs: int, alpha: float = 1.0) -> nn.Module:
     return getattr(tvm, arch)(weights=None, num_classes=num_outputs)
 
 
+def load_pretrained(model: nn.Module, path: str | Path) -> list[str]:
+    """Start from a torchvision-format weights file (e.g. ImageNet weights the user downloaded).
+
+    Nothing is downloaded here. Tensors whose shape differs from the model's (the classifier head, sized
+    for another number of classes) are left at their random initialisation; their names are returned.
+    Anything else that does not fit is an error naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FaceattrError(
+            f"model.pretrained: {path} not found. This pipeline never downloads weights: fetch a torchvision "
+            f"weights file (e.g. mobilenet_v2-7ebf99e0.pth) on a machine with internet, copy it here, and "
+            f"set model.pretrained to its path, or set model.pretrained to '' to train from scratch"
+        )
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001
+        raise FaceattrError(f"model.pretrained: {path} is not a readable weights file ({exc})") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    own = model.state_dict()
+    unknown = [k for k in state if k not in own]
+    missing = [k for k in own if k not in state]
+    if unknown or missing:
+        raise FaceattrError(
+            f"model.pretrained: {path} does not fit this architecture ({len(missing)} tensors missing, e.g. "
+            f"{missing[:2]}; {len(unknown)} unexpected, e.g. {unknown[:2]}); check model.arch and alpha"
+        )
+    skipped = [k for k, v in state.items() if v.shape != own[k].shape]
+    model.load_state_dict({k: v for k, v in state.items() if k not in skipped}, strict=False)
+    return skipped
+
+
 def save_model(path: str | Path, model: nn.Module, spec: ModelSpec) -> str:
     """Write the model file atomically with byte-stable content; return its SHA-256."""
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}

@@ -153,6 +153,7 @@ SCHEMA: dict[str, Check] = {
     "partition.seed": integer(0),
     "partition.files": text(allow_empty=True),
     "model.arch": lambda k, v: choice(*_architectures())(k, v),
+    "model.pretrained": text(allow_empty=True),
     "train.image_size": image_size,
     "train.epochs": integer(1, 10_000),
     "train.batch_size": integer(2, 65_536),

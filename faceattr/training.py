@@ -30,7 +30,7 @@ from faceattr.errors import FaceattrError
 from faceattr.images import augment, normalize
 from faceattr.inference import predict_logits
 from faceattr.losses import make_loss
-from faceattr.models import ModelSpec, build_model
+from faceattr.models import ModelSpec, build_model, load_pretrained
 
 CHECKPOINT_FORMAT = "faceattr-checkpoint/1"
 
@@ -61,6 +61,7 @@ class TrainConfig:
     precision: str = "auto"
     channels_last: bool = True
     threads: int = 0
+    pretrained: str = ""
 
 
 @dataclass
@@ -183,7 +184,11 @@ def fit(cfg: TrainConfig, attributes: list[str], train: Split, val: Split, check
     torch.use_deterministic_algorithms(device.type == "cpu", warn_only=True)
     torch.manual_seed(cfg.seed)
     spec = ModelSpec(arch=cfg.arch, alpha=cfg.alpha, attributes=list(attributes), image_size=tuple(cfg.image_size))
-    model = build_model(cfg.arch, len(attributes), cfg.alpha).to(device)
+    model = build_model(cfg.arch, len(attributes), cfg.alpha)
+    if cfg.pretrained:
+        skipped = load_pretrained(model, cfg.pretrained)
+        print(f"started from {cfg.pretrained} (new: {', '.join(skipped) or 'nothing'})", file=sys.stderr)
+    model = model.to(device)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
     optimizer = _make_optimizer(cfg, model)
@@ -316,7 +321,7 @@ def config_from_params(params: dict) -> TrainConfig:
     from dataclasses import fields
 
     group = dict(params.get("train") or {})
-    known = {f.name for f in fields(TrainConfig)} - {"arch", "alpha", "seed"}
+    known = {f.name for f in fields(TrainConfig)} - {"arch", "alpha", "seed", "pretrained"}
     unknown = sorted(set(group) - known)
     if unknown:
         raise FaceattrError(f"params.yaml: unknown key(s) train.{', train.'.join(unknown)}; known: {', '.join(sorted(known))}")
@@ -324,5 +329,6 @@ def config_from_params(params: dict) -> TrainConfig:
     if not (isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(v, int) and 16 <= v <= 1024 for v in size)):
         raise FaceattrError(f"train.image_size: expected [height, width], each 16–1024, got {size!r}")
     group["image_size"] = tuple(size)
-    return TrainConfig(**group, arch=(params.get("model") or {}).get("arch", "mobilenet_v2"),
+    model = params.get("model") or {}
+    return TrainConfig(**group, arch=model.get("arch", "mobilenet_v2"), pretrained=model.get("pretrained") or "",
                        alpha=float(params.get("alpha", 1.0)), seed=int(params.get("seed", 0)))

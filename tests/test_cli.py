@@ -87,3 +87,22 @@ def test_evaluate_reports_unreadable_images(setup, capsys):
 def test_help_runs_as_a_module():
     out = subprocess.run([sys.executable, "-m", "faceattr.cli", "predict", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "--format" in out.stdout
+
+
+def test_export_onnx_parity_and_predict_with_onnxruntime(setup, tmp_path, capsys):
+    onnx_path = tmp_path / "model.onnx"
+    assert main(["export", "--model", str(setup / "model.pt"), "--onnx", str(onnx_path)]) == 0
+    assert "max |ONNX - PyTorch|" in capsys.readouterr().out and onnx_path.is_file()
+    assert main(["predict", str(setup / "imgs"), "--onnx", str(onnx_path), "--format", "json"]) == 0
+    via_onnx = json.loads(capsys.readouterr().out)
+    assert main(["predict", str(setup / "imgs"), "--model", str(setup / "model.pt"), "--format", "json"]) == 0
+    via_torch = json.loads(capsys.readouterr().out)
+    assert len(via_onnx) == 8
+    for a, b in zip(via_onnx, via_torch):
+        for attr in ATTRS:
+            assert abs(a[attr]["probability"] - b[attr]["probability"]) <= 1e-4
+
+
+def test_predict_with_a_non_onnx_file_is_a_clear_error(setup, capsys):
+    assert main(["predict", str(setup / "imgs"), "--onnx", str(setup / "attrs.txt")]) == 2
+    assert "not a readable ONNX model" in capsys.readouterr().err
