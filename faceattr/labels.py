@@ -17,7 +17,7 @@ from typing import Collection, Sequence
 import numpy as np
 import pandas as pd
 
-from faceattr.attributes import select_attributes
+from faceattr.attributes import CELEBA_ATTRIBUTES, select_attributes
 from faceattr.errors import FaceattrError
 
 MAX_LISTED_PROBLEMS = 100
@@ -83,7 +83,7 @@ def parse_attribute_file(path: str | Path) -> tuple[AttributeTable, ParseReport]
     header_no, header = numbered[0]
     sep = "," if "," in header else None
     header_fields = _split(header, sep)
-    if declared is not None or header_fields[0] in _known_names():
+    if declared is not None or header_fields[0] in CELEBA_ATTRIBUTES:
         fmt, names = "official", header_fields
     else:
         fmt = "kaggle_csv" if sep == "," else "filename_header"
@@ -120,12 +120,6 @@ def parse_attribute_file(path: str | Path) -> tuple[AttributeTable, ParseReport]
         rows.append(row)
     values = np.asarray(rows, dtype=np.uint8).reshape(len(rows), len(names))
     return AttributeTable(ids=ids, names=names, values=values), report
-
-
-def _known_names() -> set[str]:
-    from faceattr.attributes import CELEBA_ATTRIBUTES
-
-    return set(CELEBA_ATTRIBUTES)
 
 
 def clean_labels(
