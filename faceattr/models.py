@@ -37,6 +37,12 @@ class ModelSpec:
     std: tuple[float, float, float] = IMAGENET_STD
     extra: dict = field(default_factory=dict)
 
+    @classmethod
+    def from_dict(cls, raw: dict) -> "ModelSpec":
+        """The inverse of dataclasses.asdict (lists from JSON or pickles back to tuples)."""
+        return cls(**{**raw, "image_size": tuple(raw["image_size"]), "mean": tuple(raw["mean"]),
+                      "std": tuple(raw["std"])})
+
 
 def build_model(arch: str, num_outputs: int, alpha: float = 1.0) -> nn.Module:
     """A torchvision backbone, randomly initialised, with `num_outputs` logits."""
@@ -107,9 +113,7 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn
         raise FaceattrError(f"{path}: not a readable model file ({exc})") from None
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         raise FaceattrError(f"{path}: not a faceattr model file (expected format {MODEL_FORMAT})")
-    raw = payload["spec"]
-    spec = ModelSpec(**{**raw, "image_size": tuple(raw["image_size"]), "mean": tuple(raw["mean"]),
-                        "std": tuple(raw["std"])})
+    spec = ModelSpec.from_dict(payload["spec"])
     model = build_model(spec.arch, len(spec.attributes), spec.alpha)
     model.load_state_dict(payload["state_dict"])
     return model.to(device).eval(), spec

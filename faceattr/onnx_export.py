@@ -73,9 +73,7 @@ class OnnxPredictor:
         meta = self.session.get_modelmeta().custom_metadata_map
         if SPEC_KEY not in meta:
             raise FaceattrError(f"{path}: not exported by faceattr (no {SPEC_KEY} metadata)")
-        raw = json.loads(meta[SPEC_KEY])
-        self.spec = ModelSpec(**{**raw, "image_size": tuple(raw["image_size"]), "mean": tuple(raw["mean"]),
-                                 "std": tuple(raw["std"])})
+        self.spec = ModelSpec.from_dict(json.loads(meta[SPEC_KEY]))
         self.input_name = self.session.get_inputs()[0].name
 
     def probabilities(self, images: torch.Tensor, batch_size: int = 256) -> np.ndarray:

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from faceattr import schema
 from faceattr.atomic import atomic_path
 from faceattr.device import autocast, select_device, set_threads, use_bf16
 from faceattr.errors import FaceattrError
@@ -325,9 +326,8 @@ def config_from_params(params: dict) -> TrainConfig:
     unknown = sorted(set(group) - known)
     if unknown:
         raise FaceattrError(f"params.yaml: unknown key(s) train.{', train.'.join(unknown)}; known: {', '.join(sorted(known))}")
-    size = group.get("image_size", TrainConfig.image_size)
-    if not (isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(v, int) and 16 <= v <= 1024 for v in size)):
-        raise FaceattrError(f"train.image_size: expected [height, width], each 16–1024, got {size!r}")
+    size = list(group.get("image_size", TrainConfig.image_size))
+    schema.image_size("train.image_size", size)
     group["image_size"] = tuple(size)
     model = params.get("model") or {}
     return TrainConfig(**group, arch=model.get("arch", "mobilenet_v2"), pretrained=model.get("pretrained") or "",
