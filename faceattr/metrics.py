@@ -11,7 +11,7 @@ from sklearn.metrics import (accuracy_score, balanced_accuracy_score, f1_score, 
 
 from faceattr.errors import FaceattrError
 
-THRESHOLD_OBJECTIVES = ("balanced_accuracy", "f1")
+THRESHOLD_OBJECTIVES = ("balanced_accuracy", "f1", "accuracy")
 
 
 def majority_labels(train_labels: np.ndarray) -> np.ndarray:
@@ -68,8 +68,8 @@ def tune_thresholds(y_true: np.ndarray, prob: np.ndarray, objective: str = "bala
     """
     if objective not in THRESHOLD_OBJECTIVES:
         raise FaceattrError(f"evaluate.threshold_objective: expected one of {THRESHOLD_OBJECTIVES}, got {objective!r}")
-    score = balanced_accuracy_score if objective == "balanced_accuracy" else (
-        lambda t, p: f1_score(t, p, zero_division=0))
+    score = {"balanced_accuracy": balanced_accuracy_score, "accuracy": accuracy_score,
+             "f1": lambda t, p: f1_score(t, p, zero_division=0)}[objective]
     thresholds = []
     for k in range(y_true.shape[1]):
         t, p = y_true[:, k], prob[:, k]

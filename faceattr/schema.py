@@ -127,6 +127,12 @@ def augment(key: str, value: Any) -> None:
             number(0, 0.5)(f"{key}.{k}", v)
 
 
+def _threshold_objectives() -> tuple[str, ...]:
+    from faceattr.metrics import THRESHOLD_OBJECTIVES
+
+    return THRESHOLD_OBJECTIVES
+
+
 def _architectures() -> tuple[str, ...]:
     from faceattr.models import ARCHITECTURES
 
@@ -174,7 +180,7 @@ SCHEMA: dict[str, Check] = {
     "train.threads": integer(0, 1024),
     "evaluate.threshold": number(0, 1, lo_open=True, hi_open=True),
     "evaluate.tune_thresholds": boolean,
-    "evaluate.threshold_objective": choice("balanced_accuracy", "f1"),
+    "evaluate.threshold_objective": lambda k, v: choice(*_threshold_objectives())(k, v),
     "evaluate.tta_hflip": boolean,
 }
 OPTIONAL = {"train.momentum": number(0, 1)}

@@ -42,3 +42,17 @@ def test_tuned_threshold_separates_a_shifted_attribute():
     assert 0.15 < t <= 0.3
     assert attribute_metrics(y[:, 0], p[:, 0], t, 0)["accuracy"] == 1.0
     assert attribute_metrics(y[:, 0], p[:, 0], 0.5, 0)["accuracy"] == 0.6
+
+
+def test_accuracy_and_balanced_accuracy_objectives_choose_differently():
+    # A rare attribute (2 of 10 positive) with overlapping scores. Accuracy is best at 0.65 (one positive
+    # missed, 9/10); balanced accuracy prefers 0.35, catching both positives at the cost of two false positives.
+    y = np.array([[0], [0], [0], [0], [0], [0], [0], [0], [1], [1]])
+    p = np.array([[0.1], [0.15], [0.2], [0.25], [0.3], [0.35], [0.4], [0.6], [0.37], [0.7]])
+    (t_acc,) = tune_thresholds(y, p, "accuracy")
+    (t_bal,) = tune_thresholds(y, p, "balanced_accuracy")
+    assert attribute_metrics(y[:, 0], p[:, 0], t_acc, 0)["accuracy"] == 0.9
+    assert t_acc == 0.7
+    assert 0.35 < t_bal <= 0.37
+    assert attribute_metrics(y[:, 0], p[:, 0], t_bal, 0)["balanced_accuracy"] > \
+        attribute_metrics(y[:, 0], p[:, 0], t_acc, 0)["balanced_accuracy"]
