@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install repro test grid push pull clean-venv
+.PHONY: install repro test bench grid push pull clean-venv
 
 install: $(STAMP)
 
@@ -23,6 +23,12 @@ repro: install
 
 test: install
 	$(PY) -m pytest
+
+# Speed and memory against a naive pipeline and the compute ceiling (benchmarks/README.md);
+# `make bench BENCH_ARGS=--quick` for the 5-minute version.
+BENCH_ARGS ?=
+bench: install
+	python benchmarks/bench.py --json benchmarks/last_run.json $(BENCH_ARGS)
 
 # The published project's grid as DVC experiments; writes metrics/grid.md.
 grid: install

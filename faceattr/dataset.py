@@ -1,4 +1,4 @@
-"""A partition's splits as tensors: clean labels + a partition list + the extracted images."""
+"""A partition's splits: clean labels + a partition list + the pixel cache of the decoded images."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pandas as pd
 import torch
 
 from faceattr.errors import FaceattrError
-from faceattr.images import load_folder_images
 from faceattr.partition import SPLIT_NAMES, read_id_table
+from faceattr.pixels import PixelCache
 from faceattr.training import Split
 
 
@@ -44,5 +44,18 @@ def read_partition_labels(labels_csv: str | Path, partition_file: str | Path) ->
     return PartitionData(attributes=list(labels.columns), ids=ids, labels=tensors)
 
 
-def load_split(data: PartitionData, split: str, images_dir: str | Path, size: tuple[int, int]) -> Split:
-    return Split(images=load_folder_images(images_dir, data.ids[split], size), labels=data.labels[split])
+def partition_ids(partitions_dir: str | Path) -> list[str]:
+    """Every image id of every generated partition, sorted: the images the pixel cache must hold."""
+    ids: set[str] = set()
+    for path in sorted(Path(partitions_dir).glob("list_partition_*.txt")):
+        ids.update(read_id_table(path, "partition"))
+    return sorted(ids)
+
+
+def load_split(data: PartitionData, split: str, cache: PixelCache, size: tuple[int, int]) -> Split:
+    """A split's labels and its images in the pixel cache, which must be at `size` (the model's input)."""
+    if tuple(cache.size) != tuple(size):
+        raise FaceattrError(f"{cache.folder}: images are cached at {cache.size[0]}×{cache.size[1]} but "
+                            f"{size[0]}×{size[1]} is needed (re-run `dvc repro preprocess` with the same "
+                            f"train.image_size as the model)")
+    return Split(images=cache.images(data.ids[split]), labels=data.labels[split])

@@ -11,11 +11,17 @@ import torch
 from faceattr.errors import FaceattrError
 
 
-def select_device(name: str = "auto") -> torch.device:
-    """`auto` picks CUDA, then Apple MPS, then the CPU; an explicit device that is absent is an error."""
+def select_device(name: str = "auto", local_rank: int = 0) -> torch.device:
+    """`auto` picks CUDA, then Apple MPS, then the CPU; an explicit device that is absent is an error.
+
+    Under torchrun, `auto` and `cuda` give each process on a machine its own GPU (`cuda:LOCAL_RANK`).
+    """
+    if name in ("auto", "cuda") and torch.cuda.is_available():
+        if local_rank >= torch.cuda.device_count():
+            raise FaceattrError(f"train.processes: process {local_rank} has no GPU of its own "
+                                f"({torch.cuda.device_count()} visible); use at most one process per GPU")
+        return torch.device("cuda", local_rank)
     if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
@@ -61,8 +67,13 @@ def autocast(device: torch.device, bf16: bool) -> ContextManager:
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
-def set_threads(threads: int) -> int:
-    """Use `threads` intra-op threads (0: one per core); returns the number in use."""
-    n = threads if threads > 0 else (os.cpu_count() or 1)
+def cpu_cores() -> int:
+    """Cores this process may run on (its CPU affinity, which containers and taskset narrow)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def set_threads(threads: int, processes: int = 1) -> int:
+    """Use `threads` intra-op threads (0: the cores shared out among this machine's `processes`)."""
+    n = threads if threads > 0 else max(1, cpu_cores() // processes)
     torch.set_num_threads(n)
     return n

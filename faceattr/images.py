@@ -8,7 +8,7 @@ batched on the training device.
 from __future__ import annotations
 
 import math
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
@@ -31,20 +31,6 @@ def decode_resized(data: bytes | torch.Tensor, size: tuple[int, int], source: st
     return img
 
 
-def load_folder_images(folder: str | Path, names: Sequence[str], size: tuple[int, int]) -> torch.Tensor:
-    """Decode `names` from `folder` into one uint8 N×3×H×W tensor."""
-    folder = Path(folder)
-    out = torch.empty((len(names), 3, *size), dtype=torch.uint8)
-    for k, name in enumerate(names):
-        path = folder / name
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise FaceattrError(f"{path}: image not found") from None
-        out[k] = decode_resized(data, size, str(path))
-    return out
-
-
 def normalize(batch: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
     """uint8 N×3×H×W → float, scaled to [0, 1] and normalised per channel."""
     x = batch.float().div_(255)
@@ -53,15 +39,31 @@ def normalize(batch: torch.Tensor, mean: Sequence[float], std: Sequence[float]) 
     return x.sub_(m).div_(s)
 
 
-def augment(x: torch.Tensor, generator: torch.Generator, hflip: bool = True, max_rotate_deg: float = 0.0,
-            max_translate: float = 0.0, max_scale: float = 0.0, brightness: float = 0.0,
-            contrast: float = 0.0) -> torch.Tensor:
-    """Random flip, small affine and brightness/contrast on a float batch, all in one batched pass.
+@dataclass
+class AugmentDraw:
+    """The random numbers of one batch's augmentation: per image flip, affine and brightness/contrast."""
 
-    Random numbers come from `generator` (on the CPU), so results are reproducible and resumable
-    whatever the device.
-    """
-    n = x.shape[0]
+    flip: torch.Tensor
+    angle: torch.Tensor
+    scale: torch.Tensor
+    tx: torch.Tensor
+    ty: torch.Tensor
+    gain: torch.Tensor
+    bias: torch.Tensor
+    geometric: bool
+    photometric: bool
+
+    def __getitem__(self, part: slice) -> "AugmentDraw":
+        """The draw of a slice of the batch (a DDP process's share of the global batch)."""
+        return AugmentDraw(*(getattr(self, f)[part] for f in ("flip", "angle", "scale", "tx", "ty", "gain", "bias")),
+                           self.geometric, self.photometric)
+
+
+def draw_augment(n: int, generator: torch.Generator, hflip: bool = True, max_rotate_deg: float = 0.0,
+                 max_translate: float = 0.0, max_scale: float = 0.0, brightness: float = 0.0,
+                 contrast: float = 0.0) -> AugmentDraw:
+    """Draw a batch's augmentation from `generator` (on the CPU), so runs are reproducible and resumable
+    whatever the device, and every DDP process can draw the global batch's numbers and take its share."""
 
     def uniform(scale: float) -> torch.Tensor:
         return (torch.rand(n, generator=generator) * 2 - 1) * scale
@@ -71,12 +73,48 @@ def augment(x: torch.Tensor, generator: torch.Generator, hflip: bool = True, max
     scale = 1 + uniform(max_scale)
     tx, ty = uniform(max_translate) * 2, uniform(max_translate) * 2
     gain, bias = 1 + uniform(contrast), uniform(brightness)
-    if max_rotate_deg or max_translate or max_scale or hflip:
-        sign = torch.where(flip, -1.0, 1.0)
-        cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-        theta = torch.stack([torch.stack([cos * sign, -sin, tx], 1), torch.stack([sin * sign, cos, ty], 1)], 1)
-        grid = F.affine_grid(theta.to(x.device, x.dtype), list(x.shape), align_corners=False)
+    return AugmentDraw(flip, angle, scale, tx, ty, gain, bias,
+                       geometric=bool(max_rotate_deg or max_translate or max_scale or hflip),
+                       photometric=bool(brightness or contrast))
+
+
+def _affine_grid(theta: torch.Tensor, n: int, h: int, w: int) -> torch.Tensor:
+    """F.affine_grid(theta, (n, ·, h, w), align_corners=False), built by broadcasting: the map is separable in
+    x and y, so this costs a few passes over the grid instead of a batched matrix product per pixel."""
+    xs = (torch.arange(w, device=theta.device, dtype=theta.dtype) * 2 + 1) / w - 1
+    ys = (torch.arange(h, device=theta.device, dtype=theta.dtype) * 2 + 1) / h - 1
+    t = theta.view(n, 2, 3, 1, 1)
+    return torch.stack([t[:, 0, 0] * xs + (t[:, 0, 1] * ys[:, None] + t[:, 0, 2]),
+                        t[:, 1, 0] * xs + (t[:, 1, 1] * ys[:, None] + t[:, 1, 2])], dim=-1)
+
+
+def augment_batch(batch: torch.Tensor, draw: AugmentDraw, mean: Sequence[float], std: Sequence[float],
+                  memory_format: torch.memory_format = torch.channels_last) -> torch.Tensor:
+    """uint8 N×3×H×W → the normalised, augmented float batch (flip, small affine, brightness/contrast).
+
+    One resampling pass and one fused multiply-add: bilinear sampling with reflection padding weighs
+    every output pixel by weights that sum to 1, so it commutes with per-image, per-channel affine maps;
+    normalisation and brightness/contrast are therefore folded into a single scale and offset applied
+    after sampling the raw pixels, and that pass writes the result in the model's memory format.
+    """
+    x = batch.float()
+    n = x.shape[0]
+    if draw.geometric:
+        sign = torch.where(draw.flip, -1.0, 1.0)
+        cos, sin = torch.cos(draw.angle) / draw.scale, torch.sin(draw.angle) / draw.scale
+        theta = torch.stack([torch.stack([cos * sign, -sin, draw.tx], 1), torch.stack([sin * sign, cos, draw.ty], 1)], 1)
+        grid = _affine_grid(theta.to(x.device, x.dtype), n, x.shape[2], x.shape[3])
         x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
-    if brightness or contrast:
-        x = x * gain.to(x.device, x.dtype).view(n, 1, 1, 1) + bias.to(x.device, x.dtype).view(n, 1, 1, 1)
-    return x
+    m = torch.tensor(mean, dtype=x.dtype).view(1, 3)
+    s = torch.tensor(std, dtype=x.dtype).view(1, 3)
+    gain, bias = (draw.gain, draw.bias) if draw.photometric else (torch.ones(n), torch.zeros(n))
+    scale = gain.to(x.dtype).view(n, 1) / (255 * s)                        # N×3
+    offset = bias.to(x.dtype).view(n, 1) - gain.to(x.dtype).view(n, 1) * m / s
+    out = torch.empty(x.shape, dtype=x.dtype, device=x.device, memory_format=memory_format)
+    return torch.addcmul(offset.to(x.device).view(n, 3, 1, 1), x, scale.to(x.device).view(n, 3, 1, 1), out=out)
+
+
+def augment(batch: torch.Tensor, generator: torch.Generator, mean: Sequence[float], std: Sequence[float],
+            **options) -> torch.Tensor:
+    """Draw and apply a uint8 batch's augmentation and normalisation (see draw_augment for the options)."""
+    return augment_batch(batch, draw_augment(batch.shape[0], generator, **options), mean, std)

@@ -178,6 +178,8 @@ SCHEMA: dict[str, Check] = {
     "train.precision": choice("auto", "bf16", "fp32"),
     "train.channels_last": boolean,
     "train.threads": integer(0, 1024),
+    "train.compile": boolean,
+    "train.processes": integer(1, 1024),
     "evaluate.threshold": number(0, 1, lo_open=True, hi_open=True),
     "evaluate.tune_thresholds": boolean,
     "evaluate.threshold_objective": lambda k, v: choice(*_threshold_objectives())(k, v),

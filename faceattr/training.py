@@ -16,22 +16,25 @@ import math
 import sys
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from faceattr import schema
+from faceattr import distributed, schema
 from faceattr.atomic import atomic_path
 from faceattr.device import autocast, select_device, set_threads, use_bf16
 from faceattr.errors import FaceattrError
-from faceattr.images import augment, normalize
+from faceattr.images import augment_batch, draw_augment
 from faceattr.inference import predict_logits
 from faceattr.losses import make_loss
 from faceattr.models import ModelSpec, build_model, load_pretrained
+from faceattr.pixels import Images, TensorImages, as_images, to_device
 
 CHECKPOINT_FORMAT = "faceattr-checkpoint/1"
 
@@ -62,14 +65,16 @@ class TrainConfig:
     precision: str = "auto"
     channels_last: bool = True
     threads: int = 0
+    compile: bool = False
+    processes: int = 1
     pretrained: str = ""
 
 
 @dataclass
 class Split:
-    """Images (uint8 N×3×H×W) and their 0/1 labels (float N×A)."""
+    """Images (rows of the pixel cache, or a uint8 N×3×H×W tensor) and their 0/1 labels (float N×A)."""
 
-    images: torch.Tensor
+    images: Images | torch.Tensor
     labels: torch.Tensor
 
 
@@ -82,8 +87,8 @@ class FitResult:
     stopped_early: bool
     device: str
     bf16: bool
-    seconds: float
-    images_per_second: float
+    seconds: float              # the whole fit, validation and checkpoints included
+    images_per_second: float    # training steps only (what the benchmark compares)
 
 
 def _make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
@@ -119,10 +124,15 @@ def _make_schedule(cfg: TrainConfig, optimizer: torch.optim.Optimizer, steps_per
 
 
 def fingerprint(cfg: TrainConfig, attributes: list[str], train: Split, val: Split) -> str:
-    """Identifies a run's inputs, so a checkpoint is only resumed by the run that wrote it."""
-    h = hashlib.sha256(json.dumps([asdict(cfg), attributes], sort_keys=True, default=str).encode())
-    for t in (train.images, train.labels, val.images, val.labels):
-        h.update(t.contiguous().numpy().tobytes())
+    """Identifies a run's inputs, so a checkpoint is only resumed by the run that wrote it.
+
+    The process count is left out: a run interrupted under torchrun may resume in one process and back.
+    """
+    settings = {k: v for k, v in asdict(cfg).items() if k != "processes"}
+    h = hashlib.sha256(json.dumps([settings, attributes], sort_keys=True, default=str).encode())
+    for split in (train, val):
+        h.update(as_images(split.images).digest())
+        h.update(split.labels.contiguous().numpy().tobytes())
     return h.hexdigest()
 
 
@@ -169,19 +179,66 @@ def _mean_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return float(((logits > 0).float() == labels).float().mean())
 
 
+def _place(images: Images, device: torch.device, fraction: float = 0.5) -> Images:
+    """GPU-resident data when it fits in `fraction` of the free GPU memory; otherwise (and on the CPU,
+    where the memory-mapped cache already is the fastest source) batches are gathered from the host."""
+    if device.type != "cuda":
+        return images
+    free, _ = torch.cuda.mem_get_info(device)
+    needed = len(images) * 3 * images.size[0] * images.size[1]
+    return to_device(images, device) if needed <= fraction * free else images
+
+
+class _Batches:
+    """An epoch's batches as uint8 tensors on the training device.
+
+    From host memory to a GPU, the next batch is gathered into pinned memory on a helper thread while
+    the current one trains, and copied without blocking; otherwise batches are gathered in place.
+    """
+
+    def __init__(self, images: Images, device: torch.device, index_batches: list[torch.Tensor]):
+        self.images, self.device, self.index_batches = images, device, index_batches
+        on_device = isinstance(images, TensorImages) and images.tensor.device.type == device.type
+        self.prefetch = device.type == "cuda" and not on_device
+
+    def _host(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.images.gather(idx).pin_memory()
+
+    def __iter__(self):
+        if not self.prefetch:
+            for idx in self.index_batches:
+                yield self.images.gather(idx).to(self.device)
+            return
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(self._host, self.index_batches[0]) if self.index_batches else None
+            for k in range(len(self.index_batches)):
+                batch = pending.result()
+                if k + 1 < len(self.index_batches):
+                    pending = pool.submit(self._host, self.index_batches[k + 1])
+                yield batch.to(self.device, non_blocking=True)
+
+
 def fit(cfg: TrainConfig, attributes: list[str], train: Split, val: Split, checkpoint_dir: str | Path,
         on_epoch: Callable[[dict], None] | None = None) -> FitResult:
-    """Train a model; resumes from a matching checkpoint in `checkpoint_dir`, and removes it when done."""
+    """Train a model; resumes from a matching checkpoint in `checkpoint_dir`, and removes it when done.
+
+    Under torchrun every process calls this: each trains on its share of each global batch of
+    `cfg.batch_size` images (the augmentation of the whole batch is drawn by every process, so the
+    run follows the single-process one), all validate alike, and process 0 alone writes checkpoints.
+    """
     if cfg.epochs < 1:
         raise FaceattrError(f"train.epochs: must be ≥ 1, got {cfg.epochs}")
-    if len(train.images) < 2:
+    train_images, val_images = as_images(train.images), as_images(val.images)
+    if len(train_images) < 2:
         raise FaceattrError("the training split has fewer than 2 images; use a larger subset")
-    if len(val.images) == 0:
+    if len(val_images) == 0:
         raise FaceattrError("the validation split is empty; check partition.fractions")
-    device = select_device(cfg.device)
+    w = distributed.world()
+    device = select_device(cfg.device, w.local_rank)
+    distributed.init(w, device)
     bf16 = use_bf16(device, cfg.precision)
     if device.type == "cpu":
-        set_threads(cfg.threads)
+        set_threads(cfg.threads, w.local_size)
     torch.use_deterministic_algorithms(device.type == "cpu", warn_only=True)
     torch.manual_seed(cfg.seed)
     spec = ModelSpec(arch=cfg.arch, alpha=cfg.alpha, attributes=list(attributes), image_size=tuple(cfg.image_size))
@@ -193,8 +250,10 @@ def fit(cfg: TrainConfig, attributes: list[str], train: Split, val: Split, check
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
     optimizer = _make_optimizer(cfg, model)
-    batch_size = min(cfg.batch_size, len(train.images))
-    steps_per_epoch = len(train.images) // batch_size  # the last partial batch is dropped (BatchNorm)
+    batch_size = min(cfg.batch_size, len(train_images))
+    if batch_size % w.size:
+        raise FaceattrError(f"train.batch_size: {batch_size} does not split evenly over {w.size} processes")
+    steps_per_epoch = len(train_images) // batch_size  # the last partial batch is dropped (BatchNorm)
     scheduler = _make_schedule(cfg, optimizer, steps_per_epoch)
     generator = torch.Generator().manual_seed(cfg.seed)
     criterion = make_loss(cfg.loss, train.labels, cfg.focal_gamma).to(device)
@@ -204,6 +263,11 @@ def fit(cfg: TrainConfig, attributes: list[str], train: Split, val: Split, check
         if not 0 < cfg.ema_decay < 1:
             raise FaceattrError(f"train.ema_decay: expected 0 (off) or a number in (0, 1), got {cfg.ema_decay}")
         ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+    net = model  # the plain module: what is saved, averaged and validated
+    if w.distributed:
+        model = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+    if cfg.compile:
+        model = torch.compile(model)
 
     checkpoints = Checkpoints(checkpoint_dir)
     run_id = fingerprint(cfg, attributes, train, val)
@@ -212,7 +276,7 @@ def fit(cfg: TrainConfig, attributes: list[str], train: Split, val: Split, check
     stopped_early = False
     state = checkpoints.load(run_id)
     if state is not None:
-        model.load_state_dict(state["model"])
+        net.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         if ema is not None:
@@ -224,97 +288,114 @@ def fit(cfg: TrainConfig, attributes: list[str], train: Split, val: Split, check
         history, best_state, best_loss = state["history"], state["best_state"], state["best_loss"]
         best_epoch, bad_epochs, start_epoch = state["best_epoch"], state["bad_epochs"], state["epoch"] + 1
         stopped_early = bool(cfg.early_stopping_patience and bad_epochs >= cfg.early_stopping_patience)
-        print(f"resuming from {checkpoints.last} after epoch {start_epoch}", file=sys.stderr)
+        if w.is_main:
+            print(f"resuming from {checkpoints.last} after epoch {start_epoch}", file=sys.stderr)
 
-    train_x, train_y = train.images.to(device), train.labels.to(device)
+    train_images, val_images = _place(train_images, device), _place(val_images, device)
+    train_y = train.labels.to(device)
     aug = dict(cfg.augment or {})
     smoothing = cfg.label_smoothing
+    share = w.share(batch_size)
     started = time.perf_counter()
-    seen = 0
-    for epoch in range(start_epoch, cfg.epochs):
-        if stopped_early:
-            break
-        model.train()
-        order = torch.randperm(len(train_x), generator=generator)
-        loss_sum, acc_sum = 0.0, 0.0
-        progress = _progress(steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}")
-        for step in range(steps_per_epoch):
-            idx = order[step * batch_size:(step + 1) * batch_size].to(device)
-            x = augment(normalize(train_x[idx], spec.mean, spec.std), generator, **aug)
-            x = x.contiguous(memory_format=memory_format)
-            y = train_y[idx]
-            target = y * (1 - smoothing) + 0.5 * smoothing if smoothing else y
-            with autocast(device, bf16):
-                logits = model(x)
-            loss = criterion(logits.float(), target)
-            if not torch.isfinite(loss):
-                raise FaceattrError(
-                    f"training diverged: the loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
-                    f"no model was written (lower train.lr or check the labels)"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            if ema is not None:
-                ema.update_parameters(model)
-            loss_sum += loss.item()
-            acc_sum += _mean_accuracy(logits.detach().float(), y)
-            seen += len(idx)
-            progress.update(1)
-        progress.close()
+    step_seconds, seen = 0.0, 0
+    try:
+        for epoch in range(start_epoch, cfg.epochs):
+            if stopped_early:
+                break
+            model.train()
+            order = torch.randperm(len(train_images), generator=generator)
+            batches = [order[k * batch_size:(k + 1) * batch_size] for k in range(steps_per_epoch)]
+            loss_sum, acc_sum = 0.0, 0.0
+            progress = _progress(steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}", w.is_main)
+            epoch_started = time.perf_counter()
+            mine = [b[share] for b in batches]
+            for step, images in enumerate(_Batches(train_images, device, mine)):
+                draw = draw_augment(batch_size, generator, **aug)[share]
+                x = augment_batch(images, draw, spec.mean, spec.std, memory_format)
+                y = train_y[mine[step].to(device)]
+                target = y * (1 - smoothing) + 0.5 * smoothing if smoothing else y
+                with autocast(device, bf16):
+                    logits = model(x)
+                loss = criterion(logits.float(), target)
+                global_loss = distributed.mean(loss, w)
+                if not torch.isfinite(global_loss):
+                    raise FaceattrError(
+                        f"training diverged: the loss is {global_loss.item()} at epoch {epoch + 1}, step {step + 1}; "
+                        f"no model was written (lower train.lr or check the labels)"
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                if ema is not None:
+                    ema.update_parameters(net)
+                loss_sum += global_loss.item()
+                acc_sum += _mean_accuracy(logits.detach().float(), y)
+                seen += batch_size
+                progress.update(1)
+            progress.close()
+            step_seconds += time.perf_counter() - epoch_started  # loss.item() above syncs the device
 
-        scored = ema.module if ema is not None else model
-        val_logits = predict_logits(scored, val.images, spec, device, bf16=bf16, channels_last=cfg.channels_last)
-        val_loss = float(val_criterion(val_logits, val.labels))
-        record = {
-            "epoch": epoch + 1,
-            "train_loss": round(loss_sum / steps_per_epoch, 6),
-            "train_acc": round(acc_sum / steps_per_epoch, 6),
-            "val_loss": round(val_loss, 6),
-            "val_acc": round(_mean_accuracy(val_logits, val.labels), 6),
-            "lr": round(optimizer.param_groups[0]["lr"], 8),
-        }
-        history.append(record)
-        if val_loss < best_loss:
-            best_loss, best_epoch, bad_epochs = val_loss, epoch + 1, 0
-            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in scored.state_dict().items()})
-        else:
-            bad_epochs += 1
-        if cfg.early_stopping_patience and bad_epochs >= cfg.early_stopping_patience:
-            stopped_early = True
-        print(f"epoch {record['epoch']}/{cfg.epochs}: train loss {record['train_loss']:.4f} acc "
-              f"{record['train_acc']:.4f} | val loss {record['val_loss']:.4f} acc {record['val_acc']:.4f}",
-              file=sys.stderr, flush=True)
-        if on_epoch is not None:
-            on_epoch(record)
-        checkpoints.save({
-            "format": CHECKPOINT_FORMAT, "fingerprint": run_id, "epoch": epoch,
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
-            "ema": ema.state_dict() if ema is not None else None,
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
-            "history": history, "best_state": best_state, "best_loss": best_loss,
-            "best_epoch": best_epoch, "bad_epochs": bad_epochs,
-        })
-        if stopped_early:
-            print(f"early stopping: no val-loss improvement for {bad_epochs} epochs", file=sys.stderr)
+            distributed.broadcast_buffers(net, w)
+            scored = ema.module if ema is not None else net
+            if ema is not None:
+                distributed.broadcast_buffers(scored, w)
+            val_logits = predict_logits(scored, val_images, spec, device, bf16=bf16, channels_last=cfg.channels_last)
+            val_loss = float(val_criterion(val_logits, val.labels))
+            record = {
+                "epoch": epoch + 1,
+                "train_loss": round(loss_sum / steps_per_epoch, 6),
+                "train_acc": round(float(distributed.mean(torch.tensor(acc_sum, dtype=torch.float64), w))
+                                   / steps_per_epoch, 6),
+                "val_loss": round(val_loss, 6),
+                "val_acc": round(_mean_accuracy(val_logits, val.labels), 6),
+                "lr": round(optimizer.param_groups[0]["lr"], 8),
+            }
+            history.append(record)
+            if val_loss < best_loss:
+                best_loss, best_epoch, bad_epochs = val_loss, epoch + 1, 0
+                best_state = copy.deepcopy({k: v.detach().cpu() for k, v in scored.state_dict().items()})
+            else:
+                bad_epochs += 1
+            if cfg.early_stopping_patience and bad_epochs >= cfg.early_stopping_patience:
+                stopped_early = True
+            if not w.is_main:
+                continue
+            print(f"epoch {record['epoch']}/{cfg.epochs}: train loss {record['train_loss']:.4f} acc "
+                  f"{record['train_acc']:.4f} | val loss {record['val_loss']:.4f} acc {record['val_acc']:.4f}",
+                  file=sys.stderr, flush=True)
+            if on_epoch is not None:
+                on_epoch(record)
+            checkpoints.save({
+                "format": CHECKPOINT_FORMAT, "fingerprint": run_id, "epoch": epoch,
+                "model": net.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
+                "ema": ema.state_dict() if ema is not None else None,
+                "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
+                "history": history, "best_state": best_state, "best_loss": best_loss,
+                "best_epoch": best_epoch, "bad_epochs": bad_epochs,
+            })
+            if stopped_early:
+                print(f"early stopping: no val-loss improvement for {bad_epochs} epochs", file=sys.stderr)
+    finally:
+        distributed.shutdown()
 
     seconds = time.perf_counter() - started
-    model.load_state_dict(best_state)
-    model = model.to(memory_format=torch.contiguous_format).cpu().eval()
-    checkpoints.clear()
-    return FitResult(model=model, spec=spec, history=history, best_epoch=best_epoch, stopped_early=stopped_early,
+    net.load_state_dict(best_state)
+    net = net.to(memory_format=torch.contiguous_format).cpu().eval()
+    if w.is_main:
+        checkpoints.clear()
+    return FitResult(model=net, spec=spec, history=history, best_epoch=best_epoch, stopped_early=stopped_early,
                      device=str(device), bf16=bf16, seconds=seconds,
-                     images_per_second=seen / seconds if seconds > 0 else 0.0)
+                     images_per_second=seen / step_seconds if step_seconds > 0 else 0.0)
 
 
-def _progress(total: int, desc: str):
-    """A tqdm bar on a terminal; silent otherwise (DVC logs, CI)."""
+def _progress(total: int, desc: str, show: bool = True):
+    """A tqdm bar on a terminal (process 0's only); silent otherwise (DVC logs, CI)."""
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, leave=False, disable=not sys.stderr.isatty(), unit="batch")
+    return tqdm(total=total, desc=desc, leave=False, disable=not (show and sys.stderr.isatty()), unit="batch")
 
 
 def config_from_params(params: dict) -> TrainConfig:

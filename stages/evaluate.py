@@ -7,8 +7,9 @@ from faceattr.evaluation import evaluate, predict_probabilities, predictions_fra
 from faceattr.metrics import majority_labels
 from faceattr.models import file_sha256, load_model
 from faceattr.params import get, load_params
-from faceattr.paths import (CONFUSION_DIR, EVAL_METRICS, IMAGES_DIR, LABELS, MODEL, PARTITIONS_DIR, PREDICTIONS,
+from faceattr.paths import (CONFUSION_DIR, EVAL_METRICS, LABELS, MODEL, PARTITIONS_DIR, PIXELS_DIR, PREDICTIONS,
                             ROC_DIR)
+from faceattr.pixels import PixelCache
 from faceattr.stage import run_stage
 
 
@@ -17,13 +18,14 @@ def main() -> None:
     model, spec = load_model(MODEL)
     data = read_partition_labels(LABELS, partition_path(PARTITIONS_DIR, get(params, "subset")))
     attributes = spec.attributes
-    test = load_split(data, "test", IMAGES_DIR, spec.image_size)
+    cache = PixelCache(PIXELS_DIR)
+    test = load_split(data, "test", cache, spec.image_size)
     tta = get(params, "evaluate.tta_hflip")
     prob = predict_probabilities(model, spec, test.images, tta_hflip=tta)
     y_true = test.labels.numpy().astype(int)
     tuning = None
     if get(params, "evaluate.tune_thresholds"):
-        val = load_split(data, "val", IMAGES_DIR, spec.image_size)
+        val = load_split(data, "val", cache, spec.image_size)
         tuning = (val.labels.numpy().astype(int), predict_probabilities(model, spec, val.images, tta_hflip=tta))
     result = evaluate(attributes, y_true, prob, majority_labels(data.labels["train"].numpy()),
                       threshold=get(params, "evaluate.threshold"), tuning=tuning,

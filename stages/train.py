@@ -1,17 +1,24 @@
-"""DVC stage `train`: fit the model on the chosen subset, save models/model.pt, log the run to MLflow."""
+"""DVC stage `train`: fit the model on the chosen subset, save models/model.pt, log the run to MLflow.
+
+With `train.processes: N` > 1 it starts itself N times under torchrun (DistributedDataParallel); process 0
+writes the outputs and the MLflow run.
+"""
 
 import csv
 import io
+import os
+import sys
 
 import numpy as np
 import torch
 
-from faceattr import tracking
+from faceattr import distributed, tracking
 from faceattr.atomic import write_json, write_text
 from faceattr.dataset import load_split, partition_path, read_partition_labels
 from faceattr.models import save_model
 from faceattr.params import get, load_params
-from faceattr.paths import CHECKPOINTS_DIR, IMAGES_DIR, LABELS, MODEL, PARTITIONS_DIR, TRAIN_HISTORY, TRAIN_METRICS
+from faceattr.paths import CHECKPOINTS_DIR, LABELS, MODEL, PARTITIONS_DIR, PIXELS_DIR, TRAIN_HISTORY, TRAIN_METRICS
+from faceattr.pixels import PixelCache
 from faceattr.stage import run_stage
 from faceattr.training import config_from_params, fit
 
@@ -29,11 +36,18 @@ def main() -> None:
 
     params = load_params()
     cfg = config_from_params(params)
+    if cfg.processes > 1 and "WORLD_SIZE" not in os.environ:
+        sys.exit(distributed.launch(cfg.processes, "stages.train"))
     data = read_partition_labels(LABELS, partition_path(PARTITIONS_DIR, get(params, "subset")))
-    train = load_split(data, "train", IMAGES_DIR, cfg.image_size)
-    val = load_split(data, "val", IMAGES_DIR, cfg.image_size)
+    cache = PixelCache(PIXELS_DIR)
+    train = load_split(data, "train", cache, cfg.image_size)
+    val = load_split(data, "val", cache, cfg.image_size)
+    if not distributed.world().is_main:
+        fit(cfg, data.attributes, train, val, CHECKPOINTS_DIR)
+        return
     print(f"train: {len(train.images)} train / {len(val.images)} val images at {cfg.image_size[0]}×{cfg.image_size[1]}, "
-          f"{len(data.attributes)} attributes, {cfg.arch} alpha {cfg.alpha}")
+          f"{len(data.attributes)} attributes, {cfg.arch} alpha {cfg.alpha}"
+          f"{f', {cfg.processes} processes' if cfg.processes > 1 else ''}")
 
     with tracking.start_run(params, tags={"subset": str(get(params, "subset"))}):
         result = fit(cfg, data.attributes, train, val, CHECKPOINTS_DIR,
@@ -47,7 +61,8 @@ def main() -> None:
             "final_train_loss": result.history[-1]["train_loss"],
             "train_images": len(train.images), "val_images": len(val.images),
         })
-        mlflow.set_tags({tracking.MODEL_TAG: sha, "device": result.device, "bf16": str(result.bf16)})
+        mlflow.set_tags({tracking.MODEL_TAG: sha, "device": result.device, "bf16": str(result.bf16),
+                         "processes": str(cfg.processes)})
         mlflow.log_metrics({"train_seconds": result.seconds, "train_images_per_second": result.images_per_second,
                             "best_epoch": result.best_epoch})
         example = np.zeros((2, 3, *cfg.image_size), dtype=np.float32)

@@ -15,7 +15,7 @@ import yaml
 
 from pipeline_helpers import BIN, REPO, TINY, make_clone, run
 
-STAGE_OUTS = ("synth", "unzip", "clean_labels", "partition", "train", "evaluate")
+STAGE_OUTS = ("synth", "unzip", "clean_labels", "partition", "preprocess", "train", "evaluate")
 
 
 def outs_of(lock_text: str) -> dict[str, list]:

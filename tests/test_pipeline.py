@@ -144,3 +144,40 @@ def test_two_queue_workers_lose_no_run_and_no_metric(repo):
         for key in ("train_loss", "val_loss", "val_acc"):
             assert [m.step for m in client.get_metric_history(r.info.run_id, key)] == [1, 2], (alpha, key)
         assert "test.mean_accuracy" in r.data.metrics and "train_seconds" in r.data.metrics
+
+
+def test_two_cpu_processes_under_torchrun_follow_the_single_process_run(repo):
+    """train.processes=2 makes the train stage start itself under torchrun (DDP, gloo on the CPU).
+
+    Each process trains on half of every global batch, with the augmentation the single process would
+    draw, so only BatchNorm's per-process batch statistics differ: the curves must stay close, the
+    outputs keep their layout, and process 0 alone logs one MLflow run.
+    """
+    _, before = mlflow_runs(repo)
+    single = json.loads((repo / "metrics/train.json").read_text())
+    single_eval = json.loads((repo / "metrics/eval.json").read_text())
+    single_history = (repo / "plots/train_history.csv").read_text().splitlines()
+    out = run(["dvc", "exp", "run", "--temp", "-n", "two-processes", "-S", "train.processes=2"], repo)
+    assert "launching 2 training processes" in out.stdout + out.stderr
+
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
+    revs = [r for b in shown for e in (b.get("experiments") or []) for r in e.get("revs") or []
+            if r.get("name") == "two-processes"]
+    assert len(revs) == 1
+    metrics = revs[0]["data"]["metrics"]
+    ddp, ddp_eval = metrics["metrics/train.json"]["data"], metrics["metrics/eval.json"]["data"]
+    assert set(ddp) == set(single) and set(ddp_eval) == set(single_eval)
+    assert set(ddp_eval["per_attribute"]) == set(single_eval["per_attribute"])
+    assert ddp["train_images"] == single["train_images"] and ddp["epochs_run"] == single["epochs_run"]
+    assert abs(ddp["best_val_loss"] - single["best_val_loss"]) <= 0.1 * single["best_val_loss"]
+    assert abs(ddp_eval["mean_accuracy"] - single_eval["mean_accuracy"]) <= 0.1
+
+    client, after = mlflow_runs(repo)
+    new = [r for r in after if r.info.run_id not in {b.info.run_id for b in before}]
+    assert len(new) == 1 and new[0].info.run_name == "two-processes"  # process 0 only
+    r = new[0]
+    assert r.data.tags["processes"] == "2" and r.data.params["train.processes"] == "2"
+    assert [m.step for m in client.get_metric_history(r.info.run_id, "val_loss")] == [1, 2]
+    assert "test.mean_accuracy" in r.data.metrics
+    assert len(single_history) == 3  # the workspace's single-process outputs are untouched
+    assert (repo / "plots/train_history.csv").read_text().splitlines() == single_history

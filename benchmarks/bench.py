@@ -1,0 +1,398 @@
+"""faceattr's benchmark: training and inference speed against a naive pipeline and the compute ceiling,
+and peak memory when training on 50,000 images. Figures are printed, never asserted.
+
+    python benchmarks/bench.py            # the full set (about 20-30 minutes on a 2-core CPU)
+    python benchmarks/bench.py --quick    # fewer steps, images and memory-run time (about 5 minutes)
+
+On identical synthetic data, model (MobileNetV2, alpha 1.0), batch size and resolution (218×178), it measures
+1. `naive`: training images/s of a pipeline built like the published project's: a DataLoader with 3 workers
+   doing per-sample PIL decode, resize, flip and random rotation, NCHW float32;
+2. `faceattr`: training images/s of faceattr's `fit` on the pixel cache (the train stage's code path);
+3. `ceiling`: compute-only images/s of the same model and precision on random tensors;
+then inference on a folder of aligned images: `faceattr predict` against a naive per-image PIL + float32
+NCHW eager loop, and the ONNX Runtime path; and peak resident memory of `fit` on 3,000 and 50,000 images
+at 109×89. Each measurement runs in a fresh process. The last line printed is machine-readable:
+
+    train_vs_naive=<x> train_vs_ceiling=<y> predict_vs_naive=<z> peak_rss_gb_50k=<w>
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ATTRIBUTES = ["Black_Hair", "Eyeglasses", "Heavy_Makeup", "Male", "Mustache", "Pale_Skin", "Smiling",
+              "Wavy_Hair", "Wearing_Hat", "Young"]
+FULL = (218, 178)
+HALF = (109, 89)
+
+
+# ------------------------------------------------------------------------------------------------ data
+def synthetic_folder(work: Path, count: int, unique: int) -> tuple[Path, list[str], np.ndarray]:
+    """`count` aligned 178×218 synthetic faces as JPEG files, made from `unique` generated ones (copies
+    under new names beyond that: what is measured is reading and training, not the generator)."""
+    from faceattr.labels import parse_attribute_file
+    from faceattr.synth import generate_dataset
+
+    source = work / f"synth-{unique}"
+    if not (source / "list_attr_celeba.txt").is_file():
+        generate_dataset(source, unique)
+    table, _ = parse_attribute_file(source / "list_attr_celeba.txt")
+    labels = table.values[:, [table.names.index(a) for a in ATTRIBUTES]].astype(np.float32)
+    folder = work / f"images-{count}"
+    ids = [f"{k + 1:06d}.jpg" for k in range(count)]
+    if not folder.is_dir() or len(os.listdir(folder)) != count:
+        shutil.rmtree(folder, ignore_errors=True)
+        staging = work / f".images-{count}.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        with zipfile.ZipFile(source / "img_align_celeba.zip") as zf:
+            blobs = [zf.read(f"img_align_celeba/{k + 1:06d}.jpg") for k in range(unique)]
+        for k, name in enumerate(ids):
+            (staging / name).write_bytes(blobs[k % unique])
+        staging.rename(folder)
+    return folder, ids, labels[np.arange(count) % unique]
+
+
+def pixel_cache(work: Path, folder: Path, ids: list[str], size: tuple[int, int]) -> tuple[Path, float]:
+    """The preprocess stage's cache of `folder` at `size`; returns it and the seconds it took (0 if reused)."""
+    from faceattr.pixels import META_FILE, build_pixel_cache
+
+    out = work / f"pixels-{len(ids)}-{size[0]}x{size[1]}"
+    if (out / META_FILE).is_file():
+        return out, 0.0
+    started = time.perf_counter()
+    build_pixel_cache(folder, ids, size, out)
+    return out, time.perf_counter() - started
+
+
+# ------------------------------------------------------------------------------------------- measures
+def _ids_labels(args) -> tuple[list[str], np.ndarray]:
+    meta = json.loads((Path(args.cache) / "meta.json").read_text()) if args.cache else None
+    ids = meta["ids"] if meta else sorted(os.listdir(args.folder))
+    return ids, np.load(args.labels)
+
+
+def measure_naive_train(args) -> dict:
+    """The published project's input pipeline: per-sample PIL work in 3 DataLoader workers, NCHW float32."""
+    from PIL import Image
+    from torch.utils.data import DataLoader, Dataset
+    from torchvision import models
+    from torchvision.transforms import functional as TF
+
+    ids, labels = _ids_labels(args)
+    height, width = args.size
+
+    class PublishedStyle(Dataset):
+        def __len__(self) -> int:
+            return args.steps * args.batch_size
+
+        def __getitem__(self, k: int):
+            img = Image.open(Path(args.folder) / ids[k]).convert("RGB").resize((width, height), Image.BILINEAR)
+            if random.random() < 0.5:
+                img = img.transpose(Image.FLIP_LEFT_RIGHT)
+            img = img.rotate(random.uniform(-10, 10), resample=Image.BILINEAR)
+            x = TF.normalize(TF.to_tensor(img), [0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+            return x, torch.from_numpy(labels[k])
+
+    torch.manual_seed(0)
+    model = models.mobilenet_v2(width_mult=args.alpha, num_classes=len(ATTRIBUTES)).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    criterion = torch.nn.BCEWithLogitsLoss()
+    loader = DataLoader(PublishedStyle(), batch_size=args.batch_size, shuffle=True, num_workers=3, drop_last=True)
+    started = time.perf_counter()
+    for x, y in loader:
+        loss = criterion(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    seconds = time.perf_counter() - started
+    return {"images_per_second": args.steps * args.batch_size / seconds, "seconds": seconds}
+
+
+def measure_faceattr_train(args) -> dict:
+    """faceattr's `fit` (the train stage's code) on the pixel cache, one epoch of `steps` batches."""
+    from faceattr.pixels import PixelCache
+    from faceattr.training import Split, TrainConfig, fit
+
+    ids, labels = _ids_labels(args)
+    cache = PixelCache(args.cache)
+    n = args.steps * args.batch_size
+    train = Split(cache.images(ids[:n]), torch.from_numpy(labels[:n]))
+    val = Split(cache.images(ids[n:n + args.batch_size]), torch.from_numpy(labels[n:n + args.batch_size]))
+    cfg = TrainConfig(alpha=args.alpha, image_size=tuple(args.size), epochs=1, batch_size=args.batch_size,
+                      warmup_epochs=0, device=args.device,
+                      augment={"hflip": True, "max_rotate_deg": 8, "max_translate": 0.05, "max_scale": 0.05,
+                               "brightness": 0.1, "contrast": 0.1})
+    result = fit(cfg, ATTRIBUTES, train, val, Path(args.work) / "checkpoints")
+    return {"images_per_second": result.images_per_second, "device": result.device, "bf16": result.bf16}
+
+
+def measure_ceiling(args) -> dict:
+    """Compute only: the same model, precision and memory format on random tensors already in place."""
+    from faceattr.device import autocast, select_device, set_threads, use_bf16
+    from faceattr.models import build_model
+
+    device = select_device(args.device)
+    bf16 = use_bf16(device, "auto")
+    if device.type == "cpu":
+        set_threads(0)
+    torch.manual_seed(0)
+    model = build_model("mobilenet_v2", len(ATTRIBUTES), args.alpha).to(device, memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    criterion = torch.nn.BCEWithLogitsLoss()
+    x = torch.randn(args.batch_size, 3, *args.size, device=device).contiguous(memory_format=torch.channels_last)
+    y = (torch.rand(args.batch_size, len(ATTRIBUTES), device=device) > 0.5).float()
+    model.train()
+    started = time.perf_counter()
+    for _ in range(args.steps):
+        with autocast(device, bf16):
+            logits = model(x)
+        loss = criterion(logits.float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss.item()
+    seconds = time.perf_counter() - started
+    return {"images_per_second": args.steps * args.batch_size / seconds, "bf16": bf16}
+
+
+def measure_naive_predict(args) -> dict:
+    """Per image: PIL decode and resize, float32 NCHW, one eager forward pass (batch 1)."""
+    from PIL import Image
+    from torchvision.transforms import functional as TF
+
+    from faceattr.models import load_model
+
+    model, spec = load_model(args.model)
+    height, width = spec.image_size
+    names = sorted(os.listdir(args.folder))
+    started = time.perf_counter()
+    with torch.inference_mode():
+        for name in names:
+            img = Image.open(Path(args.folder) / name).convert("RGB").resize((width, height), Image.BILINEAR)
+            x = TF.normalize(TF.to_tensor(img), list(spec.mean), list(spec.std))
+            torch.sigmoid(model(x[None]))
+    seconds = time.perf_counter() - started
+    return {"images_per_second": len(names) / seconds, "seconds": seconds}
+
+
+def measure_cli_predict(args) -> dict:
+    """`faceattr predict <folder>` in this process (CSV to nowhere), with --model or --onnx."""
+    from faceattr.cli import main
+
+    argv = ["predict", args.folder, "--format", "csv", *(["--onnx", args.onnx] if args.onnx else ["--model", args.model])]
+    started = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):
+        status = main(argv)
+    seconds = time.perf_counter() - started
+    if status != 0:
+        raise SystemExit(f"faceattr {' '.join(argv)} exited {status}")
+    return {"images_per_second": len(os.listdir(args.folder)) / seconds, "seconds": seconds}
+
+
+class _TimeUp(Exception):
+    pass
+
+
+def measure_memory(args) -> dict:
+    """Peak resident memory of `fit` on a pixel cache; with --seconds, training is cut off after that long."""
+    from faceattr.pixels import PixelCache
+    from faceattr.training import Split, TrainConfig, fit
+
+    peak = {"rss": 0, "anon": 0}
+
+    def sample() -> None:
+        while True:
+            status = Path("/proc/self/status").read_text()
+            fields = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in status.splitlines()
+                      if line.startswith(("VmRSS", "RssAnon"))}
+            peak["rss"] = max(peak["rss"], fields.get("VmRSS", 0))
+            peak["anon"] = max(peak["anon"], fields.get("RssAnon", 0))
+            time.sleep(0.05)
+
+    threading.Thread(target=sample, daemon=True).start()
+    ids, labels = _ids_labels(args)
+    cache = PixelCache(args.cache)
+    n_val = max(args.batch_size, len(ids) // 20)
+    train = Split(cache.images(ids[:-n_val]), torch.from_numpy(labels[:-n_val]))
+    val = Split(cache.images(ids[-n_val:]), torch.from_numpy(labels[-n_val:]))
+    cfg = TrainConfig(alpha=args.alpha, image_size=tuple(cache.size), epochs=1, batch_size=args.batch_size,
+                      device=args.device)
+    completed = True
+    if args.seconds:
+        def time_up(*_):
+            raise _TimeUp
+        signal.signal(signal.SIGALRM, time_up)
+        signal.setitimer(signal.ITIMER_REAL, args.seconds)
+    started = time.perf_counter()
+    try:
+        fit(cfg, ATTRIBUTES, train, val, Path(args.work) / f"checkpoints-{os.getpid()}")
+    except _TimeUp:
+        completed = False
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    hwm = next(int(line.split()[1]) * 1024 for line in Path("/proc/self/status").read_text().splitlines()
+               if line.startswith("VmHWM"))
+    return {"train_images": len(train.images), "val_images": len(val.images), "completed_epoch": completed,
+            "seconds": time.perf_counter() - started, "peak_rss_gb": max(hwm, peak["rss"]) / 2**30,
+            "peak_anon_gb": peak["anon"] / 2**30}
+
+
+MEASURES = {"naive_train": measure_naive_train, "faceattr_train": measure_faceattr_train, "ceiling": measure_ceiling,
+            "naive_predict": measure_naive_predict, "cli_predict": measure_cli_predict, "memory": measure_memory}
+
+
+def run_measure(name: str, **options) -> dict:
+    """Run one measure in a fresh Python process and return its JSON result."""
+    argv = [sys.executable, __file__, "--measure", name]
+    for key, value in options.items():
+        if value is None:
+            continue
+        argv += [f"--{key.replace('_', '-')}", *(map(str, value) if isinstance(value, (list, tuple)) else [str(value)])]
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"measure {name} failed:\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# ------------------------------------------------------------------------------------------- the run
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer steps and images: about 5 minutes")
+    parser.add_argument("--work", default=".bench", help="scratch folder for generated data (default: %(default)s)")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=32, help="training batch (default: 32, as published)")
+    parser.add_argument("--steps", type=int, help="training steps per measure (default: 75 full, 12 quick)")
+    parser.add_argument("--memory-images", type=int, default=50_000, help="images of the memory run (default: 50,000)")
+    parser.add_argument("--json", help="also write every figure to this JSON file")
+    # one measure, run by main() in a child process
+    parser.add_argument("--measure", choices=sorted(MEASURES), help=argparse.SUPPRESS)
+    for name in ("folder", "cache", "labels", "model", "onnx"):
+        parser.add_argument(f"--{name}", help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, nargs=2, default=list(FULL), help=argparse.SUPPRESS)
+    parser.add_argument("--alpha", type=float, default=1.0, help=argparse.SUPPRESS)
+    parser.add_argument("--seconds", type=float, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.measure:
+        print(json.dumps(MEASURES[args.measure](args)))
+        return
+
+    work = Path(args.work).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    steps = args.steps or (12 if args.quick else 75)
+    predict_images = 300 if args.quick else 1000
+    figures: dict = {"mode": "quick" if args.quick else "full", "batch_size": args.batch_size, "steps": steps,
+                     "resolution": list(FULL), "alpha": 1.0, "torch": torch.__version__,
+                     "cpu_cores": len(os.sched_getaffinity(0))}
+
+    def say(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    say(f"data: {steps * args.batch_size + args.batch_size} training images and {predict_images} for inference")
+    n_train = steps * args.batch_size + args.batch_size
+    folder, ids, labels = synthetic_folder(work, n_train, min(n_train, 3000))
+    np.save(work / f"labels-{n_train}.npy", labels)
+    cache, seconds = pixel_cache(work, folder, ids, FULL)
+    figures["preprocess_seconds_per_1000"] = round(seconds / len(ids) * 1000, 2) if seconds else None
+    common = dict(work=work, labels=work / f"labels-{n_train}.npy", size=FULL, batch_size=args.batch_size,
+                  steps=steps, device=args.device)
+
+    say("training: naive pipeline …")
+    naive = run_measure("naive_train", folder=folder, **common)
+    say(f"  {naive['images_per_second']:.1f} images/s\ntraining: faceattr …")
+    ours = run_measure("faceattr_train", cache=cache, **common)
+    say(f"  {ours['images_per_second']:.1f} images/s ({ours['device']}, bf16 {ours['bf16']})\ntraining: compute ceiling …")
+    ceiling = run_measure("ceiling", **{k: v for k, v in common.items() if k not in ("labels",)})
+    say(f"  {ceiling['images_per_second']:.1f} images/s")
+    figures["train"] = {"naive": naive, "faceattr": ours, "ceiling": ceiling}
+
+    say(f"inference: {predict_images} aligned images …")
+    from faceattr.models import ModelSpec, build_model, save_model
+    from faceattr.onnx_export import export_onnx
+
+    predict_folder, _, _ = synthetic_folder(work, predict_images, min(predict_images, 3000))
+    model_path, onnx_path = work / "model.pt", work / "model.onnx"
+    torch.manual_seed(0)
+    save_model(model_path, build_model("mobilenet_v2", len(ATTRIBUTES), 1.0).eval(),
+               ModelSpec("mobilenet_v2", 1.0, ATTRIBUTES, FULL))
+    with contextlib.redirect_stdout(io.StringIO()):
+        export_onnx(model_path, onnx_path)
+    naive_predict = run_measure("naive_predict", folder=predict_folder, model=model_path)
+    cli_predict = run_measure("cli_predict", folder=predict_folder, model=model_path)
+    onnx_predict = run_measure("cli_predict", folder=predict_folder, onnx=onnx_path)
+    figures["predict"] = {"naive": naive_predict, "faceattr": cli_predict, "faceattr_onnx": onnx_predict}
+    say(f"  naive {naive_predict['images_per_second']:.1f}, faceattr {cli_predict['images_per_second']:.1f}, "
+        f"onnx {onnx_predict['images_per_second']:.1f} images/s")
+
+    memory = {}
+    for count in (3000, args.memory_images):
+        say(f"memory: {count} images at {HALF[0]}×{HALF[1]} …")
+        mem_folder, mem_ids, mem_labels = synthetic_folder(work, count, 3000)
+        np.save(work / f"labels-{count}.npy", mem_labels)
+        mem_cache, seconds = pixel_cache(work, mem_folder, mem_ids, HALF)
+        memory[count] = run_measure("memory", cache=mem_cache, labels=work / f"labels-{count}.npy", work=work,
+                                    batch_size=64, device=args.device, seconds=90 if args.quick else None)
+        memory[count]["preprocess_seconds"] = round(seconds, 1) if seconds else None
+        r = memory[count]
+        span = "a full epoch" if r["completed_epoch"] else f"the first {r['seconds']:.0f} s"
+        say(f"  peak RSS {r['peak_rss_gb']:.2f} GB (anonymous {r['peak_anon_gb']:.2f} GB) over {span}")
+    figures["memory"] = memory
+
+    ratios = {
+        "train_vs_naive": ours["images_per_second"] / naive["images_per_second"],
+        "train_vs_ceiling": ours["images_per_second"] / ceiling["images_per_second"],
+        "predict_vs_naive": cli_predict["images_per_second"] / naive_predict["images_per_second"],
+        "peak_rss_gb_50k": memory[args.memory_images]["peak_rss_gb"],
+    }
+    figures["ratios"] = ratios
+    print(report(figures, args.memory_images))
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+    print(" ".join(f"{k}={v:.3f}" if k != "peak_rss_gb_50k" else f"{k}={v:.2f}" for k, v in ratios.items()))
+
+
+def report(f: dict, memory_images: int) -> str:
+    t, p, m = f["train"], f["predict"], f["memory"]
+    lines = [
+        f"faceattr benchmark ({f['mode']}; {f['cpu_cores']} cores; torch {f['torch']}; MobileNetV2 alpha 1.0, "
+        f"{f['resolution'][0]}×{f['resolution'][1]}, batch {f['batch_size']}, {f['steps']} steps)",
+        "",
+        "| training | images/s |",
+        "|---|---:|",
+        f"| naive (PIL, 3 workers, NCHW fp32) | {t['naive']['images_per_second']:.1f} |",
+        f"| faceattr (pixel cache, batched augmentation{', bf16' if t['faceattr']['bf16'] else ''}, channels_last) | "
+        f"{t['faceattr']['images_per_second']:.1f} |",
+        f"| compute-only ceiling (random tensors) | {t['ceiling']['images_per_second']:.1f} |",
+        "",
+        "| inference (folder of aligned images) | images/s |",
+        "|---|---:|",
+        f"| naive (PIL, per image, NCHW fp32) | {p['naive']['images_per_second']:.1f} |",
+        f"| `faceattr predict` | {p['faceattr']['images_per_second']:.1f} |",
+        f"| `faceattr predict --onnx` (ONNX Runtime) | {p['faceattr_onnx']['images_per_second']:.1f} |",
+        "",
+        "| memory (fit at 109×89, batch 64) | peak RSS GB | peak anonymous GB | measured over |",
+        "|---|---:|---:|---|",
+    ]
+    for count, r in m.items():
+        span = "a full epoch" if r["completed_epoch"] else f"the first {r['seconds']:.0f} s"
+        lines.append(f"| {count:,} images | {r['peak_rss_gb']:.2f} | {r['peak_anon_gb']:.2f} | {span} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

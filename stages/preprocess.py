@@ -1,0 +1,24 @@
+"""DVC stage `preprocess`: decode every partitioned image once, at train.image_size → data/processed/pixels."""
+
+import time
+
+from faceattr.dataset import partition_ids
+from faceattr.params import get, load_params
+from faceattr.paths import IMAGES_DIR, PARTITIONS_DIR, PIXELS_DIR
+from faceattr.pixels import build_pixel_cache, decode_workers
+from faceattr.stage import run_stage
+
+
+def main() -> None:
+    params = load_params()
+    height, width = get(params, "train.image_size")
+    ids = partition_ids(PARTITIONS_DIR)
+    started = time.perf_counter()
+    meta = build_pixel_cache(IMAGES_DIR, ids, (height, width), PIXELS_DIR, log_every=20_000)
+    seconds = time.perf_counter() - started
+    print(f"preprocess: {meta['count']} images at {height}×{width} ({meta['count'] * height * width * 3 / 2**20:.0f} MiB) "
+          f"in {seconds:.1f} s with {decode_workers(len(ids))} process(es)")
+
+
+if __name__ == "__main__":
+    run_stage(main)
