@@ -19,16 +19,25 @@ from torchvision.transforms.v2 import functional as TF
 from faceattr.errors import FaceattrError
 
 
-def decode_resized(data: bytes | torch.Tensor, size: tuple[int, int], source: str = "image") -> torch.Tensor:
-    """Decode image bytes to a uint8 3×H×W tensor resized (antialiased) to `size` = (height, width)."""
+def decode_rgb(data: bytes | torch.Tensor, source: str = "image") -> torch.Tensor:
+    """Decode image bytes to a uint8 3×H×W RGB tensor at full size; a non-image is a FaceattrError naming `source`."""
     raw = data if isinstance(data, torch.Tensor) else torch.frombuffer(bytearray(data), dtype=torch.uint8)
     try:
-        img = decode_image(raw, mode=ImageReadMode.RGB)
+        return decode_image(raw, mode=ImageReadMode.RGB)
     except RuntimeError:
         raise FaceattrError(f"{source}: not a readable image (unsupported format or corrupt data)") from None
+
+
+def resize_to(img: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """A uint8 3×H×W tensor resized (antialiased) to `size` = (height, width); unchanged if already that size."""
     if tuple(img.shape[1:]) != tuple(size):
         img = TF.resize(img, list(size), antialias=True)
     return img
+
+
+def decode_resized(data: bytes | torch.Tensor, size: tuple[int, int], source: str = "image") -> torch.Tensor:
+    """Decode image bytes to a uint8 3×H×W tensor resized (antialiased) to `size` = (height, width)."""
+    return resize_to(decode_rgb(data, source), size)
 
 
 def load_folder_images(folder: str | Path, names: Sequence[str], size: tuple[int, int]) -> torch.Tensor:
