@@ -58,7 +58,7 @@ def _detect_all(inputs: Sequence[str], size: tuple[int, int]
     names, faces, crops, problems, faceless = [], [], [], [], []
     for item in iter_images(inputs):
         try:
-            photo = decode_rgb(item.data, item.name)
+            photo = decode_rgb(item.data, item.name, upright=True)
         except FaceattrError as exc:
             problems.append((item.name, str(exc).split(": ", 1)[-1]))
             continue

@@ -19,11 +19,14 @@ from torchvision.transforms.v2 import functional as TF
 from faceattr.errors import FaceattrError
 
 
-def decode_rgb(data: bytes | torch.Tensor, source: str = "image") -> torch.Tensor:
-    """Decode image bytes to a uint8 3×H×W RGB tensor at full size; a non-image is a FaceattrError naming `source`."""
+def decode_rgb(data: bytes | torch.Tensor, source: str = "image", upright: bool = False) -> torch.Tensor:
+    """Decode image bytes to a uint8 3×H×W RGB tensor at full size; a non-image is a FaceattrError naming `source`.
+
+    `upright` applies the EXIF orientation, as camera and phone photos need (aligned crops carry none).
+    """
     raw = data if isinstance(data, torch.Tensor) else torch.frombuffer(bytearray(data), dtype=torch.uint8)
     try:
-        return decode_image(raw, mode=ImageReadMode.RGB)
+        return decode_image(raw, mode=ImageReadMode.RGB, apply_exif_orientation=upright)
     except RuntimeError:
         raise FaceattrError(f"{source}: not a readable image (unsupported format or corrupt data)") from None
 

@@ -38,9 +38,12 @@ def _background(seed: int) -> np.ndarray:
     return np.clip(rgb, 0, 255).astype(np.uint8)
 
 
-def _jpeg(rgb: np.ndarray) -> bytes:
+def _jpeg(rgb: np.ndarray, orientation: int = 1) -> bytes:
+    image = Image.fromarray(rgb)
+    exif = image.getexif()
+    exif[0x0112] = orientation  # EXIF Orientation: 1 upright, 6 stored turned left (shown turned right)
     buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, format="JPEG", quality=95)
+    image.save(buf, format="JPEG", quality=95, exif=exif)
     return buf.getvalue()
 
 
@@ -68,6 +71,7 @@ def setup(tmp_path_factory):
     for k, (x, y) in zip(chosen, PLACES):
         photo[y:y + FACE_H, x:x + FACE_W] = synth[k].permute(1, 2, 0).numpy()
     (root / "photo.jpg").write_bytes(_jpeg(photo))
+    (root / "sideways.jpg").write_bytes(_jpeg(np.ascontiguousarray(np.rot90(photo)), orientation=6))
     (root / "empty.jpg").write_bytes(_jpeg(_background(seed=2)))
     (root / "notes.txt").write_text("not an image\n")
     return {"root": root, "synth": synth, "chosen": chosen}
@@ -100,6 +104,12 @@ def test_one_row_per_pasted_face_with_its_box(setup, capsys):
     for row, p in zip(rows, expected):
         assert [row[a]["probability"] for a in ATTRS] == pytest.approx(p.tolist(), abs=1e-4)
     assert rows[0]["Male"]["probability"] != rows[1]["Male"]["probability"]  # each row is its own face's
+
+
+def test_photo_stored_sideways_is_turned_upright_by_its_exif_orientation(setup, capsys):
+    assert main(_predict(setup, str(setup["root"] / "sideways.jpg"), "--detect", "--format", "json")) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == len(PLACES) and all(_within(r["box"], place) for r, place in zip(rows, PLACES))
 
 
 def test_aligned_crop_is_celeba_like(setup):
