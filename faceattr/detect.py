@@ -107,9 +107,8 @@ def align(rgb: np.ndarray, transform: np.ndarray) -> torch.Tensor:
     area-averaged down, so the crop is antialiased like `images.resize_to` output rather than aliased.
     """
     cv2 = _cv2()
-    scale = math.hypot(transform[0, 0], transform[1, 0])
-    k = max(1, math.ceil(1 / scale)) if scale > 0 else 1
-    crop = cv2.warpAffine(rgb, transform * np.array([[k], [k]]), (CROP_WIDTH * k, CROP_HEIGHT * k),
+    k = max(1, math.ceil(1 / math.hypot(transform[0, 0], transform[1, 0])))  # 1 / the transform's scale
+    crop = cv2.warpAffine(rgb, transform * k, (CROP_WIDTH * k, CROP_HEIGHT * k),
                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     if k > 1:
         crop = cv2.resize(crop, (CROP_WIDTH, CROP_HEIGHT), interpolation=cv2.INTER_AREA)
