@@ -1,7 +1,7 @@
 """The `faceattr` command: use a trained model outside the pipeline, with the pipeline's own library.
 
     faceattr evaluate --model models/model.pt --images <zip|folder> --labels <attribute file> [...]
-    faceattr predict <image|folder|zip> ... --model models/model.pt [--format table|json|csv] [--onnx F]
+    faceattr predict <image|folder|zip> ... --model models/model.pt [--format table|json|csv] [--onnx F] [--detect]
     faceattr export --model models/model.pt --onnx model.onnx
 """
 
@@ -18,9 +18,10 @@ import numpy as np
 import torch
 
 from faceattr.atomic import write_json
+from faceattr.detect import detect_faces
 from faceattr.errors import FaceattrError
 from faceattr.evaluation import evaluate, predict_probabilities
-from faceattr.images import decode_resized
+from faceattr.images import decode_resized, decode_rgb, resize_to
 from faceattr.labels import parse_attribute_file
 from faceattr.metrics import majority_labels
 from faceattr.models import load_model
@@ -46,6 +47,30 @@ def _decode_all(inputs: Sequence[str], size: tuple[int, int], wanted: set[str] |
         ids.append(item.image_id)
     images = torch.stack(tensors) if tensors else torch.empty((0, 3, *size), dtype=torch.uint8)
     return names, ids, images, problems
+
+
+def _detect_all(inputs: Sequence[str], size: tuple[int, int]
+                ) -> tuple[list[str], list[dict], torch.Tensor, list[tuple[str, str]], list[str]]:
+    """Find and align the faces of the inputs' photos: per face its photo's name, {face, box} and crop at `size`.
+
+    Unreadable files are returned as (name, reason) like `_decode_all`'s, photos without a face by name.
+    """
+    names, faces, crops, problems, faceless = [], [], [], [], []
+    for item in iter_images(inputs):
+        try:
+            photo = decode_rgb(item.data, item.name, upright=True)
+        except FaceattrError as exc:
+            problems.append((item.name, str(exc).split(": ", 1)[-1]))
+            continue
+        found = detect_faces(photo)
+        if not found:
+            faceless.append(item.name)
+        for k, face in enumerate(found):
+            names.append(item.name)
+            faces.append({"face": k, "box": list(face.box)})
+            crops.append(resize_to(face.crop, size))
+    images = torch.stack(crops) if crops else torch.empty((0, 3, *size), dtype=torch.uint8)
+    return names, faces, images, problems, faceless
 
 
 def _report_problems(problems: list[tuple[str, str]]) -> None:
@@ -108,28 +133,38 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
         def predict(images: torch.Tensor) -> np.ndarray:
             return predict_probabilities(model, spec, images)
-    names, _, images, problems = _decode_all(args.inputs, spec.image_size)
+    faceless: list[str] = []
+    if args.detect:
+        names, where, images, problems, faceless = _detect_all(args.inputs, spec.image_size)
+    else:
+        names, _, images, problems = _decode_all(args.inputs, spec.image_size)
+        where = [{} for _ in names]
     _report_problems(problems)
+    for name in faceless:
+        print(f"warning: {name}: no face found", file=sys.stderr)
     prob = predict(images) if len(names) else np.zeros((0, len(spec.attributes)))
-    rows = [{"image": n, **{a: {"probability": round(float(p[k]), 4), "present": bool(p[k] >= args.threshold)}
-                            for k, a in enumerate(spec.attributes)}} for n, p in zip(names, prob)]
+    rows = [{"image": n, **w, **{a: {"probability": round(float(p[k]), 4), "present": bool(p[k] >= args.threshold)}
+                                 for k, a in enumerate(spec.attributes)}} for n, w, p in zip(names, where, prob)]
+    box_cols = ["face", "box_x", "box_y", "box_w", "box_h"] if args.detect else []
     out = sys.stdout
     if args.format == "json":
         json.dump(rows, out, indent=2)
         out.write("\n")
     elif args.format == "csv":
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["image", *[f"{a}_{s}" for a in spec.attributes for s in ("prob", "present")]])
+        writer.writerow(["image", *box_cols, *[f"{a}_{s}" for a in spec.attributes for s in ("prob", "present")]])
         for r in rows:
-            writer.writerow([r["image"], *[v for a in spec.attributes
-                                           for v in (r[a]["probability"], int(r[a]["present"]))]])
+            face = [r["face"], *r["box"]] if args.detect else []
+            writer.writerow([r["image"], *face, *[v for a in spec.attributes
+                                                  for v in (r[a]["probability"], int(r[a]["present"]))]])
     else:
         for r in rows:
             present = [a for a in spec.attributes if r[a]["present"]]
-            print(f"{r['image']}: {', '.join(present) or '(none)'}")
+            face = f" face {r['face']} (box x,y,w,h = {','.join(map(str, r['box']))})" if args.detect else ""
+            print(f"{r['image']}{face}: {', '.join(present) or '(none)'}")
             for a in spec.attributes:
                 print(f"    {a:<22} {r[a]['probability']:.4f}{'  ✓' if r[a]['present'] else ''}")
-    return 1 if problems and not rows else 0
+    return 1 if (problems or faceless) and not rows else 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -154,12 +189,17 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", help="write the metrics JSON here")
     ev.set_defaults(func=cmd_evaluate)
 
-    pr = sub.add_parser("predict", help="per-image attribute probabilities and decisions")
+    pr = sub.add_parser("predict", help="per-image (or, with --detect, per-face) attribute probabilities and decisions",
+                        description="Attribute probabilities and decisions for aligned face crops (like CelebA's), "
+                                    "or, with --detect, for every face found in ordinary photos.")
     pr.add_argument("inputs", nargs="+", help="image files, folders or zip archives")
     pr.add_argument("--model", default=DEFAULT_MODEL, help="model file (default: %(default)s)")
     pr.add_argument("--format", choices=("table", "json", "csv"), default="table")
     pr.add_argument("--threshold", type=float, default=0.5, help="decision threshold (default: %(default)s)")
     pr.add_argument("--onnx", help="run this exported ONNX model with ONNX Runtime instead of --model")
+    pr.add_argument("--detect", action="store_true",
+                    help="find the faces in each photo (OpenCV's Haar cascade), align each as CelebA's crops "
+                         "(on the eyes when found) and report one row per face with its box x,y,w,h")
     pr.set_defaults(func=cmd_predict)
 
     ex = sub.add_parser("export", help="export to ONNX, checked against PyTorch")

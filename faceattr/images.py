@@ -1,8 +1,8 @@
-"""Images as uint8 tensors at the training resolution, decoded once, and batched GPU-friendly transforms.
+"""Decoding images to uint8 tensors, and the batched, device-side transforms of training.
 
-Decoding and resizing happen once per image (torchvision's decoders, antialiased resize); every epoch
-then works on a uint8 N×3×H×W tensor, so no epoch decodes a JPEG. Normalisation and augmentation run
-batched on the training device.
+Decoding and resizing happen once per image (torchvision's decoders, antialiased resize), in the
+preprocess stage's pixel cache, so no epoch decodes a JPEG. Normalisation and augmentation run batched on
+the training device, on uint8 batches.
 """
 
 from __future__ import annotations
@@ -19,16 +19,28 @@ from torchvision.transforms.v2 import functional as TF
 from faceattr.errors import FaceattrError
 
 
-def decode_resized(data: bytes | torch.Tensor, size: tuple[int, int], source: str = "image") -> torch.Tensor:
-    """Decode image bytes to a uint8 3×H×W tensor resized (antialiased) to `size` = (height, width)."""
+def decode_rgb(data: bytes | torch.Tensor, source: str = "image", upright: bool = False) -> torch.Tensor:
+    """Decode image bytes to a uint8 3×H×W RGB tensor at full size; a non-image is a FaceattrError naming `source`.
+
+    `upright` applies the EXIF orientation, as camera and phone photos need (aligned crops carry none).
+    """
     raw = data if isinstance(data, torch.Tensor) else torch.frombuffer(bytearray(data), dtype=torch.uint8)
     try:
-        img = decode_image(raw, mode=ImageReadMode.RGB)
+        return decode_image(raw, mode=ImageReadMode.RGB, apply_exif_orientation=upright)
     except RuntimeError:
         raise FaceattrError(f"{source}: not a readable image (unsupported format or corrupt data)") from None
+
+
+def resize_to(img: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """A uint8 3×H×W tensor resized (antialiased) to `size` = (height, width); unchanged if already that size."""
     if tuple(img.shape[1:]) != tuple(size):
         img = TF.resize(img, list(size), antialias=True)
     return img
+
+
+def decode_resized(data: bytes | torch.Tensor, size: tuple[int, int], source: str = "image") -> torch.Tensor:
+    """Decode image bytes to a uint8 3×H×W tensor resized (antialiased) to `size` = (height, width)."""
+    return resize_to(decode_rgb(data, source), size)
 
 
 def normalize(batch: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
