@@ -20,9 +20,10 @@ from faceattr.models import ModelSpec
 
 
 def predict_probabilities(model: nn.Module, spec: ModelSpec, images: torch.Tensor,
-                          device: torch.device | str = "cpu", tta_hflip: bool = False) -> np.ndarray:
-    """Sigmoid probabilities in float32 (evaluation uses full precision, so metrics are exact and stable)."""
-    logits = predict_logits(model, images, spec, torch.device(device), bf16=False, tta_hflip=tta_hflip)
+                          device: torch.device | str = "cpu", tta_hflip: bool = False, bf16: bool = False) -> np.ndarray:
+    """Sigmoid probabilities as float32. Evaluation keeps full precision (`bf16` off) so metrics are exact
+    and stable; `faceattr predict` may trade a little of it for speed."""
+    logits = predict_logits(model, images, spec, torch.device(device), bf16=bf16, tta_hflip=tta_hflip)
     return torch.sigmoid(logits).numpy()
 
 

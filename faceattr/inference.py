@@ -13,13 +13,18 @@ from faceattr.pixels import Images, as_images
 
 @torch.inference_mode()
 def predict_logits(model: nn.Module, images: Images | torch.Tensor, spec: ModelSpec, device: torch.device,
-                   batch_size: int = 256, bf16: bool = False, channels_last: bool = True,
+                   batch_size: int | None = None, bf16: bool = False, channels_last: bool = True,
                    tta_hflip: bool = False) -> torch.Tensor:
     """Logits (float32, on the CPU) for uint8 N×3×H×W images (a tensor or pixel-cache rows), in batches.
 
     With `tta_hflip`, the logits of each image and its mirror image are averaged (test-time augmentation).
+    The default batch is small on the CPU, where activations that stay in cache beat large batches
+    (several times faster at 218×178), and large on GPUs.
     """
     model.eval()
+    if channels_last:
+        model.to(memory_format=torch.channels_last)  # once, not a weight reorder on every call
+    batch_size = batch_size or (16 if device.type == "cpu" else 256)
     images = as_images(images)
     out = []
     for start in range(0, len(images), batch_size):

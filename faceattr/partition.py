@@ -22,14 +22,22 @@ Partition = list[tuple[str, int]]
 
 
 def read_id_table(path: str | Path, what: str) -> dict[str, int]:
-    """Read a `NNNNNN.jpg <int>` file (eval partition, identities, partition lists), naming bad lines."""
+    """Read a `NNNNNN.jpg <int>` file (eval partition, identities, partition lists), naming bad lines.
+
+    Kaggle's CSV variant (`image_id,partition` header, comma-separated) is read too.
+    """
     path = Path(path)
     if not path.is_file():
         raise FaceattrError(f"{path}: {what} file not found")
     table: dict[str, int] = {}
+    first = True
     for line_no, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
-        fields = line.split()
-        if not fields:
+        fields = [f.strip() for f in line.split(",")] if "," in line else line.split()
+        if not fields or fields == [""]:
+            continue
+        is_header = first and "," in line and len(fields) == 2 and not fields[1].lstrip("-").isdigit()
+        first = False
+        if is_header:
             continue
         if len(fields) != 2 or not fields[1].lstrip("-").isdigit():
             raise FaceattrError(f"{path}, line {line_no}: expected '<image> <integer>', got {line.strip()!r}")

@@ -30,7 +30,7 @@ from faceattr import distributed, schema
 from faceattr.atomic import atomic_path
 from faceattr.device import autocast, select_device, set_threads, use_bf16
 from faceattr.errors import FaceattrError
-from faceattr.images import augment_batch, draw_augment
+from faceattr.images import augment_batch, draw_augment, normalize
 from faceattr.inference import predict_logits
 from faceattr.losses import make_loss
 from faceattr.models import ModelSpec, build_model, load_pretrained
@@ -173,6 +173,37 @@ class Checkpoints:
     def clear(self) -> None:
         for path in (self.last, self.prev):
             path.unlink(missing_ok=True)
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(module: nn.Module, images: Images, spec: ModelSpec, device: torch.device, bf16: bool,
+                          memory_format: torch.memory_format, batch_size: int = 64, max_images: int = 1024) -> None:
+    """Recompute BatchNorm running statistics for `module`'s weights from (up to) `max_images` training images.
+
+    An exponential moving average of weights cannot use running statistics averaged the same way: when
+    the weights move far within the average's horizon, the averaged statistics no longer match the
+    averaged weights, and the mismatch compounds through the layers (seen on real CelebA: a constant
+    output). So the averaged model's statistics are measured afresh, as SWA's `update_bn` does, on a fixed
+    set of images, identical in every process and on every resume.
+    """
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average over the batches below
+    was_training = module.training
+    module.train()
+    count = min(len(images), max_images)
+    for start in range(0, count, batch_size):
+        batch = images.gather(torch.arange(start, min(count, start + batch_size))).to(device)
+        x = normalize(batch, spec.mean, spec.std).contiguous(memory_format=memory_format)
+        with autocast(device, bf16):
+            module(x)
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    module.train(was_training)
 
 
 def _mean_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
@@ -339,13 +370,13 @@ def fit(cfg: TrainConfig, attributes: list[str], train: Split, val: Split, check
             distributed.broadcast_buffers(net, w)
             scored = ema.module if ema is not None else net
             if ema is not None:
-                distributed.broadcast_buffers(scored, w)
+                recalibrate_batchnorm(scored, train_images, spec, device, bf16, memory_format)
             val_logits = predict_logits(scored, val_images, spec, device, bf16=bf16, channels_last=cfg.channels_last)
             val_loss = float(val_criterion(val_logits, val.labels))
             record = {
                 "epoch": epoch + 1,
                 "train_loss": round(loss_sum / steps_per_epoch, 6),
-                "train_acc": round(float(distributed.mean(torch.tensor(acc_sum, dtype=torch.float64), w))
+                "train_acc": round(float(distributed.mean(torch.tensor(acc_sum, dtype=torch.float64, device=device), w))
                                    / steps_per_epoch, 6),
                 "val_loss": round(val_loss, 6),
                 "val_acc": round(_mean_accuracy(val_logits, val.labels), 6),

@@ -106,3 +106,22 @@ def test_export_onnx_parity_and_predict_with_onnxruntime(setup, tmp_path, capsys
 def test_predict_with_a_non_onnx_file_is_a_clear_error(setup, capsys):
     assert main(["predict", str(setup / "imgs"), "--onnx", str(setup / "attrs.txt")]) == 2
     assert "not a readable ONNX model" in capsys.readouterr().err
+
+
+def test_predict_precision_fp32_is_exact_and_bf16_close(setup, capsys):
+    from faceattr.evaluation import predict_probabilities
+    from faceattr.images import decode_resized
+    from faceattr.models import load_model
+
+    model, spec = load_model(setup / "model.pt")
+    images = torch.stack([decode_resized((setup / "imgs" / f"{i:06d}.jpg").read_bytes(), spec.image_size)
+                          for i in range(1, 9)])
+    exact = predict_probabilities(model, spec, images)
+    got = {}
+    for precision in ("fp32", "bf16"):
+        assert main(["predict", str(setup / "imgs"), "--model", str(setup / "model.pt"), "--format", "json",
+                     "--precision", precision]) == 0
+        rows = json.loads(capsys.readouterr().out)
+        got[precision] = [[r[a]["probability"] for a in ATTRS] for r in rows]
+    assert got["fp32"] == [[round(float(p), 4) for p in row] for row in exact]
+    assert max(abs(a - b) for ra, rb in zip(got["fp32"], got["bf16"]) for a, b in zip(ra, rb)) < 0.05

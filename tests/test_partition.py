@@ -70,3 +70,16 @@ def test_given_partition_file_bad_line_is_named(tmp_path):
     (tmp_path / "list_partition_4.txt").write_text("000001.jpg 0\n000002.jpg\n")
     with pytest.raises(FaceattrError, match="list_partition_4.txt, line 2"):
         read_partition_files(tmp_path, "list_partition_{size}.txt", [4], IDS)
+
+
+def test_kaggle_csv_partition_file_reads_like_the_official_one(tmp_path):
+    from faceattr.partition import read_id_table
+
+    official = tmp_path / "list_eval_partition.txt"
+    official.write_text("000001.jpg 0\n000002.jpg 1\n000003.jpg 2\n")
+    kaggle = tmp_path / "list_eval_partition.csv"
+    kaggle.write_text("image_id,partition\r\n000001.jpg,0\r\n000002.jpg,1\r\n000003.jpg,2\r\n")
+    assert read_id_table(kaggle, "evaluation partition") == read_id_table(official, "evaluation partition")
+    kaggle.write_text("image_id,partition\n000001.jpg,0\n000002.jpg,x\n")
+    with pytest.raises(FaceattrError, match=r"list_eval_partition.csv, line 3: expected"):
+        read_id_table(kaggle, "evaluation partition")

@@ -106,3 +106,41 @@ def test_model_file_roundtrip_and_bytes_are_stable(tmp_path):
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         assert torch.allclose(model(x), result.model(x))
+
+
+def test_batchnorm_recalibration_measures_the_statistics_of_the_current_weights():
+    """The EMA model is scored after its BatchNorm statistics are measured afresh (averaged statistics
+    need not match averaged weights): corrupted statistics come back as the exact cumulative average."""
+    import copy
+
+    from torch import nn
+
+    from faceattr.images import normalize
+    from faceattr.models import ModelSpec, build_model
+    from faceattr.pixels import TensorImages
+    from faceattr.training import recalibrate_batchnorm
+
+    torch.manual_seed(0)
+    model = build_model("mobilenet_v2", len(ATTRS), 0.25).eval()
+    spec = ModelSpec("mobilenet_v2", 0.25, ATTRS, (32, 32))
+    images = TensorImages(torch.randint(0, 256, (40, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(1)))
+    reference = copy.deepcopy(model).train()
+    norms = lambda m: [b for b in m.modules() if isinstance(b, nn.BatchNorm2d)]  # noqa: E731
+    for b in norms(reference):
+        b.reset_running_stats()
+        b.momentum = None
+    with torch.no_grad():
+        for start in range(0, 40, 16):
+            reference(normalize(images.tensor[start:start + 16], spec.mean, spec.std))
+    for b in norms(model):
+        b.running_mean.fill_(5.0)
+        b.running_var.fill_(1e-6)
+    recalibrate_batchnorm(model, images, spec, torch.device("cpu"), False, torch.contiguous_format, batch_size=16)
+    assert not model.training  # left in the mode it was in
+    for ours, theirs in zip(norms(model), norms(reference)):
+        assert torch.allclose(ours.running_mean, theirs.running_mean, atol=1e-5)
+        assert torch.allclose(ours.running_var, theirs.running_var, rtol=1e-4, atol=1e-6)
+        assert ours.momentum == 0.1  # restored
+    x = normalize(images.tensor[:8], spec.mean, spec.std)
+    with torch.no_grad():
+        assert torch.allclose(model(x), reference.eval()(x), atol=1e-4)

@@ -1,0 +1,95 @@
+"""Named recipes: params.yaml overrides kept in `recipes/*.yaml`, run as one DVC experiment.
+
+    python -m faceattr.recipe recipes/celeba-seed-halfres.yaml --data-dir /path/to/celeba
+    python -m faceattr.recipe recipes/celeba-seed-halfres.yaml --data-dir /path/to/celeba --print
+
+A recipe file holds `description` and `overrides`, a mapping of dotted params keys to values. The runner
+turns them into `dvc exp run --temp -n <name> -S key=value …` (quoted for DVC's Hydra grammar), so the
+run is an ordinary DVC experiment and MLflow run; `--print` shows that command instead of running it.
+`data.dir` comes from `--data-dir`, since only the user knows where their copy of CelebA lives.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from faceattr.errors import FaceattrError
+
+
+def load_recipe(path: str | Path) -> dict[str, Any]:
+    """A recipe's overrides (dotted key → value); a malformed file is an error naming it."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FaceattrError(f"{path}: recipe not found") from None
+    except yaml.YAMLError as exc:
+        raise FaceattrError(f"{path}: invalid YAML: {exc}") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("overrides"), dict) or not raw["overrides"]:
+        raise FaceattrError(f"{path}: expected a mapping with `overrides:` (dotted params keys → values)")
+    return raw["overrides"]
+
+
+def hydra_value(value: Any) -> str:
+    """A value in DVC's -S (Hydra) grammar: strings quoted, so '{size}' and paths stay literal."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ",".join(hydra_value(v) for v in value) + "]"
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    raise FaceattrError(f"recipe value {value!r}: expected a number, string, boolean or list")
+
+
+def apply_overrides(params: dict, overrides: dict[str, Any]) -> dict:
+    """params.yaml with the overrides applied (for checking a recipe against the schema)."""
+    out = yaml.safe_load(yaml.safe_dump(params))
+    for key, value in overrides.items():
+        node = out
+        *groups, leaf = key.split(".")
+        for group in groups:
+            node = node.setdefault(group, {})
+        node[leaf] = value
+    return out
+
+
+def command(recipe: str | Path, data_dir: str | None, name: str | None = None) -> list[str]:
+    overrides = dict(load_recipe(recipe))
+    if data_dir:
+        overrides["data.dir"] = str(Path(data_dir).resolve())  # absolute: --temp runs elsewhere
+    name = name or f"{Path(recipe).stem}-{time.strftime('%m%d%H%M%S')}"
+    return ["dvc", "exp", "run", "--temp", "-n", name,
+            *[arg for key, value in overrides.items() for arg in ("-S", f"{key}={hydra_value(value)}")]]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("recipe", help="a recipes/*.yaml file")
+    parser.add_argument("--data-dir", help="the folder of CelebA's files (sets data.dir)")
+    parser.add_argument("-n", "--name", help="experiment name (default: the recipe's name and a time stamp)")
+    parser.add_argument("--print", action="store_true", help="print the dvc command instead of running it")
+    args = parser.parse_args(argv)
+    try:
+        cmd = command(args.recipe, args.data_dir, args.name)
+    except FaceattrError as exc:
+        sys.exit(f"error: {exc}")
+    if args.print:
+        print(shlex.join(cmd))
+        return
+    print(f"running: {shlex.join(cmd)}", file=sys.stderr, flush=True)
+    sys.exit(subprocess.run(cmd, check=False).returncode)
+
+
+if __name__ == "__main__":
+    main()

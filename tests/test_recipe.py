@@ -1,0 +1,63 @@
+"""Named recipes: every committed recipe passes the params schema, and its -S values survive DVC's parser."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from faceattr.errors import FaceattrError
+from faceattr.params import load_params
+from faceattr.recipe import apply_overrides, command, hydra_value, load_recipe
+from faceattr.schema import validate
+from pipeline_helpers import REPO
+
+RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
+
+
+def test_there_are_recipes():
+    assert RECIPES, "recipes/ holds no recipe"
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=[p.stem for p in RECIPES])
+def test_each_recipe_is_valid_params(path):
+    overrides = load_recipe(path)
+    params = apply_overrides(load_params(REPO / "params.yaml"), overrides)
+    validate(params)
+    for key in overrides:
+        assert key != "data.dir", "data.dir belongs to the user (--data-dir)"
+
+
+def test_overrides_keep_their_types_through_dvc_hydra_grammar(tmp_path):
+    from dvc.utils.hydra import apply_overrides as dvc_apply  # what `dvc exp run -S` uses
+
+    values = {"train.image_size": [160, 130], "partition.files": "seed/list_partition_{size}.txt",
+              "evaluate.tta_hflip": True, "train.lr": 0.002, "train.epochs": 30, "data.dir": "/a b/it's"}
+    cmd = command_for(values)
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text(yaml.safe_dump({"train": {"image_size": [1, 1], "lr": 1.0, "epochs": 1},
+                                           "partition": {"files": ""}, "evaluate": {"tta_hflip": False},
+                                           "data": {"dir": ""}}))
+    dvc_apply(str(params_file), [arg for flag, arg in zip(cmd, cmd[1:]) if flag == "-S"])
+    parsed = yaml.safe_load(params_file.read_text())
+    assert parsed["train"] == {"image_size": [160, 130], "lr": 0.002, "epochs": 30}
+    assert parsed["partition"]["files"] == "seed/list_partition_{size}.txt"
+    assert parsed["evaluate"]["tta_hflip"] is True and parsed["data"]["dir"] == "/a b/it's"
+
+
+def command_for(values):
+    return [arg for key, value in values.items() for arg in ("-S", f"{key}={hydra_value(value)}")]
+
+
+def test_command_sets_an_absolute_data_dir_and_a_name(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("description: x\noverrides:\n  train.epochs: 3\n")
+    cmd = command(recipe, "relative/celeba", name="try")
+    assert cmd[:6] == ["dvc", "exp", "run", "--temp", "-n", "try"]
+    assert f"data.dir='{(Path.cwd() / 'relative/celeba').resolve()}'" in cmd and "train.epochs=3" in cmd
+
+
+def test_a_malformed_recipe_names_the_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("overrides: [1, 2]\n")
+    with pytest.raises(FaceattrError, match="bad.yaml: expected a mapping"):
+        load_recipe(bad)
