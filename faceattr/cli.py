@@ -59,17 +59,18 @@ def _scan(inputs: Sequence[str], size: tuple[int, int], predict: Callable[[torch
     for item in iter_images(inputs):
         if wanted is not None and item.image_id not in wanted:
             continue
-        try:
-            if detect:
-                faces = detect_faces(decode_rgb(item.data, item.name, upright=True))
-                crops = [({"face": k, "box": list(f.box)}, resize_to(f.crop, size)) for k, f in enumerate(faces)]
-                if not faces:
-                    scan.faceless.append(item.name)
-            else:
-                crops = [({}, decode_resized(item.data, size, item.name))]
+        try:  # a file that does not decode is skipped; anything else (no OpenCV, say) stops the command
+            image = decode_rgb(item.data, item.name, upright=True) if detect else decode_resized(item.data, size, item.name)
         except FaceattrError as exc:
             scan.problems.append((item.name, str(exc).split(": ", 1)[-1]))
             continue
+        if detect:
+            faces = detect_faces(image)
+            crops = [({"face": k, "box": list(f.box)}, resize_to(f.crop, size)) for k, f in enumerate(faces)]
+            if not faces:
+                scan.faceless.append(item.name)
+        else:
+            crops = [({}, image)]
         for where, image in crops:
             scan.names.append(item.name)
             scan.ids.append(item.image_id)

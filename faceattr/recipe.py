@@ -2,11 +2,13 @@
 
     python -m faceattr.recipe recipes/celeba-seed-halfres.yaml --data-dir /path/to/celeba
     python -m faceattr.recipe recipes/celeba-seed-halfres.yaml --data-dir /path/to/celeba --print
+    python -m faceattr.recipe recipes/celeba-40-identity.yaml --data-dir /path/to/celeba -S alpha=0.5
 
 A recipe file holds `description` and `overrides`, a mapping of dotted params keys to values. The runner
 turns them into `dvc exp run --temp -n <name> -S key=value …` (quoted for DVC's Hydra grammar), so the
 run is an ordinary DVC experiment and MLflow run; `--print` shows that command instead of running it.
-`data.dir` comes from `--data-dir`, since only the user knows where their copy of CelebA lives.
+`data.dir` comes from `--data-dir`, since only the user knows where their copy of CelebA lives; further
+`-S key=value` arguments pass through to DVC after the recipe's own, so they win.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import yaml
 
@@ -63,13 +65,15 @@ def apply_overrides(params: dict, overrides: dict[str, Any]) -> dict:
     return out
 
 
-def command(recipe: str | Path, data_dir: str | None, name: str | None = None) -> list[str]:
+def command(recipe: str | Path, data_dir: str | None, name: str | None = None,
+            extra: Sequence[str] = ()) -> list[str]:
     overrides = dict(load_recipe(recipe))
     if data_dir:
         overrides["data.dir"] = str(Path(data_dir).resolve())  # absolute: --temp runs elsewhere
     name = name or f"{Path(recipe).stem}-{time.strftime('%m%d%H%M%S')}"
     return ["dvc", "exp", "run", "--temp", "-n", name,
-            *[arg for key, value in overrides.items() for arg in ("-S", f"{key}={hydra_value(value)}")]]
+            *[arg for key, value in overrides.items() for arg in ("-S", f"{key}={hydra_value(value)}")],
+            *[arg for setting in extra for arg in ("-S", setting)]]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -78,10 +82,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("recipe", help="a recipes/*.yaml file")
     parser.add_argument("--data-dir", help="the folder of CelebA's files (sets data.dir)")
     parser.add_argument("-n", "--name", help="experiment name (default: the recipe's name and a time stamp)")
+    parser.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="one more params override, as `dvc exp run -S` takes it (after the recipe's)")
     parser.add_argument("--print", action="store_true", help="print the dvc command instead of running it")
     args = parser.parse_args(argv)
     try:
-        cmd = command(args.recipe, args.data_dir, args.name)
+        cmd = command(args.recipe, args.data_dir, args.name, args.set)
     except FaceattrError as exc:
         sys.exit(f"error: {exc}")
     if args.print:

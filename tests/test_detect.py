@@ -90,7 +90,7 @@ def _within(box: list[int], place: tuple[int, int], slack: int = 5) -> bool:
 
 def test_one_row_per_pasted_face_with_its_box(setup, capsys):
     photo = setup["root"] / "photo.jpg"
-    assert main(_predict(setup, str(photo), "--detect", "--format", "json")) == 0
+    assert main(_predict(setup, str(photo), "--detect", "--format", "json", "--precision", "fp32")) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == len(PLACES)
     assert [r["face"] for r in rows] == [0, 1] and all(r["image"] == str(photo) for r in rows)

@@ -51,9 +51,10 @@ def command_for(values):
 def test_command_sets_an_absolute_data_dir_and_a_name(tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text("description: x\noverrides:\n  train.epochs: 3\n")
-    cmd = command(recipe, "relative/celeba", name="try")
+    cmd = command(recipe, "relative/celeba", name="try", extra=["alpha=0.5"])
     assert cmd[:6] == ["dvc", "exp", "run", "--temp", "-n", "try"]
     assert f"data.dir='{(Path.cwd() / 'relative/celeba').resolve()}'" in cmd and "train.epochs=3" in cmd
+    assert cmd[-2:] == ["-S", "alpha=0.5"]  # extra settings come last, so they win
 
 
 def test_a_malformed_recipe_names_the_file(tmp_path):
