@@ -53,7 +53,8 @@ def normalize(batch: torch.Tensor, mean: Sequence[float], std: Sequence[float]) 
 
 @dataclass
 class AugmentDraw:
-    """The random numbers of one batch's augmentation: per image flip, affine and brightness/contrast."""
+    """The random numbers of one batch's augmentation: per image flip, affine, brightness/contrast and the
+    erased box (top, left, bottom, right as fractions of the image; an empty box where nothing is erased)."""
 
     flip: torch.Tensor
     angle: torch.Tensor
@@ -64,18 +65,40 @@ class AugmentDraw:
     bias: torch.Tensor
     geometric: bool
     photometric: bool
+    erase_box: torch.Tensor | None = None
 
     def __getitem__(self, part: slice) -> "AugmentDraw":
         """The draw of a slice of the batch (a DDP process's share of the global batch)."""
         return AugmentDraw(*(getattr(self, f)[part] for f in ("flip", "angle", "scale", "tx", "ty", "gain", "bias")),
-                           self.geometric, self.photometric)
+                           self.geometric, self.photometric,
+                           None if self.erase_box is None else self.erase_box[part])
+
+
+# Random erasing's box (Zhong et al. 2017, as torchvision's RandomErasing draws it): 2-33 % of the image,
+# aspect ratio log-uniform in [0.3, 3.3].
+ERASE_AREA = (0.02, 0.33)
+ERASE_RATIO = (0.3, 3.3)
+
+
+def _draw_erase_box(n: int, generator: torch.Generator, probability: float) -> torch.Tensor:
+    """N×4 boxes (top, left, bottom, right fractions), each image's erased with `probability`."""
+    u = torch.rand(n, 5, generator=generator)
+    area = ERASE_AREA[0] + u[:, 0] * (ERASE_AREA[1] - ERASE_AREA[0])
+    log_lo, log_hi = math.log(ERASE_RATIO[0]), math.log(ERASE_RATIO[1])
+    ratio = torch.exp(log_lo + u[:, 1] * (log_hi - log_lo))   # height / width, in fractions of the image
+    h, w = (area * ratio).sqrt().clamp(max=1.0), (area / ratio).sqrt().clamp(max=1.0)
+    top, left = u[:, 2] * (1 - h), u[:, 3] * (1 - w)
+    box = torch.stack([top, left, top + h, left + w], 1)
+    return torch.where((u[:, 4] < probability)[:, None], box, torch.zeros_like(box))
 
 
 def draw_augment(n: int, generator: torch.Generator, hflip: bool = True, max_rotate_deg: float = 0.0,
                  max_translate: float = 0.0, max_scale: float = 0.0, brightness: float = 0.0,
-                 contrast: float = 0.0) -> AugmentDraw:
+                 contrast: float = 0.0, erase: float = 0.0) -> AugmentDraw:
     """Draw a batch's augmentation from `generator` (on the CPU), so runs are reproducible and resumable
-    whatever the device, and every DDP process can draw the global batch's numbers and take its share."""
+    whatever the device, and every DDP process can draw the global batch's numbers and take its share.
+    `erase` is the probability of random erasing; its numbers are drawn only when it is on, so runs without
+    it keep their random stream."""
 
     def uniform(scale: float) -> torch.Tensor:
         return (torch.rand(n, generator=generator) * 2 - 1) * scale
@@ -87,7 +110,8 @@ def draw_augment(n: int, generator: torch.Generator, hflip: bool = True, max_rot
     gain, bias = 1 + uniform(contrast), uniform(brightness)
     return AugmentDraw(flip, angle, scale, tx, ty, gain, bias,
                        geometric=bool(max_rotate_deg or max_translate or max_scale or hflip),
-                       photometric=bool(brightness or contrast))
+                       photometric=bool(brightness or contrast),
+                       erase_box=_draw_erase_box(n, generator, erase) if erase else None)
 
 
 def _affine_grid(theta: torch.Tensor, n: int, h: int, w: int) -> torch.Tensor:
@@ -102,7 +126,8 @@ def _affine_grid(theta: torch.Tensor, n: int, h: int, w: int) -> torch.Tensor:
 
 def augment_batch(batch: torch.Tensor, draw: AugmentDraw, mean: Sequence[float], std: Sequence[float],
                   memory_format: torch.memory_format = torch.channels_last) -> torch.Tensor:
-    """uint8 N×3×H×W → the normalised, augmented float batch (flip, small affine, brightness/contrast).
+    """uint8 N×3×H×W → the normalised, augmented float batch (flip, small affine, brightness/contrast, and
+    random erasing: the drawn box set to 0, the dataset mean after normalisation).
 
     One resampling pass and one fused multiply-add: bilinear sampling with reflection padding weighs
     every output pixel by weights that sum to 1, so it commutes with per-image, per-channel affine maps;
@@ -123,7 +148,19 @@ def augment_batch(batch: torch.Tensor, draw: AugmentDraw, mean: Sequence[float],
     scale = gain.to(x.dtype).view(n, 1) / (255 * s)                        # N×3
     offset = bias.to(x.dtype).view(n, 1) - gain.to(x.dtype).view(n, 1) * m / s
     out = torch.empty(x.shape, dtype=x.dtype, device=x.device, memory_format=memory_format)
-    return torch.addcmul(offset.to(x.device).view(n, 3, 1, 1), x, scale.to(x.device).view(n, 3, 1, 1), out=out)
+    torch.addcmul(offset.to(x.device).view(n, 3, 1, 1), x, scale.to(x.device).view(n, 3, 1, 1), out=out)
+    if draw.erase_box is not None:
+        out.masked_fill_(erase_mask(draw.erase_box, x.shape[2], x.shape[3]).to(x.device), 0.0)
+    return out
+
+
+def erase_mask(box: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """N×1×H×W boolean mask of the pixels whose centres fall in each image's box (fractions, as drawn)."""
+    ys = (torch.arange(h, dtype=box.dtype) + 0.5) / h
+    xs = (torch.arange(w, dtype=box.dtype) + 0.5) / w
+    rows = (ys >= box[:, 0:1]) & (ys < box[:, 2:3])     # N×H
+    cols = (xs >= box[:, 1:2]) & (xs < box[:, 3:4])     # N×W
+    return (rows[:, :, None] & cols[:, None, :])[:, None]
 
 
 def augment(batch: torch.Tensor, generator: torch.Generator, mean: Sequence[float], std: Sequence[float],

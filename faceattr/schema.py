@@ -15,7 +15,7 @@ from faceattr.errors import FaceattrError
 
 Check = Callable[[str, Any], None]
 
-AUGMENT_KEYS = ("hflip", "max_rotate_deg", "max_translate", "max_scale", "brightness", "contrast")
+AUGMENT_KEYS = ("hflip", "max_rotate_deg", "max_translate", "max_scale", "brightness", "contrast", "erase")
 
 
 def _fail(key: str, value: Any, allowed: str) -> None:
@@ -123,6 +123,8 @@ def augment(key: str, value: Any) -> None:
             boolean(f"{key}.{k}", v)
         elif k == "max_rotate_deg":
             number(0, 45)(f"{key}.{k}", v)
+        elif k == "erase":
+            number(0, 1)(f"{key}.{k}", v)
         else:
             number(0, 0.5)(f"{key}.{k}", v)
 

@@ -39,6 +39,7 @@ def test_the_committed_params_are_valid():
     ("unzip.on_bad_image", "ignore", r"unzip.on_bad_image = 'ignore' .*skip, fail"),
     ("train.device", "tpu", r"train.device = 'tpu'"),
     ("train.augment", {"hflip": True, "blur": 1}, r"train.augment.blur"),
+    ("train.augment", {"erase": 1.5}, r"train.augment.erase = 1.5"),
     ("evaluate.threshold", 1.5, r"evaluate.threshold = 1.5"),
 ])
 def test_bad_values_name_the_key_value_and_what_is_allowed(key, value, message):
