@@ -71,11 +71,11 @@ def _scan(inputs: Sequence[str], size: tuple[int, int], predict: Callable[[torch
                 scan.faceless.append(item.name)
         else:
             crops = [({}, image)]
-        for where, image in crops:
+        for where, crop in crops:
             scan.names.append(item.name)
             scan.ids.append(item.image_id)
             scan.where.append(where)
-            pending.append(image)
+            pending.append(crop)
             if len(pending) == batch:
                 flush()
     flush()
