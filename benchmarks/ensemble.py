@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     for k in range(1, len(runs) + 1):
         for combo in itertools.combinations(range(len(runs)), k):
             prob = np.mean([probs[i] for i in combo], axis=0)
+            # the majority-baseline argument only feeds baseline columns this table does not print
             m = evaluate_predictions(attributes, y_true, prob, [args.threshold] * len(attributes),
                                      np.zeros(len(attributes), dtype=np.uint8))
             names = " + ".join(Path(args.predictions[i]).stem for i in combo)

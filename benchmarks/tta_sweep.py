@@ -46,9 +46,18 @@ VIEWS: dict[str, Transform] = {
     "zoom0.94": lambda x: zoom(x, 0.94), "shift+4": lambda x: torch.roll(x, (4, 4), (-2, -1)),
     "shift-4": lambda x: torch.roll(x, (-4, -4), (-2, -1)),
 }
+
+
+def with_flips(*views: str) -> list[str]:
+    """The views and their mirror images (the keys `view_logits` returns)."""
+    return [*views, *(v + "+flip" for v in views)]
+
+
+# combination name -> the view logits it averages
 COMBINATIONS = {
-    "none": ["id"], "flip": ["id"], "flip+zoom1.06": ["id", "zoom1.06"], "flip+zoom1.12": ["id", "zoom1.12"],
-    "flip+zoom0.94": ["id", "zoom0.94"], "flip+shifts": ["id", "shift+4", "shift-4"], "all": list(VIEWS),
+    "none": ["id"], "flip": with_flips("id"), "flip+zoom1.06": with_flips("id", "zoom1.06"),
+    "flip+zoom1.12": with_flips("id", "zoom1.12"), "flip+zoom0.94": with_flips("id", "zoom0.94"),
+    "flip+shifts": with_flips("id", "shift+4", "shift-4"), "all": with_flips(*VIEWS),
 }
 
 
@@ -94,8 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             loaded[spec.image_size] = {s: (torch.stack(x), np.stack(y).astype(int)) for s, (x, y) in found.items()}
         cols = [table.names.index(a) for a in spec.attributes]
         splits = {s: (view_logits(model, x, spec.mean, spec.std), y[:, cols]) for s, (x, y) in loaded[spec.image_size].items()}
-        for name, views in COMBINATIONS.items():
-            keys = views if name == "none" else views + [v + "+flip" for v in views]
+        for name, keys in COMBINATIONS.items():
             acc = [((np.mean([logits[k] for k in keys], axis=0) > 0) == y).mean() for logits, y in splits.values()]
             print(f"| {Path(path).name} | {name} | {acc[0]:.4f} | {acc[1]:.4f} |", flush=True)
     return 0
