@@ -107,6 +107,11 @@ def attributes(key: str, value: Any) -> None:
         _fail(key, value, "each attribute listed once")
 
 
+def teachers(key: str, value: Any) -> None:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        _fail(key, value, "a list of model file paths (empty: no distillation)")
+
+
 def device(key: str, value: Any) -> None:
     if not isinstance(value, str) or not (value in ("auto", "cpu", "cuda", "mps") or (
             value.startswith("cuda:") and value[5:].isdigit())):
@@ -174,6 +179,8 @@ SCHEMA: dict[str, Check] = {
     "train.loss": choice("bce", "weighted_bce", "focal"),
     "train.focal_gamma": number(0, 10),
     "train.ema_decay": number(0, 1, hi_open=True),
+    "train.teachers": teachers,
+    "train.distill_weight": number(0, 1),
     "train.augment": augment,
     "train.early_stopping_patience": integer(0),
     "train.device": device,

@@ -29,6 +29,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from faceattr import distributed, schema
 from faceattr.atomic import atomic_path
 from faceattr.device import autocast, select_device, set_threads, use_bf16
+from faceattr.distill import mix_targets, soft_targets, teachers_digest
 from faceattr.errors import FaceattrError
 from faceattr.images import augment_batch, draw_augment, normalize
 from faceattr.inference import predict_logits
@@ -58,6 +59,8 @@ class TrainConfig:
     loss: str = "bce"
     focal_gamma: float = 2.0
     ema_decay: float = 0.0
+    teachers: tuple[str, ...] = ()   # model files whose averaged probabilities join the labels as targets
+    distill_weight: float = 0.5      # the teachers' share of each target
     augment: dict = field(default_factory=lambda: {"hflip": True})
     early_stopping_patience: int = 0
     seed: int = 42
@@ -127,9 +130,12 @@ def fingerprint(cfg: TrainConfig, attributes: list[str], train: Split, val: Spli
     """Identifies a run's inputs, so a checkpoint is only resumed by the run that wrote it.
 
     The process count is left out: a run interrupted under torchrun may resume in one process and back.
+    Teachers count by their content, not only their paths.
     """
     settings = {k: v for k, v in asdict(cfg).items() if k != "processes"}
     h = hashlib.sha256(json.dumps([settings, attributes], sort_keys=True, default=str).encode())
+    if cfg.teachers:
+        h.update(teachers_digest(cfg.teachers).encode())
     for split in (train, val):
         h.update(as_images(split.images).digest())
         h.update(split.labels.contiguous().numpy().tobytes())
@@ -271,6 +277,11 @@ def fit(cfg: TrainConfig, attributes: list[str], train: Split, val: Split, check
     if device.type == "cpu":
         set_threads(cfg.threads, w.local_size)
     torch.use_deterministic_algorithms(device.type == "cpu", warn_only=True)
+    soft = None
+    if cfg.teachers:  # before seeding: loading a teacher draws (then overwrites) random initial weights
+        if not 0 <= cfg.distill_weight <= 1:
+            raise FaceattrError(f"train.distill_weight: expected a number in [0, 1], got {cfg.distill_weight}")
+        soft = soft_targets(cfg.teachers, train_images, attributes, cfg.image_size, device, bf16).to(device)
     torch.manual_seed(cfg.seed)
     spec = ModelSpec(arch=cfg.arch, alpha=cfg.alpha, attributes=list(attributes), image_size=tuple(cfg.image_size))
     model = build_model(cfg.arch, len(attributes), cfg.alpha)
@@ -343,8 +354,10 @@ def fit(cfg: TrainConfig, attributes: list[str], train: Split, val: Split, check
             for step, images in enumerate(_Batches(train_images, device, mine)):
                 draw = draw_augment(batch_size, generator, **aug)[share]
                 x = augment_batch(images, draw, spec.mean, spec.std, memory_format)
-                y = train_y[mine[step].to(device)]
+                idx = mine[step].to(device)
+                y = train_y[idx]
                 target = y * (1 - smoothing) + 0.5 * smoothing if smoothing else y
+                target = mix_targets(target, soft[idx] if soft is not None else None, cfg.distill_weight)
                 with autocast(device, bf16):
                     logits = model(x)
                 loss = criterion(logits.float(), target)
@@ -441,6 +454,7 @@ def config_from_params(params: dict) -> TrainConfig:
     size = list(group.get("image_size", TrainConfig.image_size))
     schema.image_size("train.image_size", size)
     group["image_size"] = tuple(size)
+    group["teachers"] = tuple(str(t) for t in group.get("teachers") or ())
     model = params.get("model") or {}
     return TrainConfig(**group, arch=model.get("arch", "mobilenet_v2"), pretrained=model.get("pretrained") or "",
                        alpha=float(params.get("alpha", 1.0)), seed=int(params.get("seed", 0)))
