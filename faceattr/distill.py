@@ -29,21 +29,19 @@ def resolve_teacher(path: str | Path) -> Path:
     (DVC_ROOT: `dvc exp run --temp` works in a copy that holds no untracked files)."""
     from faceattr.tracking import repo_root
 
-    path = Path(path)
-    if path.is_absolute() or path.is_file():
-        return path
-    return repo_root() / path
+    given = Path(path)
+    resolved = given if given.is_absolute() or given.is_file() else repo_root() / given
+    if not resolved.is_file():
+        raise FaceattrError(f"train.teachers: {path} not found (a model file written by the train stage, "
+                            f"e.g. by an earlier experiment; absolute, or relative to the repository)")
+    return resolved
 
 
 def teachers_digest(paths: Sequence[str | Path]) -> str:
     """SHA-256 over the teachers' files, so a run (and its checkpoints) is tied to their exact weights."""
     h = hashlib.sha256()
     for path in paths:
-        resolved = resolve_teacher(path)
-        if not resolved.is_file():
-            raise FaceattrError(f"train.teachers: {path} not found (a model file written by the train stage, "
-                                f"e.g. from an earlier experiment; absolute, or relative to the repository)")
-        h.update(file_sha256(resolved).encode())
+        h.update(file_sha256(resolve_teacher(path)).encode())
     return h.hexdigest()
 
 

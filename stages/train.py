@@ -15,6 +15,7 @@ import torch
 from faceattr import distributed, tracking
 from faceattr.atomic import write_json, write_text
 from faceattr.dataset import load_split, partition_path, read_partition_labels
+from faceattr.distill import teachers_digest
 from faceattr.models import save_model
 from faceattr.params import get, load_params
 from faceattr.paths import CHECKPOINTS_DIR, LABELS, MODEL, PARTITIONS_DIR, PIXELS_DIR, TRAIN_HISTORY, TRAIN_METRICS
@@ -47,7 +48,8 @@ def main() -> None:
         return
     print(f"train: {len(train.images)} train / {len(val.images)} val images at {cfg.image_size[0]}×{cfg.image_size[1]}, "
           f"{len(data.attributes)} attributes, {cfg.arch} alpha {cfg.alpha}"
-          f"{f', {cfg.processes} processes' if cfg.processes > 1 else ''}")
+          f"{f', {cfg.processes} processes' if cfg.processes > 1 else ''}"
+          f"{f', distilled from {len(cfg.teachers)} teacher(s) at weight {cfg.distill_weight}' if cfg.teachers else ''}")
 
     with tracking.start_run(params, tags={"subset": str(get(params, "subset"))}):
         result = fit(cfg, data.attributes, train, val, CHECKPOINTS_DIR,
@@ -63,6 +65,8 @@ def main() -> None:
         })
         mlflow.set_tags({tracking.MODEL_TAG: sha, "device": result.device, "bf16": str(result.bf16),
                          "processes": str(cfg.processes)})
+        if cfg.teachers:
+            mlflow.set_tag("faceattr.teachers_sha256", teachers_digest(cfg.teachers))
         mlflow.log_metrics({"train_seconds": result.seconds, "train_images_per_second": result.images_per_second,
                             "best_epoch": result.best_epoch})
         example = np.zeros((2, 3, *cfg.image_size), dtype=np.float32)

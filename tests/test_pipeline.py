@@ -181,3 +181,27 @@ def test_two_cpu_processes_under_torchrun_follow_the_single_process_run(repo):
     assert "test.mean_accuracy" in r.data.metrics
     assert len(single_history) == 3  # the workspace's single-process outputs are untouched
     assert (repo / "plots/train_history.csv").read_text().splitlines() == single_history
+
+
+def test_distilled_experiment_finds_its_teacher_from_a_temp_workspace(repo):
+    """`dvc exp run --temp` runs in a copy without untracked files: a teacher named relative to the
+    repository is still found (through DVC_ROOT), and the MLflow run records which weights taught it."""
+    import hashlib
+    import shutil
+
+    teacher = repo / "teacher.pt"
+    shutil.copy(repo / "models" / "model.pt", teacher)
+    try:
+        run(["dvc", "exp", "run", "--temp", "-n", "distilled", "-S", 'train.teachers=["teacher.pt"]',
+             "-S", "train.distill_weight=0.8"], repo)
+    finally:
+        teacher_sha = hashlib.sha256(teacher.read_bytes()).hexdigest()
+        teacher.unlink()
+    client, runs = mlflow_runs(repo)
+    distilled = [r for r in runs if r.info.run_name == "distilled"]
+    assert len(distilled) == 1
+    r = distilled[0]
+    assert r.data.params["train.teachers"] == "['teacher.pt']" and r.data.params["train.distill_weight"] == "0.8"
+    assert r.data.tags["faceattr.teachers_sha256"] == hashlib.sha256(teacher_sha.encode()).hexdigest()
+    baseline = [b for b in runs if b.data.params.get("alpha") == "1.0" and "faceattr.teachers_sha256" not in b.data.tags]
+    assert baseline and r.data.tags["faceattr.model_sha256"] not in {b.data.tags["faceattr.model_sha256"] for b in baseline}

@@ -56,17 +56,20 @@ def test_resume_after_interruption_gives_identical_weights(tmp_path, options):
         assert torch.equal(resumed.model.state_dict()[k], v), k
 
 
-def test_checkpoint_of_other_params_is_not_resumed(tmp_path):
+def test_checkpoint_of_other_params_is_not_resumed(tmp_path, capsys):
     train, val = tiny_data(24, 0), tiny_data(8, 1)
 
-    def stop(record):
-        raise KeyboardInterrupt
+    def stop_after_2(record):  # epoch 1's checkpoint is written by then
+        if record["epoch"] == 2:
+            raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        fit(config(), ATTRS, train, val, tmp_path, on_epoch=stop)
+        fit(config(), ATTRS, train, val, tmp_path, on_epoch=stop_after_2)
+    assert (tmp_path / "last.pt").exists()
     seen = []
     fit(config(lr=0.02), ATTRS, train, val, tmp_path, on_epoch=lambda r: seen.append(r["epoch"]))
     assert seen == [1, 2, 3]
+    assert "belongs to other params or data" in capsys.readouterr().err
 
 
 def test_corrupt_checkpoint_falls_back_to_previous(tmp_path):
