@@ -4,7 +4,8 @@
     python -m faceattr.recipe recipes/celeba-seed-halfres.yaml --data-dir /path/to/celeba --print
     python -m faceattr.recipe recipes/celeba-40-identity.yaml --data-dir /path/to/celeba -S alpha=0.5
 
-A recipe file holds `description` and `overrides`, a mapping of dotted params keys to values. The runner
+A recipe file holds `description` and `overrides`, a mapping of dotted params keys to values (and may
+start from another recipe's with `extends: other.yaml`). The runner
 turns them into `dvc exp run --temp -n <name> -S key=value …` (quoted for DVC's Hydra grammar), so the
 run is an ordinary DVC experiment and MLflow run; `--print` shows that command instead of running it.
 `data.dir` comes from `--data-dir`, since only the user knows where their copy of CelebA lives; further
@@ -26,9 +27,15 @@ import yaml
 from faceattr.errors import FaceattrError
 
 
-def load_recipe(path: str | Path) -> dict[str, Any]:
-    """A recipe's overrides (dotted key → value); a malformed file is an error naming it."""
+def load_recipe(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A recipe's overrides (dotted key → value); a malformed file is an error naming it.
+
+    `extends: other.yaml` (relative to the recipe's folder) starts from another recipe's overrides, so a
+    variant lists only what it changes; its own overrides win.
+    """
     path = Path(path)
+    if path.resolve() in _seen:
+        raise FaceattrError(f"{path}: recipes extend each other in a loop")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -37,7 +44,12 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
         raise FaceattrError(f"{path}: invalid YAML: {exc}") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("overrides"), dict) or not raw["overrides"]:
         raise FaceattrError(f"{path}: expected a mapping with `overrides:` (dotted params keys → values)")
-    return raw["overrides"]
+    base = raw.get("extends")
+    if base is None:
+        return raw["overrides"]
+    if not isinstance(base, str) or not base:
+        raise FaceattrError(f"{path}: `extends:` must name another recipe file")
+    return {**load_recipe(path.parent / base, (*_seen, path.resolve())), **raw["overrides"]}
 
 
 def hydra_value(value: Any) -> str:

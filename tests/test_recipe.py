@@ -62,3 +62,25 @@ def test_a_malformed_recipe_names_the_file(tmp_path):
     bad.write_text("overrides: [1, 2]\n")
     with pytest.raises(FaceattrError, match="bad.yaml: expected a mapping"):
         load_recipe(bad)
+
+
+def test_a_recipe_extends_another_and_its_own_overrides_win(tmp_path):
+    (tmp_path / "base.yaml").write_text("overrides:\n  train.epochs: 3\n  alpha: 0.5\n")
+    (tmp_path / "variant.yaml").write_text("extends: base.yaml\noverrides:\n  alpha: 0.25\n  seed: 1\n")
+    assert load_recipe(tmp_path / "variant.yaml") == {"train.epochs": 3, "alpha": 0.25, "seed": 1}
+    (tmp_path / "orphan.yaml").write_text("extends: nowhere.yaml\noverrides:\n  seed: 1\n")
+    with pytest.raises(FaceattrError, match="nowhere.yaml: recipe not found"):
+        load_recipe(tmp_path / "orphan.yaml")
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\noverrides:\n  seed: 1\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\noverrides:\n  seed: 2\n")
+    with pytest.raises(FaceattrError, match="extend each other in a loop"):
+        load_recipe(tmp_path / "a.yaml")
+
+
+def test_the_distilled_recipe_is_the_seed_recipe_plus_teachers():
+    base = load_recipe(REPO / "recipes" / "celeba-seed-halfres.yaml")
+    distilled = load_recipe(REPO / "recipes" / "celeba-seed-halfres-distilled.yaml")
+    assert {k: v for k, v in distilled.items() if k not in base} == {
+        "train.teachers": ["models/teachers/seed42.pt", "models/teachers/seed1.pt", "models/teachers/seed2.pt"],
+        "train.distill_weight": 0.5}
+    assert all(distilled[k] == v for k, v in base.items())
