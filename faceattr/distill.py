@@ -70,8 +70,9 @@ def soft_targets(paths: Sequence[str | Path], images: Images, attributes: Sequen
     return total / len(paths)
 
 
-def mix_targets(labels: torch.Tensor, soft: torch.Tensor | None, weight: float) -> torch.Tensor:
-    """(1 - weight) · labels + weight · teacher probabilities; the labels alone without teachers."""
-    if soft is None or weight == 0:
+def mix_targets(labels: torch.Tensor, other: torch.Tensor | float, weight: float) -> torch.Tensor:
+    """(1 - weight) · labels + weight · other: teacher probabilities for distillation, 1/2 for label
+    smoothing; the labels themselves at weight 0."""
+    if weight == 0:
         return labels
-    return labels * (1 - weight) + soft * weight
+    return labels * (1 - weight) + other * weight

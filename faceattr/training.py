@@ -92,6 +92,7 @@ class FitResult:
     bf16: bool
     seconds: float              # the whole fit, validation and checkpoints included
     images_per_second: float    # training steps only (what the benchmark compares)
+    teachers_sha256: str = ""   # over the teachers' files ("" without distillation)
 
 
 def _make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
@@ -126,16 +127,15 @@ def _make_schedule(cfg: TrainConfig, optimizer: torch.optim.Optimizer, steps_per
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def fingerprint(cfg: TrainConfig, attributes: list[str], train: Split, val: Split) -> str:
+def fingerprint(cfg: TrainConfig, attributes: list[str], train: Split, val: Split, teachers_sha256: str = "") -> str:
     """Identifies a run's inputs, so a checkpoint is only resumed by the run that wrote it.
 
     The process count is left out: a run interrupted under torchrun may resume in one process and back.
-    Teachers count by their content, not only their paths.
+    Teachers count by their content (`teachers_sha256`), not only their paths.
     """
     settings = {k: v for k, v in asdict(cfg).items() if k != "processes"}
     h = hashlib.sha256(json.dumps([settings, attributes], sort_keys=True, default=str).encode())
-    if cfg.teachers:
-        h.update(teachers_digest(cfg.teachers).encode())
+    h.update(teachers_sha256.encode())
     for split in (train, val):
         h.update(as_images(split.images).digest())
         h.update(split.labels.contiguous().numpy().tobytes())
@@ -277,10 +277,10 @@ def fit(cfg: TrainConfig, attributes: list[str], train: Split, val: Split, check
     if device.type == "cpu":
         set_threads(cfg.threads, w.local_size)
     torch.use_deterministic_algorithms(device.type == "cpu", warn_only=True)
-    soft = None
+    soft, teachers_sha256 = None, ""
     if cfg.teachers:  # before seeding: loading a teacher draws (then overwrites) random initial weights
-        if not 0 <= cfg.distill_weight <= 1:
-            raise FaceattrError(f"train.distill_weight: expected a number in [0, 1], got {cfg.distill_weight}")
+        schema.SCHEMA["train.distill_weight"]("train.distill_weight", cfg.distill_weight)
+        teachers_sha256 = teachers_digest(cfg.teachers)
         soft = soft_targets(cfg.teachers, train_images, attributes, cfg.image_size, device, bf16).to(device)
     torch.manual_seed(cfg.seed)
     spec = ModelSpec(arch=cfg.arch, alpha=cfg.alpha, attributes=list(attributes), image_size=tuple(cfg.image_size))
@@ -312,7 +312,7 @@ def fit(cfg: TrainConfig, attributes: list[str], train: Split, val: Split, check
         model = torch.compile(model)
 
     checkpoints = Checkpoints(checkpoint_dir)
-    run_id = fingerprint(cfg, attributes, train, val)
+    run_id = fingerprint(cfg, attributes, train, val, teachers_sha256)
     history: list[dict] = []
     best_state, best_loss, best_epoch, bad_epochs, start_epoch = None, math.inf, 0, 0, 0
     stopped_early = False
@@ -356,8 +356,9 @@ def fit(cfg: TrainConfig, attributes: list[str], train: Split, val: Split, check
                 x = augment_batch(images, draw, spec.mean, spec.std, memory_format)
                 idx = mine[step].to(device)
                 y = train_y[idx]
-                target = y * (1 - smoothing) + 0.5 * smoothing if smoothing else y
-                target = mix_targets(target, soft[idx] if soft is not None else None, cfg.distill_weight)
+                target = mix_targets(y, 0.5, smoothing)  # label smoothing: towards 1/2
+                if soft is not None:
+                    target = mix_targets(target, soft[idx], cfg.distill_weight)
                 with autocast(device, bf16):
                     logits = model(x)
                 loss = criterion(logits.float(), target)
@@ -432,7 +433,8 @@ def fit(cfg: TrainConfig, attributes: list[str], train: Split, val: Split, check
         checkpoints.clear()
     return FitResult(model=net, spec=spec, history=history, best_epoch=best_epoch, stopped_early=stopped_early,
                      device=str(device), bf16=bf16, seconds=seconds,
-                     images_per_second=seen / step_seconds if step_seconds > 0 else 0.0)
+                     images_per_second=seen / step_seconds if step_seconds > 0 else 0.0,
+                     teachers_sha256=teachers_sha256)
 
 
 def _progress(total: int, desc: str, show: bool = True):

@@ -15,7 +15,6 @@ import torch
 from faceattr import distributed, tracking
 from faceattr.atomic import write_json, write_text
 from faceattr.dataset import load_split, partition_path, read_partition_labels
-from faceattr.distill import teachers_digest
 from faceattr.models import save_model
 from faceattr.params import get, load_params
 from faceattr.paths import CHECKPOINTS_DIR, LABELS, MODEL, PARTITIONS_DIR, PIXELS_DIR, TRAIN_HISTORY, TRAIN_METRICS
@@ -66,7 +65,7 @@ def main() -> None:
         mlflow.set_tags({tracking.MODEL_TAG: sha, "device": result.device, "bf16": str(result.bf16),
                          "processes": str(cfg.processes)})
         if cfg.teachers:
-            mlflow.set_tag("faceattr.teachers_sha256", teachers_digest(cfg.teachers))
+            mlflow.set_tag("faceattr.teachers_sha256", result.teachers_sha256)
         mlflow.log_metrics({"train_seconds": result.seconds, "train_images_per_second": result.images_per_second,
                             "best_epoch": result.best_epoch})
         example = np.zeros((2, 3, *cfg.image_size), dtype=np.float32)

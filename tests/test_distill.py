@@ -49,7 +49,7 @@ def test_mix_targets_by_hand():
     labels = torch.tensor([[1.0, 0.0]])
     soft = torch.tensor([[0.6, 0.2]])
     assert torch.allclose(mix_targets(labels, soft, 0.25), torch.tensor([[0.9, 0.05]]))
-    assert torch.equal(mix_targets(labels, None, 0.25), labels)
+    assert torch.allclose(mix_targets(labels, 0.5, 0.1), torch.tensor([[0.95, 0.05]]))  # label smoothing
     assert torch.equal(mix_targets(labels, soft, 0.0), labels)
 
 
@@ -65,7 +65,7 @@ def test_teachers_that_do_not_fit_are_clear_errors(tmp_path):
     with pytest.raises(FaceattrError, match=r"train.teachers: nowhere.pt not found"):
         fit(config(teachers=("nowhere.pt",)), ATTRS, train, val, tmp_path / "c")
     teacher(tmp_path / "t.pt", 0)
-    with pytest.raises(FaceattrError, match=r"train.distill_weight: expected a number in \[0, 1\], got 2"):
+    with pytest.raises(FaceattrError, match=r"train.distill_weight = 2 is not allowed; expected a number ≥ 0 and ≤ 1"):
         fit(config(teachers=(str(tmp_path / "t.pt"),), distill_weight=2), ATTRS, train, val, tmp_path / "c")
 
 
