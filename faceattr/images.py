@@ -8,6 +8,7 @@ the training device, on uint8 batches.
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -112,6 +113,14 @@ def draw_augment(n: int, generator: torch.Generator, hflip: bool = True, max_rot
                        geometric=bool(max_rotate_deg or max_translate or max_scale or hflip),
                        photometric=bool(brightness or contrast),
                        erase_box=_draw_erase_box(n, generator, erase) if erase else None)
+
+
+def draw_mixup(n: int, generator: torch.Generator, alpha: float) -> tuple[float, torch.Tensor]:
+    """Mixup's weight λ ~ Beta(alpha, alpha) and one random key per image of the global batch, drawn from
+    `generator` (on the CPU) so runs are reproducible and resumable; each DDP process pairs the images of its
+    own share by sorting their keys. torch's Beta sampler takes no generator, hence the seeded `random`."""
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    return random.Random(seed).betavariate(alpha, alpha), torch.rand(n, generator=generator)
 
 
 def _affine_grid(theta: torch.Tensor, n: int, h: int, w: int) -> torch.Tensor:

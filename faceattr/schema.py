@@ -181,6 +181,7 @@ SCHEMA: dict[str, Check] = {
     "train.ema_decay": number(0, 1, hi_open=True),
     "train.teachers": teachers,
     "train.distill_weight": number(0, 1),
+    "train.mixup": number(0, 100),
     "train.augment": augment,
     "train.early_stopping_patience": integer(0),
     "train.device": device,

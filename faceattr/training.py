@@ -31,7 +31,7 @@ from faceattr.atomic import atomic_path
 from faceattr.device import autocast, select_device, set_threads, use_bf16
 from faceattr.distill import mix_targets, soft_targets, teachers_digest
 from faceattr.errors import FaceattrError
-from faceattr.images import augment_batch, draw_augment, normalize
+from faceattr.images import augment_batch, draw_augment, draw_mixup, normalize
 from faceattr.inference import predict_logits
 from faceattr.losses import make_loss
 from faceattr.models import ModelSpec, build_model, load_pretrained
@@ -61,6 +61,7 @@ class TrainConfig:
     ema_decay: float = 0.0
     teachers: tuple[str, ...] = ()   # model files whose averaged probabilities join the labels as targets
     distill_weight: float = 0.5      # the teachers' share of each target
+    mixup: float = 0.0               # Beta(mixup, mixup) weight for blending each batch with itself shuffled; 0: off
     augment: dict = field(default_factory=lambda: {"hflip": True})
     early_stopping_patience: int = 0
     seed: int = 42
@@ -359,6 +360,11 @@ def fit(cfg: TrainConfig, attributes: list[str], train: Split, val: Split, check
                 target = mix_targets(y, 0.5, smoothing)  # label smoothing: towards 1/2
                 if soft is not None:
                     target = mix_targets(target, soft[idx], cfg.distill_weight)
+                if cfg.mixup:  # after the other draws, so runs without mixup keep their random stream
+                    lam, keys = draw_mixup(batch_size, generator, cfg.mixup)
+                    pair = keys[share].argsort().to(device)
+                    x = (x * lam + x[pair] * (1 - lam)).contiguous(memory_format=memory_format)
+                    target = mix_targets(target, target[pair], 1 - lam)
                 with autocast(device, bf16):
                     logits = model(x)
                 loss = criterion(logits.float(), target)
