@@ -43,6 +43,7 @@ def test_the_committed_params_are_valid():
     ("evaluate.threshold", 1.5, r"evaluate.threshold = 1.5"),
     ("train.teachers", "models/a.pt", r"train.teachers = 'models/a.pt' .*list of model file paths"),
     ("train.distill_weight", 1.5, r"train.distill_weight = 1.5"),
+    ("train.mixup", -0.2, r"train.mixup = -0.2 .*≥ 0"),
 ])
 def test_bad_values_name_the_key_value_and_what_is_allowed(key, value, message):
     with pytest.raises(FaceattrError, match=message):

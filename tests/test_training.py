@@ -1,7 +1,9 @@
 import pytest
 import torch
 
+from faceattr import training
 from faceattr.errors import FaceattrError
+from faceattr.images import draw_mixup
 from faceattr.models import load_model, save_model
 from faceattr.training import Checkpoints, Split, TrainConfig, fit
 
@@ -35,7 +37,7 @@ def test_same_seed_same_weights(tmp_path):
     assert not (tmp_path / "a" / "last.pt").exists()  # checkpoints are removed once training is done
 
 
-@pytest.mark.parametrize("options", [{}, {"ema_decay": 0.9, "loss": "focal"}, {"loss": "weighted_bce"}])
+@pytest.mark.parametrize("options", [{}, {"ema_decay": 0.9, "loss": "focal"}, {"loss": "weighted_bce"}, {"mixup": 0.4}])
 def test_resume_after_interruption_gives_identical_weights(tmp_path, options):
     train, val = tiny_data(24, 0), tiny_data(8, 1)
     reference = fit(config(**options), ATTRS, train, val, tmp_path / "ref")
@@ -147,3 +149,52 @@ def test_batchnorm_recalibration_measures_the_statistics_of_the_current_weights(
     x = normalize(images.tensor[:8], spec.mean, spec.std)
     with torch.no_grad():
         assert torch.allclose(model(x), reference.eval()(x), atol=1e-4)
+
+
+def test_mixup_weight_follows_beta_and_is_drawn_from_the_generator():
+    draws = [draw_mixup(6, torch.Generator().manual_seed(3), 0.2) for _ in range(2)]
+    assert draws[0][0] == draws[1][0] and torch.equal(draws[0][1], draws[1][1]) and draws[0][1].shape == (6,)
+    g = torch.Generator().manual_seed(0)
+    u_shaped = torch.tensor([draw_mixup(1, g, 0.2)[0] for _ in range(2000)])
+    bell = torch.tensor([draw_mixup(1, g, 8.0)[0] for _ in range(2000)])
+    assert abs(u_shaped.mean() - 0.5) < 0.03 and abs(bell.mean() - 0.5) < 0.03  # Beta(a, a) has mean 1/2
+    assert ((u_shaped < 0.1) | (u_shaped > 0.9)).float().mean() > 0.6  # Beta(0.2, 0.2): mostly near 0 or 1
+    assert ((bell > 0.3) & (bell < 0.7)).float().mean() > 0.85          # Beta(8, 8): mostly near 1/2
+
+
+def test_mixup_blends_each_target_with_its_partner(tmp_path, monkeypatch):
+    """With λ = 1/4 and keys that pair each image with its mirror position in the batch, every target row is
+    1/4 of its own labels and 3/4 of its partner's, so the labels can be recovered from the targets."""
+    train, val = tiny_data(24, 0), tiny_data(6, 1)
+    targets, make_loss = [], training.make_loss
+
+    class Recording(torch.nn.Module):
+        def __init__(self, *args):
+            super().__init__()
+            self.criterion = make_loss(*args)
+
+        def forward(self, logits, target):
+            targets.append(target.clone())
+            return self.criterion(logits, target)
+
+    monkeypatch.setattr(training, "make_loss", Recording)
+    monkeypatch.setattr(training, "draw_mixup", lambda n, g, a: (0.25, torch.arange(n, 0, -1).float()))
+    fit(config(epochs=1, mixup=0.3), ATTRS, train, val, tmp_path)
+    batches = [t for t in targets if t.shape[0] == 8]  # the training steps (validation scores its 6 at once)
+    assert len(batches) == 3
+    for t in batches:
+        labels = (3 * t.flip(0) - t) / 2  # t_i = y_i / 4 + 3 y_j / 4 and t_j = y_j / 4 + 3 y_i / 4
+        assert torch.allclose(labels, labels.round(), atol=1e-6) and set(labels.round().unique().tolist()) <= {0.0, 1.0}
+        rows = {tuple(r) for r in train.labels.tolist()}
+        assert all(tuple(r) in rows for r in labels.round().tolist())
+        assert ((t > 0) & (t < 1)).any()  # some pairs disagree, so targets are really blended
+
+
+def test_mixup_changes_training_deterministically_and_zero_is_off(tmp_path):
+    train, val = tiny_data(24, 0), tiny_data(8, 1)
+    same = lambda x, y: all(torch.equal(x.model.state_dict()[k], v) for k, v in y.model.state_dict().items())  # noqa: E731
+    plain = fit(config(), ATTRS, train, val, tmp_path / "plain")
+    mixed = fit(config(mixup=0.2), ATTRS, train, val, tmp_path / "a")
+    assert not same(mixed, plain)
+    assert same(fit(config(mixup=0.2), ATTRS, train, val, tmp_path / "b"), mixed)
+    assert same(fit(config(mixup=0.0), ATTRS, train, val, tmp_path / "off"), plain)
