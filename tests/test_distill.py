@@ -9,7 +9,7 @@ from faceattr.images import normalize
 from faceattr.models import ModelSpec, build_model, save_model
 from faceattr.pixels import TensorImages
 from faceattr.training import fit
-from test_training import ATTRS, config, tiny_data
+from test_training import ATTRS, config, same_weights, tiny_data
 
 CPU = torch.device("cpu")
 
@@ -85,9 +85,8 @@ def test_distillation_changes_training_deterministically_and_resumes_exactly(tmp
     save_model(tmp_path / "t.pt", plain.model, plain.spec)
     distil = config(teachers=(str(tmp_path / "t.pt"),), distill_weight=0.7)
     a = fit(distil, ATTRS, train, val, tmp_path / "a")
-    same = lambda x, y: all(torch.equal(x.model.state_dict()[k], v) for k, v in y.model.state_dict().items())  # noqa: E731
-    assert not same(a, plain)
-    assert same(fit(config(teachers=distil.teachers, distill_weight=0.0), ATTRS, train, val, tmp_path / "w0"), plain)
+    assert not same_weights(a, plain)
+    assert same_weights(fit(config(teachers=distil.teachers, distill_weight=0.0), ATTRS, train, val, tmp_path / "w0"), plain)
 
     def stop_after_2(record):
         if record["epoch"] == 2:
@@ -96,7 +95,7 @@ def test_distillation_changes_training_deterministically_and_resumes_exactly(tmp
     with pytest.raises(KeyboardInterrupt):
         fit(distil, ATTRS, train, val, tmp_path / "b", on_epoch=stop_after_2)
     resumed = fit(distil, ATTRS, train, val, tmp_path / "b")
-    assert same(resumed, a) and resumed.history == a.history
+    assert same_weights(resumed, a) and resumed.history == a.history
 
 
 def test_a_checkpoint_is_not_resumed_with_other_teacher_weights(tmp_path, capsys):
