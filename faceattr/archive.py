@@ -9,15 +9,55 @@ from __future__ import annotations
 
 import io
 import stat
+import warnings
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from PIL import Image, UnidentifiedImageError
 
 from faceattr.atomic import atomic_dir
 from faceattr.errors import FaceattrError
+from faceattr.images import MAX_MEGAPIXELS
 
 IMAGE_SUFFIXES = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG"}
+MAX_IMAGE_MB = 64  # one image entry expands to at most this (a CelebA crop is ~10 KB; 300 MB of zeros is a bomb)
+SMALL_SIDE = 32    # images with a side under this many pixels are listed as far below any training size
+
+
+class EntryTooLarge(Exception):
+    """An archive entry expands past the per-image cap."""
+
+
+def read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: int) -> bytes:
+    """An entry's bytes, read with a cap that does not trust the declared size (a header can lie).
+
+    Raises EntryTooLarge past the cap, and zipfile's own errors for a bad CRC (BadZipFile), encryption
+    (RuntimeError) or an unsupported compression (NotImplementedError).
+    """
+    if info.file_size > max_bytes:
+        raise EntryTooLarge(f"expands to {info.file_size / 2**20:.0f} MiB, over the {max_bytes / 2**20:.0f} MiB cap")
+    with zf.open(info) as fh:
+        data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise EntryTooLarge(f"expands past the {max_bytes / 2**20:.0f} MiB cap")
+    return data
+
+
+def read_problem(zf: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: int) -> tuple[bytes, str | None]:
+    """(bytes, None) for a readable entry, or (b"", why not) for one that cannot be read."""
+    try:
+        return read_entry(zf, info, max_bytes), None
+    except EntryTooLarge as exc:
+        return b"", str(exc)
+    except zipfile.BadZipFile as exc:
+        return b"", f"corrupt archive entry ({exc})"
+    except RuntimeError as exc:  # zipfile: "File ... is encrypted, password required for extraction"
+        if "encrypted" in str(exc) or "password" in str(exc):
+            return b"", "encrypted entry (password required)"
+        return b"", f"cannot be read ({str(exc)[-80:]})"
+    except (NotImplementedError, zlib.error, EOFError, OSError) as exc:
+        return b"", f"cannot be read ({type(exc).__name__}: {str(exc)[:80]})"
 
 
 def _check_entry(archive: Path, info: zipfile.ZipInfo) -> None:
@@ -37,9 +77,16 @@ def image_problem(data: bytes, suffix: str) -> str | None:
     if not data:
         return "empty file"
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            fmt = img.format
-            img.load()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                fmt = img.format
+                width, height = img.size
+                if width * height > MAX_MEGAPIXELS * 1e6:  # checked before decoding a single pixel
+                    return f"{width}×{height} is over the {MAX_MEGAPIXELS:g}-megapixel limit"
+                img.load()
+    except Image.DecompressionBombError as exc:
+        return f"over the pixel limit ({exc})"
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         return f"does not decode: {exc}"
     expected = IMAGE_SUFFIXES[suffix]
@@ -48,10 +95,22 @@ def image_problem(data: bytes, suffix: str) -> str | None:
     return None
 
 
+def _smallest_side(data: bytes) -> int:
+    with Image.open(io.BytesIO(data)) as img:
+        return min(img.size)
+
+
 def extract_images(
-    archive: str | Path, dest: str | Path, max_uncompressed_bytes: int, on_bad_image: str = "skip"
+    archive: str | Path, dest: str | Path, max_uncompressed_bytes: int, on_bad_image: str = "skip",
+    max_image_bytes: int = MAX_IMAGE_MB * 2**20,
 ) -> dict:
-    """Extract every image of `archive` flat into `dest`; return a report of what was left out and why."""
+    """Extract every image of `archive` flat into `dest`; return a report of what was left out and why.
+
+    An entry that cannot be read (bad CRC, encrypted, over `max_image_bytes` once expanded) or that is
+    not a usable image (truncated, over the pixel limit, another format) is a bad image: listed and left
+    out, or with `on_bad_image: fail` one line naming it. Images with a side under SMALL_SIDE pixels
+    are extracted but listed, since training would upscale them far.
+    """
     archive, dest = Path(archive), Path(dest)
     if on_bad_image not in ("skip", "fail"):
         raise FaceattrError(f"unzip.on_bad_image: expected 'skip' or 'fail', got {on_bad_image!r}")
@@ -89,17 +148,20 @@ def extract_images(
             images[base] = info
 
         bad: list[dict] = []
+        small: list[dict] = []
         with atomic_dir(dest) as staging:
             for base in sorted(images):
                 info = images[base]
-                with zf.open(info) as fh:
-                    data = fh.read(max_uncompressed_bytes + 1)
-                problem = image_problem(data, PurePosixPath(base).suffix.lower())
+                data, problem = read_problem(zf, info, min(max_image_bytes, max_uncompressed_bytes))
+                problem = problem or image_problem(data, PurePosixPath(base).suffix.lower())
                 if problem:
                     if on_bad_image == "fail":
                         raise FaceattrError(f"{archive}: {info.filename}: {problem} (unzip.on_bad_image is 'fail')")
                     bad.append({"image": base, "entry": info.filename, "reason": problem})
                     continue
+                side = _smallest_side(data)
+                if side < SMALL_SIDE:
+                    small.append({"image": base, "smallest_side": side})
                 (staging / base).write_bytes(data)
 
     return {
@@ -109,6 +171,7 @@ def extract_images(
         "images_extracted": len(images) - len(bad),
         "images_bad": len(bad),
         "bad_images": bad,
+        "small_images": small,
         "non_image_entries": non_images,
         "uncompressed_bytes": total,
     }

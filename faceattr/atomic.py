@@ -12,19 +12,44 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
+
+
+def _writer_alive(leftover: Path, target: Path) -> bool:
+    """Whether the process that made this temporary (its pid is in the name) is still running."""
+    pid = leftover.name[len(target.name) + 2:].split(".", 1)[0]
+    if not pid.isdigit():
+        return False  # no pid: made before pids were recorded, so long stale
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
 
 
 def _sweep_stale(target: Path) -> None:
     """Remove temporaries of `target` left by a killed writer (SIGKILL runs no cleanup).
 
-    Each output has one writer at a time (DVC locks the repository), so any leftover is stale.
+    Each output has one writer at a time (DVC locks the repository); a temporary whose writer is still
+    alive (an orphaned trainer, say) is left to it.
     """
     for leftover in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        if _writer_alive(leftover, target):
+            continue
         if leftover.is_dir() and not leftover.is_symlink():
             shutil.rmtree(leftover, ignore_errors=True)
         else:
             leftover.unlink(missing_ok=True)
+
+
+def sweep_stale(targets: Iterable[str | os.PathLike[str]]) -> None:
+    """Sweep the stale temporaries of every target (each stage does this for all outputs as it starts,
+    since an output DVC restores from its cache is never written again, so nothing else would)."""
+    for target in map(Path, targets):
+        if target.parent.is_dir():
+            _sweep_stale(target)
 
 
 def _umask() -> int:
@@ -39,7 +64,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     _sweep_stale(target)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -69,7 +94,7 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     _sweep_stale(target)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent))
     try:
         yield staging
         os.chmod(staging, 0o777 & ~_umask())

@@ -22,7 +22,7 @@ from faceattr.detect import detect_faces
 from faceattr.device import use_bf16
 from faceattr.errors import FaceattrError
 from faceattr.evaluation import evaluate, predict_probabilities
-from faceattr.images import decode_resized, decode_rgb, resize_to
+from faceattr.images import MAX_MEGAPIXELS, decode_resized, decode_rgb, resize_to
 from faceattr.labels import parse_attribute_file
 from faceattr.metrics import majority_labels
 from faceattr.models import load_model
@@ -46,7 +46,8 @@ class Scan:
 
 
 def _scan(inputs: Sequence[str], size: tuple[int, int], predict: Callable[[torch.Tensor], np.ndarray],
-          wanted: set[str] | None = None, detect: bool = False, batch: int = 256) -> tuple[Scan, np.ndarray]:
+          wanted: set[str] | None = None, detect: bool = False, batch: int = 256,
+          max_megapixels: float = MAX_MEGAPIXELS) -> tuple[Scan, np.ndarray]:
     """Decode the inputs (with `detect`, find and align their faces) and predict a batch at a time, so
     memory does not grow with the number of images. Unreadable files are listed and skipped."""
     scan, pending = Scan(), []
@@ -59,8 +60,12 @@ def _scan(inputs: Sequence[str], size: tuple[int, int], predict: Callable[[torch
     for item in iter_images(inputs):
         if wanted is not None and item.image_id not in wanted:
             continue
+        if item.problem:
+            scan.problems.append((item.name, item.problem))
+            continue
         try:  # a file that does not decode is skipped; anything else (no OpenCV, say) stops the command
-            image = decode_rgb(item.data, item.name, upright=True) if detect else decode_resized(item.data, size, item.name)
+            image = (decode_rgb(item.data, item.name, upright=True, max_megapixels=max_megapixels) if detect
+                     else decode_resized(item.data, size, item.name, max_megapixels))
         except FaceattrError as exc:
             scan.problems.append((item.name, str(exc).split(": ", 1)[-1]))
             continue
@@ -144,7 +149,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
         def predict(images: torch.Tensor) -> np.ndarray:
             return predict_probabilities(model, spec, images, bf16=bf16)
-    scan, prob = _scan(args.inputs, spec.image_size, predict, detect=args.detect)
+    scan, prob = _scan(args.inputs, spec.image_size, predict, detect=args.detect, max_megapixels=args.max_megapixels)
     problems = scan.problems
     _report_problems(problems)
     for name in scan.faceless:
@@ -182,6 +187,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="faceattr", description="Facial-attribute models trained by the faceattr pipeline.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -210,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--detect", action="store_true",
                     help="find the faces in each photo (OpenCV's Haar cascade), align each as CelebA's crops "
                          "(on the eyes when found) and report one row per face with its box x,y,w,h")
+    pr.add_argument("--max-megapixels", type=_positive, default=MAX_MEGAPIXELS, metavar="MP",
+                    help="skip images larger than this, judged from their header before decoding "
+                         "(default: %(default)g; a decompression bomb costs gigabytes)")
     pr.set_defaults(func=cmd_predict)
 
     ex = sub.add_parser("export", help="export to ONNX, checked against PyTorch")

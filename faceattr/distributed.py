@@ -1,7 +1,8 @@
 """Data-parallel training under torchrun: which process this is, and the few collective steps training needs.
 
-`torchrun --nproc_per_node=N` (or `train.processes: N`, which makes the train stage start torchrun itself)
-runs N copies of the train stage. Each trains on its share of every global batch with
+`train.processes: N` makes the train stage start N copies of itself on this machine (`launch`, with
+every socket on the loopback interface); `torchrun --nproc_per_node=N -m stages.train` does the same by
+hand, and across machines. Each trains on its share of every global batch with
 DistributedDataParallel (NCCL on GPUs, gloo on CPUs); process 0 alone writes checkpoints, outputs and
 the MLflow run.
 """
@@ -80,11 +81,71 @@ def broadcast_buffers(module: torch.nn.Module, w: World) -> None:
             dist.broadcast(buffer, 0)
 
 
-def launch(processes: int, module: str, argv: Sequence[str] = ()) -> int:
-    """Run `python -m module` as `processes` torchrun workers on this machine; returns their exit status."""
+def _loopback_interface() -> str:
+    """The loopback interface's name (lo on Linux, lo0 on macOS), for gloo and NCCL to keep to."""
+    import socket
+
+    names = [name for _, name in socket.if_nameindex()]
+    return next((n for n in names if n in ("lo", "lo0")), next((n for n in names if n.startswith("lo")), "lo"))
+
+
+LAUNCHED = "FACEATTR_LAUNCHED"  # set in the workers `launch` starts (the launcher holds the training lock)
+
+
+def launch(processes: int, module: str, argv: Sequence[str] = (), pass_fds: Sequence[int] = ()) -> int:
+    """Run `python -m module` as `processes` workers on this machine; returns their exit status.
+
+    Not `torchrun --standalone`: its rendezvous store listens on every interface, unauthenticated, for
+    the whole training. Here this process holds the workers' store on a socket it bound to 127.0.0.1,
+    the workers join it as clients (TORCHELASTIC_USE_AGENT_STORE, as under torchrun's agent), and gloo
+    and NCCL keep to the loopback interface, so nothing of the training is reachable from the network.
+    When one worker fails, the others are stopped. (Several machines: run torchrun yourself, README.)
+    `pass_fds` are inherited by every worker (the training lock, held until the last one ends).
+    """
+    import datetime
+    import signal
+    import socket
+    import time
+
     if processes < 1:
         raise FaceattrError(f"train.processes: expected a whole number ≥ 1, got {processes}")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
-               "-m", module, *argv]
-    print(f"launching {processes} training processes: {' '.join(command[1:])}", file=sys.stderr, flush=True)
-    return subprocess.run(command, check=False).returncode
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4 * processes)
+    port = listener.getsockname()[1]
+    store = dist.TCPStore("127.0.0.1", port, world_size=None, is_master=True, wait_for_workers=False,
+                          timeout=datetime.timedelta(minutes=30), master_listen_fd=listener.fileno(), use_libuv=False)
+    listener.detach()  # the store owns the socket now
+    interface = _loopback_interface()
+    command = [sys.executable, "-m", module, *argv]
+    print(f"launching {processes} training processes on 127.0.0.1:{port}: {' '.join(command[1:])}",
+          file=sys.stderr, flush=True)
+    workers = []
+    for rank in range(processes):
+        env = {**os.environ, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(processes),
+               "LOCAL_WORLD_SIZE": str(processes), "GROUP_RANK": "0", "MASTER_ADDR": "127.0.0.1",
+               "MASTER_PORT": str(port), "TORCHELASTIC_USE_AGENT_STORE": "True", "TORCHELASTIC_RESTART_COUNT": "0",
+               "GLOO_SOCKET_IFNAME": interface, "NCCL_SOCKET_IFNAME": interface, LAUNCHED: "1"}
+        workers.append(subprocess.Popen(command, env=env, pass_fds=tuple(pass_fds)))
+    status = 0
+    try:
+        while workers:
+            for proc in list(workers):
+                code = proc.poll()
+                if code is None:
+                    continue
+                workers.remove(proc)
+                if code != 0 and status == 0:
+                    status = code
+                    for other in workers:  # the rest would wait for it forever
+                        other.send_signal(signal.SIGTERM)
+            time.sleep(0.1)
+    except KeyboardInterrupt:
+        for proc in workers:
+            proc.send_signal(signal.SIGINT)
+        for proc in workers:
+            proc.wait()
+        raise
+    finally:
+        del store
+    return status

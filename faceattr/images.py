@@ -7,8 +7,10 @@ the training device, on uint8 batches.
 
 from __future__ import annotations
 
+import io
 import math
 import random
+import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -19,17 +21,53 @@ from torchvision.transforms.v2 import functional as TF
 
 from faceattr.errors import FaceattrError
 
+MAX_MEGAPIXELS = 50.0  # larger images are refused before decoding (a 30000² PNG is 100 KB on disk, 2.7 GB decoded)
 
-def decode_rgb(data: bytes | torch.Tensor, source: str = "image", upright: bool = False) -> torch.Tensor:
+
+def image_dimensions(data: bytes | torch.Tensor) -> tuple[int, int] | None:
+    """(width, height) read from the image's header alone, without decoding it; None if PIL cannot tell."""
+    from PIL import Image
+
+    buffer = io.BytesIO(data if isinstance(data, (bytes, bytearray)) else data.numpy().tobytes())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(buffer) as img:
+                return img.size
+        except Image.DecompressionBombError as exc:  # PIL refuses to even open it: far over any limit
+            sizes = [int(t) for t in str(exc).split() if t.isdigit()]
+            return (sizes[0], 1) if sizes else (1 << 31, 1)
+        except Exception:  # noqa: BLE001 - not for PIL to judge; the decoder will say if it is no image
+            return None
+
+
+def check_pixels(data: bytes | torch.Tensor, source: str, max_megapixels: float = MAX_MEGAPIXELS) -> None:
+    """Refuse an image whose header declares more than `max_megapixels`, before anything is decoded."""
+    size = image_dimensions(data)
+    if size is not None and size[0] * size[1] > max_megapixels * 1e6:
+        raise FaceattrError(f"{source}: {size[0] * size[1] / 1e6:.0f} megapixels ({size[0]}×{size[1]}) is over the "
+                            f"limit of {max_megapixels:g} megapixels")
+
+
+def decode_rgb(data: bytes | torch.Tensor, source: str = "image", upright: bool = False,
+               max_megapixels: float = MAX_MEGAPIXELS) -> torch.Tensor:
     """Decode image bytes to a uint8 3×H×W RGB tensor at full size; a non-image is a FaceattrError naming `source`.
 
     `upright` applies the EXIF orientation, as camera and phone photos need (aligned crops carry none).
+    Images of more than `max_megapixels` are refused before decoding. 16-bit images (PNG) are scaled to
+    8 bits: torchvision decodes them as uint16, which would otherwise pass on twice the bytes per image.
     """
+    check_pixels(data, source, max_megapixels)
     raw = data if isinstance(data, torch.Tensor) else torch.frombuffer(bytearray(data), dtype=torch.uint8)
     try:
-        return decode_image(raw, mode=ImageReadMode.RGB, apply_exif_orientation=upright)
-    except RuntimeError:
+        img = decode_image(raw, mode=ImageReadMode.RGB, apply_exif_orientation=upright)
+    except (RuntimeError, ValueError):
         raise FaceattrError(f"{source}: not a readable image (unsupported format or corrupt data)") from None
+    if img.dtype != torch.uint8:
+        img = TF.to_dtype(img, torch.uint8, scale=True)
+    if img.ndim != 3 or img.shape[0] != 3:
+        raise FaceattrError(f"{source}: decoded to shape {tuple(img.shape)}, not 3×H×W RGB")
+    return img
 
 
 def resize_to(img: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -39,9 +77,10 @@ def resize_to(img: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return img
 
 
-def decode_resized(data: bytes | torch.Tensor, size: tuple[int, int], source: str = "image") -> torch.Tensor:
+def decode_resized(data: bytes | torch.Tensor, size: tuple[int, int], source: str = "image",
+                   max_megapixels: float = MAX_MEGAPIXELS) -> torch.Tensor:
     """Decode image bytes to a uint8 3×H×W tensor resized (antialiased) to `size` = (height, width)."""
-    return resize_to(decode_rgb(data, source), size)
+    return resize_to(decode_rgb(data, source, max_megapixels=max_megapixels), size)
 
 
 def normalize(batch: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:

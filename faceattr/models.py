@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
+import pickle
+import re
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -23,6 +27,30 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 ARCHITECTURES = ("mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "resnet18", "resnet50",
                  "efficientnet_b0")
+MIN_SIDE, MAX_SIDE = 8, 2048  # a model's input height and width (CelebA's crops are 218×178)
+
+
+def load_weights_file(path: str | Path, what: str) -> object:
+    """torch.load restricted to tensors and plain types (weights_only), with our own one-line errors.
+
+    A pickle that names any other Python object (which could run code) is refused without running it.
+    torch's own message for that case advises `weights_only=False`, the unsafe action, so it is not shown.
+    """
+    try:
+        with warnings.catch_warnings():  # torch warns in several lines about pickle protocols: one line is ours
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        named = re.search(r"GLOBAL (\S+)", str(exc))
+        if named is None:
+            raise FaceattrError(f"{what}: {path} is not a readable weights file (corrupt, not written by torch.save, "
+                                f"or holding other Python data); refused without running any of it") from None
+        raise FaceattrError(f"{what}: {path} holds Python objects that are not plain weights ({named.group(1)[:60]}); "
+                            f"refused without loading it (it could run code). Use a file written by faceattr or "
+                            f"torch.save of a state_dict from a source you trust") from None
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same thing to the user
+        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+        raise FaceattrError(f"{what}: {path} is not a readable weights file ({reason})") from None
 
 
 @dataclass
@@ -38,10 +66,48 @@ class ModelSpec:
     extra: dict = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, raw: dict) -> "ModelSpec":
-        """The inverse of dataclasses.asdict (lists from JSON or pickles back to tuples)."""
-        return cls(**{**raw, "image_size": tuple(raw["image_size"]), "mean": tuple(raw["mean"]),
-                      "std": tuple(raw["std"])})
+    def from_dict(cls, raw: object, source: str = "model spec") -> "ModelSpec":
+        """The inverse of dataclasses.asdict (lists from JSON or pickles back to tuples), checked.
+
+        A model file comes from anywhere (a colleague, a download): every field is checked before it is
+        used, so a bad spec is one line naming the field rather than a traceback or, for an absurd
+        image size, gigabytes allocated per image.
+        """
+        def bad(what: str) -> FaceattrError:
+            return FaceattrError(f"{source}: invalid model spec: {what}")
+
+        if not isinstance(raw, dict):
+            raise bad(f"expected a mapping, got {type(raw).__name__}")
+        missing = [k for k in ("arch", "alpha", "attributes", "image_size", "mean", "std") if k not in raw]
+        if missing:
+            raise bad(f"missing {', '.join(missing)}")
+        unknown = sorted(set(raw) - {"arch", "alpha", "attributes", "image_size", "mean", "std", "extra"})
+        if unknown:
+            raise bad(f"unknown field(s) {', '.join(map(str, unknown))}")
+        if raw["arch"] not in ARCHITECTURES:
+            raise bad(f"arch {str(raw['arch'])[:40]!r} is not one of {', '.join(ARCHITECTURES)}")
+        alpha = raw["alpha"]
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha <= 4 \
+                or not math.isfinite(alpha):
+            raise bad(f"alpha must be a number in (0, 4], got {str(alpha)[:40]}")
+        attributes = raw["attributes"]
+        if not isinstance(attributes, (list, tuple)) or not attributes or len(attributes) > 1000 \
+                or not all(isinstance(a, str) and 0 < len(a) <= 100 for a in attributes):
+            raise bad("attributes must be a list of 1 to 1000 names")
+        size = raw["image_size"]
+        if not isinstance(size, (list, tuple)) or len(size) != 2 or not all(
+                isinstance(v, int) and not isinstance(v, bool) and MIN_SIDE <= v <= MAX_SIDE for v in size):
+            raise bad(f"image_size must be [height, width], each an integer in [{MIN_SIDE}, {MAX_SIDE}], "
+                      f"got {str(size)[:40]}")
+        for key in ("mean", "std"):
+            v = raw[key]
+            if not isinstance(v, (list, tuple)) or len(v) != 3 or not all(
+                    isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v):
+                raise bad(f"{key} must be three finite numbers")
+        if min(raw["std"]) <= 0:
+            raise bad("std must be > 0")
+        return cls(arch=raw["arch"], alpha=float(alpha), attributes=list(attributes), image_size=tuple(size),
+                   mean=tuple(raw["mean"]), std=tuple(raw["std"]), extra=dict(raw.get("extra") or {}))
 
 
 def build_model(arch: str, num_outputs: int, alpha: float = 1.0) -> nn.Module:
@@ -71,12 +137,11 @@ def load_pretrained(model: nn.Module, path: str | Path) -> list[str]:
             f"weights file (e.g. mobilenet_v2-7ebf99e0.pth) on a machine with internet, copy it here, and "
             f"set model.pretrained to its path, or set model.pretrained to '' to train from scratch"
         )
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001
-        raise FaceattrError(f"model.pretrained: {path} is not a readable weights file ({exc})") from None
+    state = load_weights_file(path, "model.pretrained")
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise FaceattrError(f"model.pretrained: {path} is not a state_dict (a mapping of names to tensors)")
     own = model.state_dict()
     unknown = [k for k in state if k not in own]
     missing = [k for k in own if k not in state]
@@ -107,15 +172,21 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn
     path = Path(path)
     if not path.is_file():
         raise FaceattrError(f"{path}: model file not found (run `dvc repro` or pass --model)")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same thing to the user
-        raise FaceattrError(f"{path}: not a readable model file ({exc})") from None
+    payload = load_weights_file(path, "model file")
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         raise FaceattrError(f"{path}: not a faceattr model file (expected format {MODEL_FORMAT})")
-    spec = ModelSpec.from_dict(payload["spec"])
+    spec = ModelSpec.from_dict(payload.get("spec"), source=str(path))
     model = build_model(spec.arch, len(spec.attributes), spec.alpha)
-    model.load_state_dict(payload["state_dict"])
+    weights = payload.get("state_dict")
+    if not isinstance(weights, dict):
+        raise FaceattrError(f"{path}: the model file holds no state_dict")
+    try:
+        model.load_state_dict(weights)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()
+        detail = " ".join(line.strip() for line in first[:3])[:200]
+        raise FaceattrError(f"{path}: the weights do not fit its spec ({spec.arch}, alpha {spec.alpha}, "
+                            f"{len(spec.attributes)} attributes): {detail}") from None
     return model.to(device).eval(), spec
 
 

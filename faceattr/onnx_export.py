@@ -31,6 +31,7 @@ def export_onnx(model_path: str | Path, onnx_path: str | Path, samples: int = 4,
     import onnx
     import onnxruntime as ort
 
+    _check_writable(Path(onnx_path))  # before the export, which takes a while
     model, spec = load_model(model_path)
     h, w = spec.image_size
     example = torch.randn(2, 3, h, w)
@@ -52,9 +53,25 @@ def export_onnx(model_path: str | Path, onnx_path: str | Path, samples: int = 4,
     diff = float(np.abs(got - expected).max())
     if diff > MAX_ABS_DIFF:
         raise FaceattrError(f"ONNX export differs from PyTorch by {diff:.2e} (> {MAX_ABS_DIFF:g}); not written")
-    with atomic_path(onnx_path) as out:
-        out.write_bytes(data)
+    try:
+        with atomic_path(onnx_path) as out:
+            out.write_bytes(data)
+    except OSError as exc:
+        raise FaceattrError(f"--onnx {onnx_path}: cannot write it ({exc.strerror or exc}); nothing was written") from None
     return diff
+
+
+def _check_writable(path: Path) -> None:
+    """One line for an --onnx path that cannot be written: a folder, a missing or read-only folder."""
+    if path.is_dir():
+        raise FaceattrError(f"--onnx {path}: is a folder; give a file name such as {path / 'model.onnx'}")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise FaceattrError(f"--onnx {path}: folder {folder} does not exist")
+    import os
+
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise FaceattrError(f"--onnx {path}: not writable (permission denied)")
 
 
 class OnnxPredictor:

@@ -18,9 +18,9 @@ def load_params(path: str | Path = PARAMS_FILE, check: bool = True) -> dict[str,
     if not path.is_file():
         raise FaceattrError(f"{path}: params file not found (run from the repository root)")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = safe_load_bounded(path.read_text(encoding="utf-8"), str(path))
     except yaml.YAMLError as exc:
-        raise FaceattrError(f"{path}: invalid YAML: {exc}") from None
+        raise FaceattrError(f"{path}: invalid YAML: {' '.join(str(exc).split())[:300]}") from None
     if not isinstance(data, dict):
         raise FaceattrError(f"{path}: expected a mapping of keys at the top level")
     if check:
@@ -28,6 +28,49 @@ def load_params(path: str | Path = PARAMS_FILE, check: bool = True) -> dict[str,
 
         validate(data)
     return data
+
+
+MAX_EXPANDED_NODES = 100_000  # params.yaml has ~100 values; a few KB of nested aliases expand to billions
+
+
+def safe_load_bounded(text: str, source: str) -> Any:
+    """yaml.safe_load, refusing a document whose aliases would expand past MAX_EXPANDED_NODES values.
+
+    PyYAML shares an aliased value instead of copying it, so loading a "billion laughs" file is cheap,
+    but anything that walks the result (the schema check, an error message, MLflow's param logging)
+    would visit every expanded value. The size is counted on the composed node graph, memoised per node,
+    so the count itself stays linear in the file.
+    """
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None
+        sizes: dict[int, int] = {}
+
+        def expanded(node: yaml.Node) -> int:
+            if id(node) in sizes:
+                return sizes[id(node)]
+            sizes[id(node)] = MAX_EXPANDED_NODES + 1  # a cycle (recursive alias) counts as too large
+            if isinstance(node, yaml.MappingNode):
+                total = 1 + sum(expanded(k) + expanded(v) for k, v in node.value)
+            elif isinstance(node, yaml.SequenceNode):
+                total = 1 + sum(expanded(v) for v in node.value)
+            else:
+                total = 1
+            sizes[id(node)] = min(total, MAX_EXPANDED_NODES + 1)
+            return sizes[id(node)]
+
+        try:
+            too_large = expanded(root) > MAX_EXPANDED_NODES
+        except RecursionError:
+            raise FaceattrError(f"{source}: nested too deeply to be a params file") from None
+        if too_large:
+            raise FaceattrError(f"{source}: its anchors and aliases expand to more than {MAX_EXPANDED_NODES:,} values "
+                                f"(a YAML bomb?); refused. Write the values out instead of aliasing them")
+        return loader.construct_document(root)
+    finally:
+        loader.dispose()
 
 
 def get(params: dict[str, Any], key: str) -> Any:

@@ -78,7 +78,11 @@ def build_pixel_cache(images_dir: str | Path, ids: Sequence[str], size: tuple[in
             rows = map(_decode_row, jobs)
         with open(tmp / ARRAY_FILE, "wb") as fh:
             np.lib.format.write_array_header_1_0(fh, header)
+            row_bytes = height * width * 3
             for k, row in enumerate(rows):
+                if len(row) != row_bytes:  # every row must match the header, or all later rows would shift
+                    raise FaceattrError(f"{jobs[k][0]}: decoded to {len(row)} bytes, not the {row_bytes} of a "
+                                        f"{height}×{width} RGB row; the pixel cache was not written")
                 digest.update(row)
                 fh.write(row)
                 if log_every and (k + 1) % log_every == 0:
@@ -118,6 +122,10 @@ class PixelCache:
             if tuple(shape) != expected:
                 raise FaceattrError(f"{array_path}: holds {shape}, but {meta_path} describes {expected}")
             length = offset + int(np.prod(shape))
+            actual = os.fstat(fh.fileno()).st_size
+            if actual != length:
+                raise FaceattrError(f"{array_path}: {actual} bytes, but its header describes {shape} "
+                                    f"({length} bytes); re-run `dvc repro preprocess`")
             self._map = mmap.mmap(fh.fileno(), length, access=mmap.ACCESS_READ) if len(self.ids) else None
         self.array = (np.frombuffer(self._map, dtype=np.uint8, count=int(np.prod(shape)), offset=offset)
                       .reshape(shape) if self._map is not None else np.empty(shape, np.uint8))

@@ -7,7 +7,9 @@ removes or rewrites an output; every stage also checks again when run on its own
 
 from __future__ import annotations
 
+import math
 import numbers
+import reprlib
 from typing import Any, Callable
 
 from faceattr.attributes import CELEBA_ATTRIBUTES
@@ -18,21 +20,35 @@ Check = Callable[[str, Any], None]
 AUGMENT_KEYS = ("hflip", "max_rotate_deg", "max_translate", "max_scale", "brightness", "contrast", "erase")
 
 
+SEED_MAX = 2**32 - 1  # what every seeded generator here accepts (numpy, torch, Python's random)
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 60
+_SHORT.maxlist = _SHORT.maxdict = _SHORT.maxtuple = 6
+_SHORT.maxlevel = 3
+
+
+def short(value: Any, limit: int = 80) -> str:
+    """A value for an error message: cut, and never expanded in full (a YAML bomb's value is huge)."""
+    text = _SHORT.repr(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def _fail(key: str, value: Any, allowed: str) -> None:
-    raise FaceattrError(f"params.yaml: {key} = {value!r} is not allowed; expected {allowed}")
+    raise FaceattrError(f"params.yaml: {key} = {short(value)} is not allowed; expected {allowed}")
 
 
-def integer(lo: int | None = None, hi: int | None = None) -> Check:
+def integer(lo: int = 0, hi: int = SEED_MAX) -> Check:
+    """A whole number in [lo, hi]: every integer param is bounded, so none overflows where it is used."""
     def check(key: str, value: Any) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or (lo is not None and value < lo) or (
-                hi is not None and value > hi):
-            _fail(key, value, f"a whole number{f' ≥ {lo}' if lo is not None else ''}{f' and ≤ {hi}' if hi is not None else ''}")
+        if isinstance(value, bool) or not isinstance(value, int) or value < lo or value > hi:
+            _fail(key, value, f"a whole number ≥ {lo} and ≤ {hi}")
     return check
 
 
 def number(lo: float | None = None, hi: float | None = None, lo_open: bool = False, hi_open: bool = False) -> Check:
+    """A finite real number within the bounds (NaN and ±infinity are never allowed)."""
     def check(key: str, value: Any) -> None:
-        ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and value == value
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
         if ok and lo is not None:
             ok = value > lo if lo_open else value >= lo
         if ok and hi is not None:
@@ -73,7 +89,7 @@ def size_list(key: str, value: Any) -> None:
         _fail(key, value, "a non-empty list of subset sizes (whole numbers ≥ 3, or 'all')")
     for v in value:
         if v != "all":
-            integer(3)(f"{key} item", v)
+            integer(3, 100_000_000)(f"{key} item", v)
     if len(set(map(str, value))) != len(value):
         _fail(key, value, "sizes listed once each")
 
@@ -85,7 +101,8 @@ def quality_range(key: str, value: Any) -> None:
 
 
 def fractions(key: str, value: Any) -> None:
-    if not (isinstance(value, list) and len(value) == 3 and all(isinstance(v, numbers.Real) and v >= 0 for v in value)
+    if not (isinstance(value, list) and len(value) == 3
+            and all(isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) and v >= 0 for v in value)
             and abs(sum(value) - 1) < 1e-6 and value[0] > 0 and value[1] > 0):
         _fail(key, value, "[train, val, test] fractions ≥ 0 summing to 1, with train and val > 0")
 
@@ -148,22 +165,22 @@ def _architectures() -> tuple[str, ...]:
 
 SCHEMA: dict[str, Check] = {
     "alpha": number(0, 4, lo_open=True),
-    "seed": integer(0),
+    "seed": integer(0, SEED_MAX),
     "data.dir": text(),
     "data.images": text(),
     "data.attributes": text(),
     "data.eval_partition": text(allow_empty=True),
     "data.identities": text(allow_empty=True),
     "synth.count": integer(3, 1_000_000),
-    "synth.seed": integer(0),
+    "synth.seed": integer(0, SEED_MAX),
     "synth.quality": quality_range,
-    "unzip.max_uncompressed_mb": number(0, lo_open=True),
+    "unzip.max_uncompressed_mb": number(0, 16 * 2**20, lo_open=True),  # up to 16 TiB
     "unzip.on_bad_image": choice("skip", "fail"),
     "labels.attributes": attributes,
     "partition.sizes": size_list,
     "partition.strategy": choice("first", "random", "identity", "official", "file"),
     "partition.fractions": fractions,
-    "partition.seed": integer(0),
+    "partition.seed": integer(0, SEED_MAX),
     "partition.files": text(allow_empty=True),
     "model.arch": lambda k, v: choice(*_architectures())(k, v),
     "model.pretrained": text(allow_empty=True),
@@ -173,7 +190,7 @@ SCHEMA: dict[str, Check] = {
     "train.optimizer": choice("adamw", "sgd", "rmsprop"),
     "train.lr": number(0, 10, lo_open=True),
     "train.weight_decay": number(0, 1),
-    "train.warmup_epochs": number(0),
+    "train.warmup_epochs": number(0, 10_000),
     "train.schedule": choice("cosine", "constant"),
     "train.label_smoothing": number(0, 1, hi_open=True),
     "train.loss": choice("bce", "weighted_bce", "focal"),
@@ -183,7 +200,7 @@ SCHEMA: dict[str, Check] = {
     "train.distill_weight": number(0, 1),
     "train.mixup": number(0, 100),
     "train.augment": augment,
-    "train.early_stopping_patience": integer(0),
+    "train.early_stopping_patience": integer(0, 10_000),
     "train.device": device,
     "train.precision": choice("auto", "bf16", "fp32"),
     "train.channels_last": boolean,
@@ -219,12 +236,13 @@ def validate(params: dict) -> dict:
     known_groups = {k.split(".")[0] for k in {**SCHEMA, **OPTIONAL}}
     for group, body in params.items():
         if group not in known_groups and group != "subset":
-            raise FaceattrError(f"params.yaml: unknown key {group!r}")
+            raise FaceattrError(f"params.yaml: unknown key {short(group)}")
         if isinstance(body, dict):
             for sub in body:
                 if f"{group}.{sub}" not in SCHEMA and f"{group}.{sub}" not in OPTIONAL:
                     allowed = sorted(k.split(".", 1)[1] for k in {**SCHEMA, **OPTIONAL} if k.startswith(group + "."))
-                    raise FaceattrError(f"params.yaml: unknown key {group}.{sub!s}; allowed in {group}: {', '.join(allowed)}")
+                    raise FaceattrError(f"params.yaml: unknown key {group}.{short(str(sub)).strip(chr(39))}; allowed in {group}: "
+                                        f"{', '.join(allowed)}")
     sizes = [str(s) for s in params["partition"]["sizes"]]
     if "subset" not in params:
         raise FaceattrError("params.yaml: missing key 'subset'")

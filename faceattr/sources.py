@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Iterator, Sequence
 
+from faceattr.archive import MAX_IMAGE_MB, read_problem
 from faceattr.errors import FaceattrError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -19,13 +20,15 @@ class ImageItem:
     name: str
     image_id: str
     data: bytes
+    problem: str | None = None  # why it could not be read (then `data` is empty)
 
 
 def iter_images(inputs: Sequence[str | Path]) -> Iterator[ImageItem]:
     """Yield every image of the inputs, in sorted order within folders and archives.
 
     A named file is yielded whatever its suffix (a non-image fails later, when decoded, with its name);
-    folders and archives contribute only files with image suffixes.
+    folders and archives contribute only files with image suffixes. An archive entry that cannot be read
+    (corrupt, encrypted, expanding past MAX_IMAGE_MB) is yielded with its `problem`, to be skipped.
     """
     for raw in inputs:
         path = Path(raw)
@@ -38,7 +41,8 @@ def iter_images(inputs: Sequence[str | Path]) -> Iterator[ImageItem]:
                     base = PurePosixPath(info.filename).name
                     if info.is_dir() or PurePosixPath(base).suffix.lower() not in IMAGE_SUFFIXES:
                         continue
-                    yield ImageItem(f"{path}:{info.filename}", base, zf.read(info))
+                    data, problem = read_problem(zf, info, MAX_IMAGE_MB * 2**20)
+                    yield ImageItem(f"{path}:{info.filename}", base, data, problem)
         elif path.is_file():
             yield ImageItem(str(path), path.name, path.read_bytes())
         else:

@@ -6,12 +6,15 @@ import errno
 import sys
 from typing import Callable
 
+from faceattr.atomic import sweep_stale
 from faceattr.errors import FaceattrError
+from faceattr.paths import OUTPUTS
 
 
 def run_stage(main: Callable[[], None]) -> None:
     """Call a stage's main; a FaceattrError is printed as `error: …` and exits with status 2."""
     try:
+        sweep_stale(OUTPUTS)
         main()
     except FaceattrError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -20,8 +23,10 @@ def run_stage(main: Callable[[], None]) -> None:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
         where = f" while writing {exc.filename}" if exc.filename else ""
-        print(f"error: no space left on the device{where}; earlier outputs are kept. Free some space "
-              f"(or move DVC's cache: dvc cache dir) and run again.", file=sys.stderr)
+        print(f"error: no space left on the device{where}; no half-written file was left. Under `dvc repro`, "
+              f"DVC removed this stage's earlier outputs before running it: free some space (or move DVC's cache: "
+              f"dvc cache dir), then `dvc checkout` restores cached outputs and `dvc repro` runs the stage again.",
+              file=sys.stderr)
         sys.exit(28)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

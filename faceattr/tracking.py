@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
@@ -103,11 +104,65 @@ def start_run(params: Mapping[str, Any], tags: Mapping[str, str]):
     all_tags = {"git_commit": git_commit() or "", "dvc_exp_name": os.environ.get("DVC_EXP_NAME", ""),
                 "torch_version": _torch_version(), **tags}
     mlflow.set_tags(all_tags)
-    flat = flatten(params)
-    items = list(flat.items())
+    _log_params(mlflow, params)
+    return run
+
+
+def log_epoch(record: Mapping[str, Any]) -> None:
+    """One epoch's figures (train_loss, val_acc, …) at step = the epoch number, in the active run."""
+    import mlflow
+
+    mlflow.log_metrics({k: v for k, v in record.items() if k != "epoch"}, step=int(record["epoch"]))
+
+
+def resume_or_start_run(params: Mapping[str, Any], tags: Mapping[str, str], resumed_run_id: str | None,
+                        history: list[dict], abandoned_run_id: str | None = None):
+    """The MLflow run of a training that may resume an interrupted one (a SIGKILL leaves its run RUNNING).
+
+    Resuming from a checkpoint continues the run that the checkpoint names, so one run holds every epoch
+    and ends FINISHED. If that run is not in this store (another MLFLOW_TRACKING_URI) or does not accept
+    the params again, it is marked KILLED and a new run starts with the checkpoint's epochs copied in.
+    The run of a checkpoint discarded for other params or data is marked KILLED too.
+    """
+    from mlflow.exceptions import MlflowException
+
+    mlflow = _client()
+    client = mlflow.MlflowClient()
+    if abandoned_run_id is not None:
+        _mark_killed(client, abandoned_run_id)
+    if resumed_run_id is not None:
+        try:
+            run = mlflow.start_run(run_id=resumed_run_id)
+        except MlflowException:
+            run = None
+        if run is not None:
+            try:
+                _log_params(mlflow, params)  # the same values again are accepted; changed ones are not
+                print(f"train: continuing MLflow run {resumed_run_id}", file=sys.stderr)
+                return run
+            except MlflowException:
+                mlflow.end_run("KILLED")
+        _mark_killed(client, resumed_run_id)
+    run = start_run(params, tags)
+    for record in history:  # the epochs before the interruption, so the new run's curves are whole
+        log_epoch(record)
+    return run
+
+
+def _mark_killed(client, run_id: str) -> None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        if client.get_run(run_id).info.status == "RUNNING":
+            client.set_terminated(run_id, status="KILLED")
+    except MlflowException:
+        pass  # not in this store
+
+
+def _log_params(mlflow, params: Mapping[str, Any]) -> None:
+    items = list(flatten(params).items())
     for start in range(0, len(items), 100):
         mlflow.log_params(dict(items[start:start + 100]))
-    return run
 
 
 def _torch_version() -> str:

@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import math
+import os
 import sys
 import time
 import warnings
@@ -150,6 +151,8 @@ class Checkpoints:
         self.folder = Path(folder)
         self.last = self.folder / "last.pt"
         self.prev = self.folder / "prev.pt"
+        self.loaded_from: Path | None = None  # the file `load` resumed from
+        self.abandoned_run_id: str | None = None  # the MLflow run of a checkpoint that was not resumed
 
     def save(self, state: dict) -> None:
         buffer = io.BytesIO()
@@ -170,16 +173,54 @@ class Checkpoints:
             if hashlib.sha256(payload).hexdigest().encode() != digest:
                 warnings.warn(f"{path}: checkpoint is corrupt (checksum mismatch); ignoring it", stacklevel=2)
                 continue
-            state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)
-            if state.get("format") != CHECKPOINT_FORMAT or state.get("fingerprint") != expected_fingerprint:
+            try:  # tensors and plain types only: a crafted checkpoint must not run code when resumed
+                state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+            except Exception as exc:  # noqa: BLE001 - whatever it holds, it is not ours
+                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:100]
+                warnings.warn(f"{path}: checkpoint does not load as plain tensors ({reason}); ignoring it",
+                              stacklevel=2)
+                continue
+            if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT \
+                    or state.get("fingerprint") != expected_fingerprint:
                 print(f"note: {path} belongs to other params or data; starting fresh", file=sys.stderr)
+                if isinstance(state, dict) and isinstance(state.get("mlflow_run_id"), str):
+                    self.abandoned_run_id = state["mlflow_run_id"]
                 return None
+            self.loaded_from = path
             return state
         return None
 
     def clear(self) -> None:
         for path in (self.last, self.prev):
             path.unlink(missing_ok=True)
+
+
+LOCK_FILE = "train.lock"
+
+
+def lock_checkpoints(folder: str | Path) -> int:
+    """Hold the workspace's training lock (a flock on `folder`/train.lock); returns its file descriptor.
+
+    Two trainers in one workspace would overwrite each other's checkpoints and outputs (e.g. a trainer
+    left running after only `dvc` was killed, and the next `dvc repro`). The lock lasts as long as any
+    process holding the descriptor lives (the launched workers inherit it) and ends with them, even
+    on SIGKILL. A second trainer gets a one-line error naming the holder.
+    """
+    import fcntl
+
+    path = Path(folder) / LOCK_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        raise FaceattrError(f"{path}: another training is running in this workspace ({holder}); wait for it or stop "
+                            f"it (kill the pid), then run again") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"pid {os.getpid()}".encode())
+    return fd
 
 
 @torch.no_grad()
@@ -256,9 +297,18 @@ class _Batches:
                 yield batch.to(self.device, non_blocking=True)
 
 
+StartHook = Callable[[str | None, list[dict], str | None], str | None]
+
+
 def fit(cfg: TrainConfig, attributes: list[str], train: Split, val: Split, checkpoint_dir: str | Path,
-        on_epoch: Callable[[dict], None] | None = None) -> FitResult:
+        on_epoch: Callable[[dict], None] | None = None, on_start: StartHook | None = None) -> FitResult:
     """Train a model; resumes from a matching checkpoint in `checkpoint_dir`, and removes it when done.
+
+    `on_start(resumed_run_id, history, abandoned_run_id)` is called (process 0) once the checkpoint is
+    read, before the first step: with the tracking-run id stored in the resumed checkpoint and the
+    epochs it already holds (or None and []), and the run id of a checkpoint discarded as belonging to
+    other params. It returns the run id to store in later checkpoints, so a run killed at any point is
+    resumed into the same tracking run.
 
     Under torchrun every process calls this: each trains on its share of each global batch of
     `cfg.batch_size` images (the augmentation of the whole batch is drawn by every process, so the
@@ -332,7 +382,12 @@ def fit(cfg: TrainConfig, attributes: list[str], train: Split, val: Split, check
         best_epoch, bad_epochs, start_epoch = state["best_epoch"], state["bad_epochs"], state["epoch"] + 1
         stopped_early = bool(cfg.early_stopping_patience and bad_epochs >= cfg.early_stopping_patience)
         if w.is_main:
-            print(f"resuming from {checkpoints.last} after epoch {start_epoch}", file=sys.stderr)
+            print(f"resuming from {checkpoints.loaded_from} after epoch {start_epoch}", file=sys.stderr)
+
+    tracking_run_id = None
+    if on_start is not None and w.is_main:
+        tracking_run_id = on_start(state.get("mlflow_run_id") if state is not None else None, list(history),
+                                   checkpoints.abandoned_run_id)
 
     train_images, val_images = _place(train_images, device), _place(val_images, device)
     train_y = train.labels.to(device)
@@ -425,7 +480,7 @@ def fit(cfg: TrainConfig, attributes: list[str], train: Split, val: Split, check
                 "torch_rng": torch.get_rng_state(),
                 "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
                 "history": history, "best_state": best_state, "best_loss": best_loss,
-                "best_epoch": best_epoch, "bad_epochs": bad_epochs,
+                "best_epoch": best_epoch, "bad_epochs": bad_epochs, "mlflow_run_id": tracking_run_id,
             })
             if stopped_early:
                 print(f"early stopping: no val-loss improvement for {bad_epochs} epochs", file=sys.stderr)

@@ -4,6 +4,7 @@ With `train.processes: N` > 1 it starts itself N times under torchrun (Distribut
 writes the outputs and the MLflow run.
 """
 
+import contextlib
 import csv
 import io
 import os
@@ -20,7 +21,7 @@ from faceattr.params import get, load_params
 from faceattr.paths import CHECKPOINTS_DIR, LABELS, MODEL, PARTITIONS_DIR, PIXELS_DIR, TRAIN_HISTORY, TRAIN_METRICS
 from faceattr.pixels import PixelCache
 from faceattr.stage import run_stage
-from faceattr.training import config_from_params, fit
+from faceattr.training import config_from_params, fit, lock_checkpoints
 
 
 def history_csv(history: list[dict]) -> str:
@@ -36,8 +37,11 @@ def main() -> None:
 
     params = load_params()
     cfg = config_from_params(params)
-    if cfg.processes > 1 and "WORLD_SIZE" not in os.environ:
-        sys.exit(distributed.launch(cfg.processes, "stages.train"))
+    w = distributed.world()
+    if distributed.LAUNCHED not in os.environ and w.is_main:  # the launcher, a lone trainer or torchrun's rank 0
+        lock = lock_checkpoints(CHECKPOINTS_DIR)
+        if cfg.processes > 1 and not w.distributed:
+            sys.exit(distributed.launch(cfg.processes, "stages.train", pass_fds=[lock]))
     data = read_partition_labels(LABELS, partition_path(PARTITIONS_DIR, get(params, "subset")))
     cache = PixelCache(PIXELS_DIR)
     train = load_split(data, "train", cache, cfg.image_size)
@@ -50,9 +54,16 @@ def main() -> None:
           f"{f', {cfg.processes} processes' if cfg.processes > 1 else ''}"
           f"{f', distilled from {len(cfg.teachers)} teacher(s) at weight {cfg.distill_weight}' if cfg.teachers else ''}")
 
-    with tracking.start_run(params, tags={"subset": str(get(params, "subset"))}):
-        result = fit(cfg, data.attributes, train, val, CHECKPOINTS_DIR,
-                     on_epoch=lambda r: mlflow.log_metrics({k: v for k, v in r.items() if k != "epoch"}, step=r["epoch"]))
+    with contextlib.ExitStack() as stack:
+        def start_tracking(resumed_run_id: str | None, history: list[dict], abandoned_run_id: str | None) -> str:
+            """Resume the interrupted run's MLflow run (or a new one holding its epochs) once fit has read the checkpoint."""
+            run = tracking.resume_or_start_run(params, {"subset": str(get(params, "subset"))}, resumed_run_id,
+                                               history, abandoned_run_id)
+            stack.enter_context(run)
+            return run.info.run_id
+
+        result = fit(cfg, data.attributes, train, val, CHECKPOINTS_DIR, on_start=start_tracking,
+                     on_epoch=tracking.log_epoch)
         sha = save_model(MODEL, result.model, result.spec)
         write_text(TRAIN_HISTORY, history_csv(result.history))
         best = result.history[result.best_epoch - 1]

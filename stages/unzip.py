@@ -1,6 +1,6 @@
 """DVC stage `unzip`: extract the configured image archive into data/interim/img_align_celeba/."""
 
-from faceattr.archive import extract_images
+from faceattr.archive import SMALL_SIDE, extract_images
 from faceattr.atomic import write_json
 from faceattr.params import data_file, get, load_params
 from faceattr.paths import IMAGES_DIR, UNZIP_REPORT
@@ -18,6 +18,11 @@ def main() -> None:
     write_json(UNZIP_REPORT, report)
     print(f"unzip: {report['images_extracted']} images extracted, {report['images_bad']} bad, "
           f"{report['non_image_entries']} non-image entries ignored")
+    if report["small_images"]:
+        names = ", ".join(item["image"] for item in report["small_images"][:5])
+        print(f"warning: {len(report['small_images'])} images have a side under {SMALL_SIDE} pixels and will be "
+              f"upscaled far for training ({names}{', …' if len(report['small_images']) > 5 else ''}; "
+              f"listed in {UNZIP_REPORT})")
 
 
 if __name__ == "__main__":

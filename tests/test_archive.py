@@ -1,4 +1,5 @@
 import stat
+import zlib
 import zipfile
 
 import pytest
@@ -78,3 +79,55 @@ def test_not_a_zip_is_a_clear_error(tmp_path):
     bogus.write_bytes(b"not a zip")
     with pytest.raises(FaceattrError, match="not a zip"):
         extract_images(bogus, tmp_path / "out", CAP)
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that declares width×height pixels in a few dozen bytes (a decompression bomb's header)."""
+    import struct
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def test_unreadable_entries_and_bombs_are_bad_images(tmp_path):
+    archive = tmp_path / "hostile.zip"
+    good = jpeg_bytes(1)
+    crc_victim = jpeg_bytes(2)
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr("img_align_celeba/000001.jpg", good)
+        zf.writestr("img_align_celeba/000002.jpg", crc_victim)
+        zf.writestr("img_align_celeba/000003.jpg", jpeg_bytes(3))  # marked encrypted below
+        zf.writestr("img_align_celeba/000004.png", png_header_only(30000, 30000))  # over PIL's own bomb limit
+        zf.writestr("img_align_celeba/000005.png", png_header_only(10000, 6000))   # over faceattr's 50 MP
+        zf.writestr("img_align_celeba/000006.jpg", b"\xff" * 5000)                 # over the per-image cap below
+    raw = bytearray(archive.read_bytes())
+    at = raw.index(crc_victim) + len(crc_victim) // 2
+    raw[at] ^= 0xFF  # same length, wrong CRC
+    name = b"img_align_celeba/000003.jpg"
+    for signature, name_at, flag_at in ((b"PK\x03\x04", 30, 6), (b"PK\x01\x02", 46, 8)):  # local, central header
+        start = next(i for i in range(len(raw))
+                     if raw[i:i + 4] == signature and raw[i + name_at:i + name_at + len(name)] == name)
+        raw[start + flag_at] |= 0x1  # "encrypted": zipfile asks for a password
+    archive.write_bytes(bytes(raw))
+    report = extract_images(archive, tmp_path / "out", CAP, max_image_bytes=4000)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["000001.jpg"]
+    reasons = {b["image"]: b["reason"] for b in report["bad_images"]}
+    assert set(reasons) == {"000002.jpg", "000003.jpg", "000004.png", "000005.png", "000006.jpg"}
+    assert "corrupt archive entry" in reasons["000002.jpg"] and "CRC" in reasons["000002.jpg"]
+    assert "password" in reasons["000003.jpg"]
+    assert "pixel limit" in reasons["000004.png"] and "over the 50-megapixel limit" in reasons["000005.png"]
+    assert "cap" in reasons["000006.jpg"]
+    with pytest.raises(FaceattrError, match=r"000002\.jpg: corrupt archive entry .*'fail'"):  # not a traceback
+        extract_images(archive, tmp_path / "out", CAP, on_bad_image="fail", max_image_bytes=4000)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["000001.jpg"]  # the earlier output is kept
+
+
+def test_tiny_images_are_extracted_and_listed(make_zip, tmp_path):
+    entries = {"img_align_celeba/000001.jpg": jpeg_bytes(1, size=(40, 48)),
+               "img_align_celeba/000002.jpg": jpeg_bytes(2, size=(1, 1))}
+    report = extract_images(make_zip(entries), tmp_path / "out", CAP)
+    assert report["images_extracted"] == 2
+    assert report["small_images"] == [{"image": "000002.jpg", "smallest_side": 1}]

@@ -125,3 +125,50 @@ def test_predict_precision_fp32_is_exact_and_bf16_close(setup, capsys):
         got[precision] = [[r[a]["probability"] for a in ATTRS] for r in rows]
     assert got["fp32"] == [[round(float(p), 4) for p in row] for row in exact]
     assert max(abs(a - b) for ra, rb in zip(got["fp32"], got["bf16"]) for a, b in zip(ra, rb)) < 0.05
+
+
+def test_predict_skips_hostile_images_and_predicts_the_rest(setup, tmp_path, capsys):
+    """A 16-bit PNG is read as 8 bits; a huge-dimension PNG and an oversized zip entry are skipped unread."""
+    from test_archive import png_header_only
+    from test_pixels import png16_and_png8
+
+    from faceattr import archive
+
+    png16, png8 = png16_and_png8(1, size=(40, 48))
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "a16.png").write_bytes(png16)
+    (folder / "b8.png").write_bytes(png8)
+    (folder / "c.jpg").write_bytes((setup / "imgs" / "000001.jpg").read_bytes())
+    (folder / "d-bomb.png").write_bytes(png_header_only(30000, 30000))  # 900 MP in ~60 bytes
+    (folder / "e-big.png").write_bytes(png_header_only(8000, 8000))     # 64 MP: over a 50 MP limit
+    with zipfile.ZipFile(tmp_path / "z.zip", "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("zeros.jpg", b"\0" * (archive.MAX_IMAGE_MB * 2**20 + 1))  # a small file that expands past the cap
+        zf.write(folder / "c.jpg", "ok.jpg")
+    rc = main(["predict", str(folder), str(tmp_path / "z.zip"), "--model", str(setup / "model.pt"), "--format", "json"])
+    out = capsys.readouterr()
+    rows = {r["image"].rsplit("/", 1)[-1]: r for r in json.loads(out.out)}
+    assert rc == 0 and set(rows) == {"a16.png", "b8.png", "c.jpg", "z.zip:ok.jpg"}
+    assert rows["a16.png"]["Male"] == rows["b8.png"]["Male"]  # the 16-bit image is its 8-bit twin
+    assert "d-bomb.png: skipped" in out.err and "e-big.png: skipped (64 megapixels (8000×8000) is over the limit of 50" in out.err
+    assert "zeros.jpg: skipped (expands to" in out.err
+    assert main(["predict", str(folder / "e-big.png"), "--model", str(setup / "model.pt"), "--max-megapixels", "10",
+                 "--format", "json"]) == 1  # only a skipped file: nothing predicted
+    assert "over the limit of 10 megapixels" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["folder", "missing-folder", "read-only"])
+def test_export_to_an_unwritable_place_is_one_line(setup, tmp_path, capsys, where):
+    import os
+
+    target = {"folder": tmp_path, "missing-folder": tmp_path / "nope" / "m.onnx", "read-only": tmp_path / "ro" / "m.onnx"}[where]
+    if where == "read-only":
+        target.parent.mkdir()
+        target.parent.chmod(0o500)
+        if os.access(target.parent, os.W_OK):  # root ignores permissions: make the path a folder's child of a file
+            target = tmp_path / "file" / "m.onnx"
+            (tmp_path / "file").write_text("x")
+    assert main(["export", "--model", str(setup / "model.pt"), "--onnx", str(target)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("faceattr: error: --onnx"), err
+    assert not any(p.name.endswith(".tmp") for p in tmp_path.rglob("*"))

@@ -76,10 +76,27 @@ def test_sigkill_during_unzip_clean_labels_and_train_then_repro_completes(tmp_pa
 
     final = run(["dvc", "repro"], clone)
     assert "resuming from models/checkpoints/last.pt after epoch 1" in final.stderr + final.stdout
+    assert "continuing MLflow run" in final.stderr + final.stdout
+    runs = mlflow_runs(clone)
+    assert [r.info.status for r in runs] == ["FINISHED"]  # the killed training's run was resumed, not left RUNNING
+    history = mlflow_client(clone).get_metric_history(runs[0].info.run_id, "val_loss")
+    assert sorted(m.step for m in history) == [1, 2]  # epoch 1 from before the SIGKILL, epoch 2 after
     assert outs_of((clone / "dvc.lock").read_text()) == outs_of(reference_lock)
     assert not (clone / "models/checkpoints/last.pt").exists()
     leftovers = [p for p in clone.rglob("*.tmp") if ".dvc" not in p.parts]
     assert leftovers == []
+
+
+def mlflow_client(clone: Path):
+    import mlflow
+
+    return mlflow.MlflowClient(tracking_uri=f"sqlite:///{clone / 'mlflow.db'}")
+
+
+def mlflow_runs(clone: Path) -> list:
+    client = mlflow_client(clone)
+    experiment = client.get_experiment_by_name("faceattr")
+    return client.search_runs([experiment.experiment_id])
 
 
 def snapshot(repo: Path) -> dict[str, bytes]:
@@ -97,7 +114,7 @@ def test_bad_param_stops_before_any_output_changes(repo):
     run(["git", "checkout", "-q", "--", "params.yaml"], repo)
 
 
-def test_full_disk_fails_clearly_and_keeps_earlier_outputs(tmp_path, monkeypatch, capsys):
+def test_full_disk_fails_clearly_and_leaves_nothing_half_written(tmp_path, monkeypatch, capsys):
     """The writer fails with ENOSPC half-way: the stage exits 28 with a clear message, and the previous
     labels.csv is still there, whole; no temporary file is left."""
     from faceattr import atomic
@@ -124,6 +141,8 @@ def test_full_disk_fails_clearly_and_keeps_earlier_outputs(tmp_path, monkeypatch
 
         run_stage(clean_labels.main)
     assert exit_info.value.code == 28
-    assert "no space left on the device while writing data/processed/labels.csv" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no space left on the device while writing data/processed/labels.csv" in err
+    assert "DVC removed this stage's earlier outputs" in err and "dvc checkout" in err  # no promise DVC breaks
     assert (tmp_path / "data/processed/labels.csv").read_bytes() == before
     assert not list((tmp_path / "data/processed").glob(".*.tmp"))

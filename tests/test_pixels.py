@@ -96,3 +96,63 @@ def test_unknown_ids_and_foreign_folders_are_clear_errors(folder, tmp_path):
     (tmp_path / "px" / pixels.META_FILE).write_text(json.dumps({**meta, "ids": ids(4)}))
     with pytest.raises(FaceattrError, match="describes"):
         PixelCache(tmp_path / "px")
+
+
+def png16_and_png8(seed: int, size=(30, 36)) -> tuple[bytes, bytes]:
+    """The same picture as a 16-bit RGB PNG and as the 8-bit PNG of its high bytes."""
+    import io
+    import zlib
+
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    high = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint16)
+    wide = (high << 8) | high  # v*257: exactly v after scaling to 8 bits
+    raw = b"".join(b"\x00" + row.astype(">u2").tobytes() for row in wide)  # PIL cannot write 16-bit RGB
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        import struct
+
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    import struct
+
+    ihdr = struct.pack(">IIBBBBB", size[0], size[1], 16, 2, 0, 0, 0)
+    png16 = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    buf = io.BytesIO()
+    Image.fromarray(high.astype(np.uint8)).save(buf, format="PNG")
+    return png16, buf.getvalue()
+
+
+def test_a_16_bit_png_is_cached_as_its_8_bit_pixels(folder, tmp_path):
+    from torchvision.io import decode_image
+
+    png16, png8 = png16_and_png8(3)
+    assert decode_image(torch.frombuffer(bytearray(png16), dtype=torch.uint8)).dtype == torch.uint16  # the trap
+    (folder / "000005.jpg").unlink()
+    (folder / "000005.png").write_bytes(png16)
+    (tmp_path / "ref").mkdir()
+    (tmp_path / "ref" / "000005.png").write_bytes(png8)
+    names = [*ids(4), "000005.png", *ids(12)[5:]]
+    build_pixel_cache(folder, names, SIZE, tmp_path / "px")
+    cache = PixelCache(tmp_path / "px")
+    got = cache.gather(cache.rows(names))
+    assert torch.equal(got[4], decode_resized(png8, SIZE))  # the 16-bit image, scaled to 8 bits
+    for k in (5, 10):  # and the rows after it are not shifted
+        assert torch.equal(got[k], decode_resized((folder / names[k]).read_bytes(), SIZE))
+
+
+def test_a_row_of_the_wrong_size_stops_the_cache(folder, tmp_path, monkeypatch):
+    real = pixels._decode_row
+    monkeypatch.setattr(pixels, "_decode_row", lambda job: real(job) * (2 if job[0].name == "000004.jpg" else 1))
+    with pytest.raises(FaceattrError, match=r"000004.jpg: decoded to 1920 bytes, not the 960"):
+        build_pixel_cache(folder, ids(), SIZE, tmp_path / "px")
+    assert not (tmp_path / "px").exists()
+
+
+def test_an_array_longer_than_its_header_is_refused(folder, tmp_path):
+    build_pixel_cache(folder, ids(), SIZE, tmp_path / "px")
+    with open(tmp_path / "px" / pixels.ARRAY_FILE, "ab") as fh:
+        fh.write(b"\0" * 960)
+    with pytest.raises(FaceattrError, match="bytes, but its header describes"):
+        PixelCache(tmp_path / "px")

@@ -75,7 +75,7 @@ def test_checkpoint_of_other_params_is_not_resumed(tmp_path, capsys):
     assert "belongs to other params or data" in capsys.readouterr().err
 
 
-def test_corrupt_checkpoint_falls_back_to_previous(tmp_path):
+def test_corrupt_checkpoint_falls_back_to_previous(tmp_path, capsys):
     train, val = tiny_data(24, 0), tiny_data(8, 1)
     calls = []
 
@@ -92,6 +92,38 @@ def test_corrupt_checkpoint_falls_back_to_previous(tmp_path):
     with pytest.warns(UserWarning, match="corrupt"):
         fit(config(epochs=4), ATTRS, train, val, tmp_path, on_epoch=lambda r: seen.append(r["epoch"]))
     assert seen == [2, 3, 4]  # resumed from prev.pt (after epoch 1)
+    assert f"resuming from {tmp_path / 'prev.pt'} after epoch 1" in capsys.readouterr().err  # names the file used
+
+
+class _RunsCode:
+    """A pickle that runs code when loaded (what a crafted checkpoint would hold)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import pathlib
+
+        return (pathlib.Path.touch, (pathlib.Path(self.marker),))
+
+
+def test_crafted_checkpoint_is_ignored_without_running_it(tmp_path):
+    import hashlib
+    import io
+
+    train, val = tiny_data(24, 0), tiny_data(8, 1)
+    marker = tmp_path / "pwned"
+    buffer = io.BytesIO()
+    torch.save({"format": training.CHECKPOINT_FORMAT, "payload": _RunsCode(marker)}, buffer)
+    payload = buffer.getvalue()
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    Checkpoints(folder).last.write_bytes(hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
+    seen = []
+    with pytest.warns(UserWarning, match="does not load as plain tensors"):
+        fit(config(), ATTRS, train, val, folder, on_epoch=lambda r: seen.append(r["epoch"]))
+    assert not marker.exists()
+    assert seen == [1, 2, 3]  # a fresh start
 
 
 def test_divergence_is_a_clear_error_and_writes_no_model(tmp_path):

@@ -1,0 +1,43 @@
+"""After `dvc repro`: fail when an output that dvc.lock records is missing from DVC's cache.
+
+DVC logs an error when it cannot copy an output into its cache (a full disk, say) yet `dvc repro` still
+exits 0, with dvc.lock pointing at data that is not cached: `dvc checkout`, `dvc push` and every later
+`dvc repro` that restores it would then fail. `make repro` runs this check after `dvc repro`.
+
+    python -m faceattr.cache_check      # exit 0: every output is cached; exit 1: lists what is not
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def missing_from_cache(cwd: str = ".") -> list[str]:
+    """Paths of the outputs (as dvc data status names them) whose data is not in the DVC cache."""
+    proc = subprocess.run([sys.executable, "-m", "dvc", "data", "status", "--json"], cwd=cwd,
+                          capture_output=True, text=True, env=None)
+    if proc.returncode != 0:
+        raise RuntimeError(f"dvc data status failed ({proc.returncode}): {proc.stderr.strip()[:500]}")
+    status = json.loads(proc.stdout or "{}")
+    return sorted(status.get("not_in_cache", []))
+
+
+def main() -> int:
+    try:
+        missing = missing_from_cache()
+    except RuntimeError as exc:
+        print(f"cache_check: error: {exc}", file=sys.stderr)
+        return 2
+    if missing:
+        print(f"cache_check: error: {len(missing)} output(s) that dvc.lock records are not in DVC's cache "
+              f"(was the disk full while DVC cached them?): {', '.join(missing)}. Free some space and run "
+              f"`dvc commit -f` (or `dvc repro -f` for the stages that wrote them).", file=sys.stderr)
+        return 1
+    print("cache_check: every output is in DVC's cache")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

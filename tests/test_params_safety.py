@@ -1,0 +1,99 @@
+"""Params that would pass a loose check and fail later (after DVC removed outputs), and hostile YAML."""
+
+from __future__ import annotations
+
+import copy
+import math
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import REPO
+from faceattr.errors import FaceattrError
+from faceattr.params import load_params
+from faceattr.schema import validate
+
+DEFAULT = yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def numeric_keys(node, prefix=""):
+    """Every key of params.yaml whose value is a number (bools aside), found by walking the file."""
+    for key, value in node.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            yield from numeric_keys(value, f"{name}.")
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            yield name
+
+
+NUMERIC = sorted(numeric_keys(DEFAULT))
+
+
+def with_value(key: str, value):
+    params = copy.deepcopy(DEFAULT)
+    *parents, last = key.split(".")
+    node = params
+    for part in parents:
+        node = node[part]
+    node[last] = value
+    return params
+
+
+def test_the_walk_finds_the_numbers_the_issue_names():
+    assert {"seed", "unzip.max_uncompressed_mb", "train.warmup_epochs", "train.augment.max_rotate_deg"} <= set(NUMERIC)
+    assert len(NUMERIC) >= 25
+
+
+@pytest.mark.parametrize("key", NUMERIC)
+@pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan, 10**30, 2**64])
+def test_every_number_is_finite_and_bounded(key, value):
+    with pytest.raises(FaceattrError) as err:
+        validate(with_value(key, value))
+    message = str(err.value)
+    assert key in message and "\n" not in message and len(message) < 400, message
+
+
+def test_check_params_refuses_an_overflowing_seed(tmp_path):
+    text = (REPO / "params.yaml").read_text().replace("\nseed: 42\n", "\nseed: 18446744073709551616\n")
+    assert "18446744073709551616" in text
+    (tmp_path / "params.yaml").write_text(text)
+    proc = subprocess.run([sys.executable, "-m", "stages.check_params"], cwd=tmp_path, capture_output=True, text=True,
+                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "error: params.yaml: seed = 18446744073709551616 is not allowed; expected a whole number ≥ 0 and ≤ 4294967295"]
+
+
+def billion_laughs(levels: int = 9) -> str:
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for k in range(1, levels + 1):
+        refs = ", ".join([f"*a{k - 1}"] * 10)
+        lines.append(f"a{k}: &a{k} [{refs}]")
+    return "\n".join(lines) + f"\nalpha: *a{levels}\n"
+
+
+def test_a_yaml_bomb_is_refused_before_anything_walks_it(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text(billion_laughs())  # ~1e10 values once expanded, in under 1 KB
+    proc = subprocess.run([sys.executable, "-c", f"from faceattr.params import load_params; load_params({str(path)!r})"],
+                          capture_output=True, text=True, timeout=120, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    assert proc.returncode != 0
+    assert "anchors and aliases expand to more than 100,000 values" in proc.stderr
+    with pytest.raises(FaceattrError, match="YAML bomb"):
+        load_params(path)
+
+
+def test_ordinary_aliases_still_load(tmp_path):
+    path = tmp_path / "params.yaml"
+    text = (REPO / "params.yaml").read_text().replace("subset: 3000", "subset: &s 3000") + "\n"
+    path.write_text(text.replace("  sizes: [1000, 2000, 3000]", "  sizes: [1000, 2000, *s]"))
+    assert load_params(path)["partition"]["sizes"] == [1000, 2000, 3000]
+
+
+def test_a_huge_value_is_cut_in_the_message():
+    huge = [["x" * 1000] * 1000] * 1000  # what an aliased value looks like once walked
+    with pytest.raises(FaceattrError) as err:
+        validate(with_value("train.teachers", huge))
+    assert len(str(err.value)) < 300 and ("…" in str(err.value) or "..." in str(err.value))
