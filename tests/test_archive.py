@@ -1,10 +1,9 @@
 import stat
-import zlib
 import zipfile
 
 import pytest
 
-from conftest import jpeg_bytes
+from conftest import jpeg_bytes, png_header_only
 from faceattr.archive import extract_images
 from faceattr.errors import FaceattrError
 
@@ -79,17 +78,6 @@ def test_not_a_zip_is_a_clear_error(tmp_path):
     bogus.write_bytes(b"not a zip")
     with pytest.raises(FaceattrError, match="not a zip"):
         extract_images(bogus, tmp_path / "out", CAP)
-
-
-def png_header_only(width: int, height: int) -> bytes:
-    """A PNG that declares width×height pixels in a few dozen bytes (a decompression bomb's header)."""
-    import struct
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
 
 
 def test_unreadable_entries_and_bombs_are_bad_images(tmp_path):

@@ -6,7 +6,7 @@ import zipfile
 import pytest
 import torch
 
-from conftest import jpeg_bytes
+from conftest import jpeg_bytes, png16_and_png8, png_header_only
 from faceattr.cli import main
 from faceattr.models import ModelSpec, build_model, save_model
 
@@ -129,9 +129,6 @@ def test_predict_precision_fp32_is_exact_and_bf16_close(setup, capsys):
 
 def test_predict_skips_hostile_images_and_predicts_the_rest(setup, tmp_path, capsys):
     """A 16-bit PNG is read as 8 bits; a huge-dimension PNG and an oversized zip entry are skipped unread."""
-    from test_archive import png_header_only
-    from test_pixels import png16_and_png8
-
     from faceattr import archive
 
     png16, png8 = png16_and_png8(1, size=(40, 48))

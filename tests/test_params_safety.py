@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import copy
 import math
 import subprocess
 import sys
 
 import pytest
-import yaml
 
-from conftest import REPO
+from conftest import DEFAULT_PARAMS as DEFAULT
+from conftest import REPO, with_value
 from faceattr.errors import FaceattrError
 from faceattr.params import load_params
 from faceattr.schema import validate
 
-DEFAULT = yaml.safe_load((REPO / "params.yaml").read_text())
 
 
 def numeric_keys(node, prefix=""):
@@ -29,16 +27,6 @@ def numeric_keys(node, prefix=""):
 
 
 NUMERIC = sorted(numeric_keys(DEFAULT))
-
-
-def with_value(key: str, value):
-    params = copy.deepcopy(DEFAULT)
-    *parents, last = key.split(".")
-    node = params
-    for part in parents:
-        node = node[part]
-    node[last] = value
-    return params
 
 
 def test_the_walk_finds_the_numbers_the_issue_names():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import jpeg_bytes
+from conftest import jpeg_bytes, png16_and_png8
 from faceattr import pixels
 from faceattr.errors import FaceattrError
 from faceattr.images import decode_resized
@@ -96,32 +96,6 @@ def test_unknown_ids_and_foreign_folders_are_clear_errors(folder, tmp_path):
     (tmp_path / "px" / pixels.META_FILE).write_text(json.dumps({**meta, "ids": ids(4)}))
     with pytest.raises(FaceattrError, match="describes"):
         PixelCache(tmp_path / "px")
-
-
-def png16_and_png8(seed: int, size=(30, 36)) -> tuple[bytes, bytes]:
-    """The same picture as a 16-bit RGB PNG and as the 8-bit PNG of its high bytes."""
-    import io
-    import zlib
-
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    high = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint16)
-    wide = (high << 8) | high  # v*257: exactly v after scaling to 8 bits
-    raw = b"".join(b"\x00" + row.astype(">u2").tobytes() for row in wide)  # PIL cannot write 16-bit RGB
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        import struct
-
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    import struct
-
-    ihdr = struct.pack(">IIBBBBB", size[0], size[1], 16, 2, 0, 0, 0)
-    png16 = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
-    buf = io.BytesIO()
-    Image.fromarray(high.astype(np.uint8)).save(buf, format="PNG")
-    return png16, buf.getvalue()
 
 
 def test_a_16_bit_png_is_cached_as_its_8_bit_pixels(folder, tmp_path):

@@ -1,23 +1,11 @@
 import copy
 
 import pytest
-import yaml
 
-from conftest import REPO
+from conftest import DEFAULT_PARAMS as DEFAULT
+from conftest import with_value
 from faceattr.errors import FaceattrError
 from faceattr.schema import validate
-
-DEFAULT = yaml.safe_load((REPO / "params.yaml").read_text())
-
-
-def with_value(key: str, value):
-    params = copy.deepcopy(DEFAULT)
-    node = params
-    *parents, last = key.split(".")
-    for part in parents:
-        node = node[part]
-    node[last] = value
-    return params
 
 
 def test_the_committed_params_are_valid():
