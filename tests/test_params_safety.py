@@ -132,3 +132,15 @@ def test_deep_nesting_is_a_one_line_error(tmp_path):
     path.write_text("alpha: " + "[" * 3000 + "]" * 3000 + "\n")
     with pytest.raises(FaceattrError, match=r"params.yaml: nested too deeply to be a params file$"):
         load_params(path)
+
+
+@pytest.mark.parametrize("content, shown", [
+    (b"seed: 42\nalpha: \xff\n", "params.yaml: not UTF-8 text (invalid start byte at byte 16)"),
+    (b"seed: 2024-13-01\n", "params.yaml: invalid YAML: month must be in 1..12"),  # YAML reads it as a date
+])
+def test_undecodable_text_is_a_one_line_error(tmp_path, content, shown):
+    path = tmp_path / "params.yaml"
+    path.write_bytes(content)
+    with pytest.raises(FaceattrError) as err:
+        load_params(path)
+    assert str(err.value).endswith(shown) and "\n" not in str(err.value), str(err.value)
