@@ -18,15 +18,21 @@ from typing import Any, Iterable, Iterator
 def _writer_alive(leftover: Path, target: Path) -> bool:
     """Whether the process that made this temporary (its pid is in the name) is still running."""
     pid = leftover.name[len(target.name) + 2:].split(".", 1)[0]
-    if not pid.isdigit():
+    if not (pid.isascii() and pid.isdigit()):
         return False  # no pid: made before pids were recorded, so long stale
     try:
         os.kill(int(pid), 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # OverflowError: a number past any pid
         return False
     except PermissionError:  # another user's live process
         return True
-    return True
+    # A writer killed with its parent (dvc) is reparented to PID 1, which in many containers never reaps it:
+    # it stays a zombie, answering kill(pid, 0), for good.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:  # ended since kill(); or there is no /proc (macOS), where kill() is all we have
+        return not Path("/proc/self/stat").exists()
+    return state not in ("Z", "X")
 
 
 def _sweep_stale(target: Path) -> None:

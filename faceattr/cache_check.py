@@ -1,10 +1,14 @@
-"""After `dvc repro`: fail when an output that dvc.lock records is missing from DVC's cache.
+"""After `dvc repro`: fail when an output that dvc.lock records is missing from DVC's cache, or damaged there.
 
 DVC logs an error when it cannot copy an output into its cache (a full disk, say) yet `dvc repro` still
 exits 0, with dvc.lock pointing at data that is not cached: `dvc checkout`, `dvc push` and every later
 `dvc repro` that restores it would then fail. `make repro` runs this check after `dvc repro`.
 
     python -m faceattr.cache_check      # exit 0: every output is cached; exit 1: lists what is not
+
+`dvc status` is asked rather than `dvc data status`: it checks every file of a folder output against its
+hash (a full disk mid-copy leaves some files of a folder uncached, or one cut short), where `dvc data
+status` without --granular looks only at the folder's listing.
 """
 
 from __future__ import annotations
@@ -15,13 +19,16 @@ import sys
 
 
 def missing_from_cache(cwd: str = ".") -> list[str]:
-    """Paths of the outputs (as dvc data status names them) whose data is not in the DVC cache."""
-    proc = subprocess.run([sys.executable, "-m", "dvc", "data", "status", "--json"], cwd=cwd,
-                          capture_output=True, text=True, env=None)
+    """Outputs (as dvc.yaml names them) whose data is missing from, or damaged in, the DVC cache."""
+    proc = subprocess.run([sys.executable, "-m", "dvc", "status", "--json"], cwd=cwd, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RuntimeError(f"dvc data status failed ({proc.returncode}): {proc.stderr.strip()[:500]}")
-    status = json.loads(proc.stdout or "{}")
-    return sorted(status.get("not_in_cache", []))
+        raise RuntimeError(f"dvc status failed ({proc.returncode}): {' '.join(proc.stderr.split())[:500]}")
+    missing = set()
+    for entries in json.loads(proc.stdout or "{}").values():  # {stage: [{"changed outs": {path: state}}, …]}
+        for entry in entries if isinstance(entries, list) else []:
+            changed = entry.get("changed outs", {}) if isinstance(entry, dict) else {}
+            missing |= {out for out, state in changed.items() if state == "not in cache"}
+    return sorted(missing)
 
 
 def main() -> int:

@@ -21,8 +21,19 @@ AUGMENT_KEYS = ("hflip", "max_rotate_deg", "max_translate", "max_scale", "bright
 
 
 SEED_MAX = 2**32 - 1  # what every seeded generator here accepts (numpy, torch, Python's random)
-_SHORT = reprlib.Repr()
-_SHORT.maxstring = _SHORT.maxother = 60
+
+
+class _ShortRepr(reprlib.Repr):
+    """reprlib's bounded repr, which also describes a whole number too long for repr() (4300 digits) to print."""
+
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 4096:
+            return f"<a whole number of about {int(x.bit_length() * math.log10(2)) + 1} digits>"
+        return super().repr_int(x, level)
+
+
+_SHORT = _ShortRepr()
+_SHORT.maxstring = _SHORT.maxother = _SHORT.maxlong = 60
 _SHORT.maxlist = _SHORT.maxdict = _SHORT.maxtuple = 6
 _SHORT.maxlevel = 3
 
@@ -37,6 +48,11 @@ def _fail(key: str, value: Any, allowed: str) -> None:
     raise FaceattrError(f"params.yaml: {key} = {short(value)} is not allowed; expected {allowed}")
 
 
+def _finite(value: numbers.Real) -> bool:
+    """Not NaN or ±infinity; a whole number always is (math.isfinite overflows on one past float range)."""
+    return isinstance(value, numbers.Integral) or math.isfinite(value)
+
+
 def integer(lo: int = 0, hi: int = SEED_MAX) -> Check:
     """A whole number in [lo, hi]: every integer param is bounded, so none overflows where it is used."""
     def check(key: str, value: Any) -> None:
@@ -48,7 +64,7 @@ def integer(lo: int = 0, hi: int = SEED_MAX) -> Check:
 def number(lo: float | None = None, hi: float | None = None, lo_open: bool = False, hi_open: bool = False) -> Check:
     """A finite real number within the bounds (NaN and ±infinity are never allowed)."""
     def check(key: str, value: Any) -> None:
-        ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and _finite(value)
         if ok and lo is not None:
             ok = value > lo if lo_open else value >= lo
         if ok and hi is not None:
@@ -102,7 +118,7 @@ def quality_range(key: str, value: Any) -> None:
 
 def fractions(key: str, value: Any) -> None:
     if not (isinstance(value, list) and len(value) == 3
-            and all(isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) and v >= 0 for v in value)
+            and all(isinstance(v, numbers.Real) and not isinstance(v, bool) and _finite(v) and 0 <= v <= 1 for v in value)
             and abs(sum(value) - 1) < 1e-6 and value[0] > 0 and value[1] > 0):
         _fail(key, value, "[train, val, test] fractions ≥ 0 summing to 1, with train and val > 0")
 
@@ -246,7 +262,9 @@ def validate(params: dict) -> dict:
     sizes = [str(s) for s in params["partition"]["sizes"]]
     if "subset" not in params:
         raise FaceattrError("params.yaml: missing key 'subset'")
-    if str(params["subset"]) not in sizes:
+    subset = params["subset"]
+    if not isinstance(subset, (int, str)) or isinstance(subset, bool) or (
+            isinstance(subset, int) and subset.bit_length() > 64) or str(subset) not in sizes:
         _fail("subset", params["subset"], f"one of the generated partitions (partition.sizes): {', '.join(sizes)}")
     if params["model"]["arch"] != "mobilenet_v2" and params["alpha"] != 1.0:
         _fail("alpha", params["alpha"], f"1.0 with model.arch {params['model']['arch']} (only mobilenet_v2 has a width multiplier)")

@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from pathlib import Path
+
+import pytest
 
 from faceattr.stage import run_stage
 
@@ -33,3 +37,41 @@ def test_a_stage_sweeps_stale_staging_left_by_a_killed_writer(tmp_path, monkeypa
     assert ran == [True]
     assert not stale.exists() and not unnamed.exists() and not stale_file.exists()
     assert live.exists() and unrelated.exists()
+
+
+def test_every_output_of_dvc_yaml_is_swept():
+    """The sweep covers faceattr.paths.OUTPUTS: an output added to dvc.yaml but not there would keep its staging."""
+    import yaml
+
+    from conftest import REPO
+    from faceattr.paths import OUTPUTS
+
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    outs = {out if isinstance(out, str) else next(iter(out))
+            for stage in stages.values() for kind in ("outs", "metrics", "plots") for out in stage.get(kind) or []}
+    assert outs and outs <= {str(p) for p in OUTPUTS}
+
+
+def zombie() -> subprocess.Popen:
+    """A child that has exited but is not reaped yet: what a SIGKILLed stage becomes where PID 1 reaps nothing
+    (as in many containers): its pid still answers kill(pid, 0)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        assert time.monotonic() < deadline, "the child did not exit"
+        time.sleep(0.01)
+    return child
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_staging_of_a_killed_writer_left_as_a_zombie_is_swept(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    child = zombie()
+    try:
+        stale = tmp_path / "data/processed" / f".pixels.{child.pid}.k3j2abcd.tmp"
+        stale.mkdir(parents=True)
+        (stale / "pixels.npy").write_bytes(b"\0" * 4096)
+        run_stage(lambda: None)
+        assert not stale.exists()
+    finally:
+        child.wait()
