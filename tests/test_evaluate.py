@@ -54,8 +54,7 @@ def project(tmp_path_factory):
         mp.chdir(root)
         mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
         generate_dataset(root / "data/raw/synthetic", count=40, seed=1, workers=1)
-        report = extract_images(root / "data/raw/synthetic/img_align_celeba.zip", root / "data/interim/img_align_celeba",
-                                2**30)
+        report = extract_images("data/raw/synthetic/img_align_celeba.zip", "data/interim/img_align_celeba", 2**30)
         (root / "data/interim/unzip_report.json").write_text(json.dumps(report))
         for stage in (clean_labels, partition, preprocess):
             stage.main()
