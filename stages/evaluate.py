@@ -3,6 +3,7 @@
 from faceattr import tracking
 from faceattr.atomic import write_json
 from faceattr.dataset import load_split, partition_path, read_partition_labels
+from faceattr.device import select_device
 from faceattr.evaluation import evaluate, predict_probabilities, predictions_frame, write_csv, write_plot_data
 from faceattr.metrics import majority_labels
 from faceattr.models import file_sha256, load_model
@@ -15,18 +16,19 @@ from faceattr.stage import run_stage
 
 def main() -> None:
     params = load_params()
-    model, spec = load_model(MODEL)
+    device = select_device(get(params, "train.device"))  # where training ran; large batches on accelerators
+    model, spec = load_model(MODEL, device)
     data = read_partition_labels(LABELS, partition_path(PARTITIONS_DIR, get(params, "subset")))
     attributes = spec.attributes
     cache = PixelCache(PIXELS_DIR)
     test = load_split(data, "test", cache, spec.image_size)
     tta = get(params, "evaluate.tta_hflip")
-    prob = predict_probabilities(model, spec, test.images, tta_hflip=tta)
+    prob = predict_probabilities(model, spec, test.images, device, tta_hflip=tta)
     y_true = test.labels.numpy().astype(int)
     tuning = None
     if get(params, "evaluate.tune_thresholds"):
         val = load_split(data, "val", cache, spec.image_size)
-        tuning = (val.labels.numpy().astype(int), predict_probabilities(model, spec, val.images, tta_hflip=tta))
+        tuning = (val.labels.numpy().astype(int), predict_probabilities(model, spec, val.images, device, tta_hflip=tta))
     result = evaluate(attributes, y_true, prob, majority_labels(data.labels["train"].numpy()),
                       threshold=get(params, "evaluate.threshold"), tuning=tuning,
                       objective=get(params, "evaluate.threshold_objective"))

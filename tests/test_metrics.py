@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
 
-from faceattr.metrics import attribute_metrics, evaluate_predictions, majority_labels, tune_thresholds
+from faceattr.errors import FaceattrError
+from faceattr.metrics import (attribute_metrics, evaluate_predictions, majority_labels, tune_thresholds,
+                              tune_thresholds_bruteforce)
 
 
 def test_attribute_metrics_against_hand_computed_values():
@@ -56,3 +58,50 @@ def test_accuracy_and_balanced_accuracy_objectives_choose_differently():
     assert 0.35 < t_bal <= 0.37
     assert attribute_metrics(y[:, 0], p[:, 0], t_bal, 0)["balanced_accuracy"] > \
         attribute_metrics(y[:, 0], p[:, 0], t_acc, 0)["balanced_accuracy"]
+
+
+def _random_case(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A small split of 1–4 attributes: few samples, probabilities often on a coarse grid (duplicates, values
+    equally far from 0.5 on both sides, 0.5 itself), sometimes continuous float32; some columns all 0 or all 1."""
+    n, attrs = int(rng.choice([1, 2, 3, 5, 8, 13, 21])), int(rng.integers(1, 5))
+    kind = rng.integers(3)
+    if kind == 0:
+        prob = rng.integers(0, 9, (n, attrs)) / 8  # 0, 0.125, …, 1: many ties, symmetric pairs about 0.5
+    elif kind == 1:
+        prob = rng.choice([0.25, 0.5, 0.75, np.nextafter(0.5, 0), np.nextafter(0.5, 1)], (n, attrs))
+    else:
+        prob = rng.random((n, attrs))
+    prob = prob.astype(rng.choice([np.float32, np.float64]))
+    y = (rng.random((n, attrs)) < rng.random()).astype(int)
+    for k in range(attrs):
+        if rng.random() < 0.15:
+            y[:, k] = rng.integers(2)  # constant labels
+        elif rng.random() < 0.5:  # labels that follow the probabilities, so the best threshold is not trivial
+            y[:, k] = (prob[:, k] + rng.normal(0, 0.3, n) > 0.5).astype(int)
+    return y, prob
+
+
+@pytest.mark.parametrize("objective", ["balanced_accuracy", "f1", "accuracy"])
+def test_tuned_thresholds_match_the_bruteforce_definition(objective):
+    rng = np.random.default_rng({"balanced_accuracy": 1, "f1": 2, "accuracy": 3}[objective])
+    compared = 0
+    for _ in range(200):
+        y, prob = _random_case(rng)
+        assert tune_thresholds(y, prob, objective) == tune_thresholds_bruteforce(y, prob, objective), (y, prob)
+        compared += sum(len(np.unique(y[:, k])) == 2 for k in range(y.shape[1]))
+    assert compared > 250  # most columns had both classes, so were really tuned
+
+
+def test_equal_scores_go_to_the_threshold_nearest_half_then_the_lower():
+    # Every threshold in (0.25, 0.75] separates the classes: 0.5 itself wins over 0.75.
+    y, p = np.array([[0], [1]]), np.array([[0.25], [0.75]])
+    assert tune_thresholds(y, p) == tune_thresholds_bruteforce(y, p) == [0.5]
+    # Balanced accuracy 0.75 at 0.25 (TPR 1, TNR 1/2) and at 0.75 (TPR 1/2, TNR 1), 0.5 at 0.5: of the two
+    # equally near 0.5, the lower wins.
+    y, p = np.array([[0], [1], [0], [1]]), np.array([[0.125], [0.25], [0.625], [0.75]])
+    assert tune_thresholds(y, p) == tune_thresholds_bruteforce(y, p) == [0.25]
+
+
+def test_nan_probabilities_are_a_clear_error():
+    with pytest.raises(FaceattrError, match="attribute 2 include NaN"):
+        tune_thresholds(np.array([[0, 0], [1, 1]]), np.array([[0.1, np.nan], [0.9, 0.8]]))
