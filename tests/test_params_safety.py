@@ -15,7 +15,6 @@ from faceattr.params import load_params
 from faceattr.schema import validate
 
 
-
 def numeric_keys(node, prefix=""):
     """Every key of params.yaml whose value is a number (bools aside), found by walking the file."""
     for key, value in node.items():
