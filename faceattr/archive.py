@@ -18,11 +18,9 @@ from PIL import Image, UnidentifiedImageError
 
 from faceattr.atomic import atomic_dir
 from faceattr.errors import FaceattrError
-from faceattr.images import MAX_MEGAPIXELS
+from faceattr.limits import MAX_IMAGE_MB, MAX_MEGAPIXELS, SMALL_SIDE
 
 IMAGE_SUFFIXES = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG"}
-MAX_IMAGE_MB = 64  # one image entry expands to at most this (a CelebA crop is ~10 KB; 300 MB of zeros is a bomb)
-SMALL_SIDE = 32    # images with a side under this many pixels are listed as far below any training size
 
 
 class EntryTooLarge(Exception):

@@ -12,22 +12,15 @@ import csv
 import json
 import sys
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
-import numpy as np
-import torch
-
-from faceattr.atomic import write_json
-from faceattr.detect import detect_faces
-from faceattr.device import use_bf16
+from faceattr import __version__
 from faceattr.errors import FaceattrError
-from faceattr.evaluation import evaluate, predict_probabilities
-from faceattr.images import MAX_MEGAPIXELS, decode_resized, decode_rgb, resize_to
-from faceattr.labels import parse_attribute_file
-from faceattr.metrics import majority_labels
-from faceattr.models import load_model
-from faceattr.partition import read_id_table
-from faceattr.sources import iter_images
+from faceattr.limits import MAX_MEGAPIXELS
+
+if TYPE_CHECKING:  # torch, numpy and the rest load when a command runs, so --help and --version are instant
+    import numpy as np
+    import torch
 
 DEFAULT_MODEL = "models/model.pt"
 
@@ -43,6 +36,14 @@ class Scan:
     probabilities: list[np.ndarray] = field(default_factory=list)
     problems: list[tuple[str, str]] = field(default_factory=list)
     faceless: list[str] = field(default_factory=list)
+    unaligned: list[str] = field(default_factory=list)  # without --detect: images unlike an aligned face crop
+
+
+def _like_an_aligned_crop(shape: tuple[int, int], size: tuple[int, int]) -> bool:
+    """Whether an image's (height, width) could be an aligned crop for a model of input `size`: an aspect
+    within 25 % of the model's and not under half its size. An ordinary photo (4:3 landscape, say) is not."""
+    aspect = (shape[0] / shape[1]) / (size[0] / size[1])
+    return max(aspect, 1 / aspect) <= 1.25 and shape[0] >= size[0] / 2 and shape[1] >= size[1] / 2
 
 
 def _scan(inputs: Sequence[str], size: tuple[int, int], predict: Callable[[torch.Tensor], np.ndarray],
@@ -50,6 +51,13 @@ def _scan(inputs: Sequence[str], size: tuple[int, int], predict: Callable[[torch
           max_megapixels: float = MAX_MEGAPIXELS) -> tuple[Scan, np.ndarray]:
     """Decode the inputs (with `detect`, find and align their faces) and predict a batch at a time, so
     memory does not grow with the number of images. Unreadable files are listed and skipped."""
+    import numpy as np
+    import torch
+
+    from faceattr.detect import detect_faces
+    from faceattr.images import decode_rgb, resize_to
+    from faceattr.sources import iter_images
+
     scan, pending = Scan(), []
 
     def flush() -> None:
@@ -64,8 +72,7 @@ def _scan(inputs: Sequence[str], size: tuple[int, int], predict: Callable[[torch
             scan.problems.append((item.name, item.problem))
             continue
         try:  # a file that does not decode is skipped; anything else (no OpenCV, say) stops the command
-            image = (decode_rgb(item.data, item.name, upright=True, max_megapixels=max_megapixels) if detect
-                     else decode_resized(item.data, size, item.name, max_megapixels))
+            image = decode_rgb(item.data, item.name, upright=detect, max_megapixels=max_megapixels)
         except FaceattrError as exc:
             scan.problems.append((item.name, str(exc).split(": ", 1)[-1]))
             continue
@@ -75,7 +82,9 @@ def _scan(inputs: Sequence[str], size: tuple[int, int], predict: Callable[[torch
             if not faces:
                 scan.faceless.append(item.name)
         else:
-            crops = [({}, image)]
+            if not _like_an_aligned_crop(tuple(image.shape[1:]), size):
+                scan.unaligned.append(f"{item.name} ({image.shape[2]}×{image.shape[1]})")
+            crops = [({}, resize_to(image, size))]
         for where, crop in crops:
             scan.names.append(item.name)
             scan.ids.append(item.image_id)
@@ -93,6 +102,15 @@ def _report_problems(problems: list[tuple[str, str]]) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from faceattr.atomic import write_json
+    from faceattr.evaluation import evaluate, predict_probabilities
+    from faceattr.labels import parse_attribute_file
+    from faceattr.metrics import majority_labels
+    from faceattr.models import load_model
+    from faceattr.partition import read_id_table
+
     model, spec = load_model(args.model)
     table, parsed = parse_attribute_file(args.labels)
     attributes = [a for a in spec.attributes if a in table.names]
@@ -138,6 +156,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from faceattr.device import use_bf16
+    from faceattr.evaluation import predict_probabilities
+    from faceattr.models import load_model
+    from faceattr.sources import IMAGE_SUFFIXES
+
     if args.onnx:
         from faceattr.onnx_export import OnnxPredictor
 
@@ -154,6 +180,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     _report_problems(problems)
     for name in scan.faceless:
         print(f"warning: {name}: no face found", file=sys.stderr)
+    if scan.unaligned:
+        shown = ", ".join(scan.unaligned[:3]) + (f" and {len(scan.unaligned) - 3} more" if len(scan.unaligned) > 3 else "")
+        print(f"warning: {shown}: not shaped like an aligned face crop ({spec.image_size[1]}×{spec.image_size[0]} or "
+              f"larger, like CelebA's); answers on ordinary photos mean little: use --detect to find and align "
+              f"the faces", file=sys.stderr)
+    if not scan.names and not problems and not scan.faceless:
+        raise FaceattrError(f"no images found in {', '.join(args.inputs)} (looked for "
+                            f"{', '.join(IMAGE_SUFFIXES)} files, folders and zip archives)")
     prob = prob if prob is not None else np.zeros((0, len(spec.attributes)))
     rows = [{"image": n, **w, **{a: {"probability": round(float(p[k]), 4), "present": bool(p[k] >= args.threshold)}
                                  for k, a in enumerate(spec.attributes)}} for n, w, p in zip(scan.names, scan.where, prob)]
@@ -187,6 +221,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _probability(text: str) -> float:
+    """A decision threshold: a number strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1 (exclusive), got {text!r}")
+    return value
+
+
 def _positive(text: str) -> float:
     try:
         value = float(text)
@@ -199,6 +244,7 @@ def _positive(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="faceattr", description="Facial-attribute models trained by the faceattr pipeline.")
+    parser.add_argument("--version", action="version", version=f"faceattr {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     ev = sub.add_parser("evaluate", help="metrics of a model on any labelled CelebA-format dataset")
@@ -207,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--labels", required=True, help="attribute file: official .txt, Kaggle .csv or Filename-header 0/1")
     ev.add_argument("--partition", help="a partition file (NNNNNN.jpg 0|1|2) to evaluate one split of")
     ev.add_argument("--split", type=int, choices=(0, 1, 2), default=2, help="with --partition: 0 train, 1 val, 2 test (default)")
-    ev.add_argument("--threshold", type=float, default=0.5, help="decision threshold (default: %(default)s)")
+    ev.add_argument("--threshold", type=_probability, default=0.5, help="decision threshold in (0, 1) (default: %(default)s)")
     ev.add_argument("--out", help="write the metrics JSON here")
     ev.set_defaults(func=cmd_evaluate)
 
@@ -217,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("inputs", nargs="+", help="image files, folders or zip archives")
     pr.add_argument("--model", default=DEFAULT_MODEL, help="model file (default: %(default)s)")
     pr.add_argument("--format", choices=("table", "json", "csv"), default="table")
-    pr.add_argument("--threshold", type=float, default=0.5, help="decision threshold (default: %(default)s)")
+    pr.add_argument("--threshold", type=_probability, default=0.5, help="decision threshold in (0, 1) (default: %(default)s)")
     pr.add_argument("--onnx", help="run this exported ONNX model with ONNX Runtime instead of --model")
     pr.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
                     help="auto (default): bf16 where the CPU has native bf16 (several times faster; probabilities "

@@ -20,8 +20,7 @@ from torchvision.io import ImageReadMode, decode_image
 from torchvision.transforms.v2 import functional as TF
 
 from faceattr.errors import FaceattrError
-
-MAX_MEGAPIXELS = 50.0  # larger images are refused before decoding (a 30000² PNG is 100 KB on disk, 2.7 GB decoded)
+from faceattr.limits import MAX_MEGAPIXELS
 
 
 def image_dimensions(data: bytes | torch.Tensor) -> tuple[int, int] | None:

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Iterator, Sequence
 
-from faceattr.archive import MAX_IMAGE_MB, read_problem
+from faceattr.archive import read_problem
 from faceattr.errors import FaceattrError
+from faceattr.limits import MAX_IMAGE_MB
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 

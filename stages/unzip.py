@@ -1,6 +1,7 @@
 """DVC stage `unzip`: extract the configured image archive into data/interim/img_align_celeba/."""
 
-from faceattr.archive import SMALL_SIDE, extract_images
+from faceattr.archive import extract_images
+from faceattr.limits import SMALL_SIDE
 from faceattr.atomic import write_json
 from faceattr.params import data_file, get, load_params
 from faceattr.paths import IMAGES_DIR, UNZIP_REPORT

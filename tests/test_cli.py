@@ -50,7 +50,7 @@ def test_predict_folder_zip_and_bad_file_json(setup, capsys):
 
 def test_predict_csv_and_table(setup, capsys):
     assert main(["predict", str(setup / "imgs" / "000001.jpg"), "--model", str(setup / "model.pt"), "--format", "csv",
-                 "--threshold", "0"]) == 0
+                 "--threshold", "0.000001"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("image,Male_prob,Male_present") and lines[1].endswith(",1")
     assert main(["predict", str(setup / "imgs" / "000001.jpg"), "--model", str(setup / "model.pt")]) == 0
@@ -129,7 +129,7 @@ def test_predict_precision_fp32_is_exact_and_bf16_close(setup, capsys):
 
 def test_predict_skips_hostile_images_and_predicts_the_rest(setup, tmp_path, capsys):
     """A 16-bit PNG is read as 8 bits; a huge-dimension PNG and an oversized zip entry are skipped unread."""
-    from faceattr import archive
+    from faceattr import limits
 
     png16, png8 = png16_and_png8(1, size=(40, 48))
     folder = tmp_path / "photos"
@@ -140,7 +140,7 @@ def test_predict_skips_hostile_images_and_predicts_the_rest(setup, tmp_path, cap
     (folder / "d-bomb.png").write_bytes(png_header_only(30000, 30000))  # 900 MP in ~60 bytes
     (folder / "e-big.png").write_bytes(png_header_only(8000, 8000))     # 64 MP: over a 50 MP limit
     with zipfile.ZipFile(tmp_path / "z.zip", "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("zeros.jpg", b"\0" * (archive.MAX_IMAGE_MB * 2**20 + 1))  # a small file that expands past the cap
+        zf.writestr("zeros.jpg", b"\0" * (limits.MAX_IMAGE_MB * 2**20 + 1))  # a small file that expands past the cap
         zf.write(folder / "c.jpg", "ok.jpg")
     rc = main(["predict", str(folder), str(tmp_path / "z.zip"), "--model", str(setup / "model.pt"), "--format", "json"])
     out = capsys.readouterr()
@@ -169,3 +169,40 @@ def test_export_to_an_unwritable_place_is_one_line(setup, tmp_path, capsys, wher
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("faceattr: error: --onnx"), err
     assert not any(p.name.endswith(".tmp") for p in tmp_path.rglob("*"))
+
+
+def test_help_and_version_load_no_heavy_library():
+    """`faceattr --help` parses its arguments before torch, numpy, pandas or OpenCV are imported."""
+    code = ("import sys\nfrom faceattr.cli import main\n"
+            "for argv in (['--help'], ['--version'], ['predict', '--help']):\n"
+            "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+            "print(sorted(m for m in ('torch', 'numpy', 'pandas', 'cv2', 'sklearn') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+    assert "faceattr 0." in proc.stdout and "--max-megapixels" in proc.stdout
+
+
+def test_predict_on_an_empty_folder_is_an_error(setup, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["predict", str(tmp_path / "empty"), "--model", str(setup / "model.pt")]) == 2
+    assert "no images found in" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["2", "0", "1", "-0.5", "nan", "half"])
+def test_a_threshold_outside_0_1_is_refused(setup, capsys, value):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["predict", str(setup / "imgs"), "--model", str(setup / "model.pt"), "--threshold", value])
+    assert exit_info.value.code == 2
+    assert "expected a number between 0 and 1 (exclusive)" in capsys.readouterr().err
+
+
+def test_predict_warns_when_an_input_is_not_shaped_like_an_aligned_crop(setup, tmp_path, capsys):
+    from PIL import Image
+
+    Image.new("RGB", (640, 480), (200, 180, 150)).save(tmp_path / "coffee-cup.jpg")  # a landscape photo
+    rc = main(["predict", str(tmp_path / "coffee-cup.jpg"), str(setup / "imgs" / "000001.jpg"),
+               "--model", str(setup / "model.pt"), "--format", "json"])
+    out = capsys.readouterr()
+    assert rc == 0 and len(json.loads(out.out)) == 2  # still answered, but with a warning naming it
+    assert "coffee-cup.jpg (640×480): not shaped like an aligned face crop" in out.err and "--detect" in out.err
+    assert "000001.jpg" not in out.err  # 40×48 crops for a 32×32 model are fine
