@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from sklearn.metrics import (accuracy_score, balanced_accuracy_score, f1_score, precision_score, recall_score,
@@ -98,19 +98,22 @@ def tune_thresholds(y_true: np.ndarray, prob: np.ndarray, objective: str = "bala
     Attributes with one class only in the tuning split keep 0.5: there is nothing to tune against.
     """
     _check_objective(objective)
-    thresholds = []
-    for k in range(y_true.shape[1]):
-        t, p = y_true[:, k], prob[:, k]
-        if len(np.unique(t)) < 2:
-            thresholds.append(0.5)
-            continue
+
+    def best(t: np.ndarray, p: np.ndarray, k: int) -> float:
         if np.isnan(p).any():
             raise FaceattrError(f"threshold tuning: the probabilities of attribute {k + 1} include NaN "
                                 f"(the model's outputs are not finite)")
         candidates, score = _candidate_scores(t, p, objective)
-        best = np.flatnonzero(score == score.max())
-        thresholds.append(round(float(candidates[best[np.argmin(np.abs(candidates[best] - 0.5))]]), 6))
-    return thresholds
+        top = candidates[score == score.max()]
+        return float(top[np.argmin(np.abs(top - 0.5))])
+
+    return _per_attribute(y_true, prob, best)
+
+
+def _per_attribute(y_true: np.ndarray, prob: np.ndarray, best: Callable[[np.ndarray, np.ndarray, int], float]) -> list[float]:
+    """`best(labels, probabilities, k)` per attribute k, rounded; 0.5 where the labels hold one class only."""
+    return [round(best(y_true[:, k], prob[:, k], k), 6) if len(np.unique(y_true[:, k])) > 1 else 0.5
+            for k in range(y_true.shape[1])]
 
 
 def tune_thresholds_bruteforce(y_true: np.ndarray, prob: np.ndarray,
@@ -120,13 +123,9 @@ def tune_thresholds_bruteforce(y_true: np.ndarray, prob: np.ndarray,
     _check_objective(objective)
     score = {"balanced_accuracy": balanced_accuracy_score, "accuracy": accuracy_score,
              "f1": lambda t, p: f1_score(t, p, zero_division=0)}[objective]
-    thresholds = []
-    for k in range(y_true.shape[1]):
-        t, p = y_true[:, k], prob[:, k]
-        if len(np.unique(t)) < 2:
-            thresholds.append(0.5)
-            continue
+
+    def best(t: np.ndarray, p: np.ndarray, _k: int) -> float:
         candidates = np.unique(np.concatenate([[0.5], p]))
-        best = max(candidates, key=lambda c: (score(t, (p >= c).astype(np.uint8)), -abs(c - 0.5)))
-        thresholds.append(round(float(best), 6))
-    return thresholds
+        return float(max(candidates, key=lambda c: (score(t, (p >= c).astype(np.uint8)), -abs(c - 0.5))))
+
+    return _per_attribute(y_true, prob, best)
