@@ -221,25 +221,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _probability(text: str) -> float:
-    """A decision threshold: a number strictly between 0 and 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1 (exclusive), got {text!r}")
-    return value
+def _number(above: float, below: float | None, meaning: str) -> Callable[[str], float]:
+    """An argparse type: a number strictly between `above` and `below` (NaN and text are refused)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not (above < value < (below if below is not None else float("inf"))):
+            raise argparse.ArgumentTypeError(f"expected {meaning}, got {text!r}")
+        return value
+    return parse
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not (value > 0 and value != float("inf")):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
+_probability = _number(0, 1, "a number between 0 and 1 (exclusive)")
+_positive = _number(0, None, "a positive number")
 
 
 def build_parser() -> argparse.ArgumentParser:

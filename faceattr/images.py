@@ -20,32 +20,14 @@ from torchvision.io import ImageReadMode, decode_image
 from torchvision.transforms.v2 import functional as TF
 
 from faceattr.errors import FaceattrError
-from faceattr.limits import MAX_MEGAPIXELS
-
-
-def image_dimensions(data: bytes | torch.Tensor) -> tuple[int, int] | None:
-    """(width, height) read from the image's header alone, without decoding it; None if PIL cannot tell."""
-    from PIL import Image
-
-    buffer = io.BytesIO(data if isinstance(data, (bytes, bytearray)) else data.numpy().tobytes())
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            with Image.open(buffer) as img:
-                return img.size
-        except Image.DecompressionBombError as exc:  # PIL refuses to even open it: far over any limit
-            sizes = [int(t) for t in str(exc).split() if t.isdigit()]
-            return (sizes[0], 1) if sizes else (1 << 31, 1)
-        except Exception:  # noqa: BLE001 - not for PIL to judge; the decoder will say if it is no image
-            return None
+from faceattr.limits import MAX_MEGAPIXELS, pixel_problem
 
 
 def check_pixels(data: bytes | torch.Tensor, source: str, max_megapixels: float = MAX_MEGAPIXELS) -> None:
     """Refuse an image whose header declares more than `max_megapixels`, before anything is decoded."""
-    size = image_dimensions(data)
-    if size is not None and size[0] * size[1] > max_megapixels * 1e6:
-        raise FaceattrError(f"{source}: {size[0] * size[1] / 1e6:.0f} megapixels ({size[0]}×{size[1]}) is over the "
-                            f"limit of {max_megapixels:g} megapixels")
+    problem = pixel_problem(data if isinstance(data, (bytes, bytearray)) else data.numpy().tobytes(), max_megapixels)
+    if problem:
+        raise FaceattrError(f"{source}: {problem}")
 
 
 def decode_rgb(data: bytes | torch.Tensor, source: str = "image", upright: bool = False,

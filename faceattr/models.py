@@ -30,11 +30,12 @@ ARCHITECTURES = ("mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "re
 MIN_SIDE, MAX_SIDE = 8, 2048  # a model's input height and width (CelebA's crops are 218×178)
 
 
-def load_weights_file(path: str | Path, what: str) -> object:
+def load_weights_file(path: str | Path | io.BytesIO, what: str) -> object:
     """torch.load restricted to tensors and plain types (weights_only), with our own one-line errors.
 
     A pickle that names any other Python object (which could run code) is refused without running it.
-    torch's own message for that case advises `weights_only=False`, the unsafe action, so it is not shown.
+    torch's own message for that case advises lifting the weights-only restriction, the unsafe action,
+    so it is not shown.
     """
     try:
         with warnings.catch_warnings():  # torch warns in several lines about pickle protocols: one line is ours

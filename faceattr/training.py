@@ -35,7 +35,7 @@ from faceattr.errors import FaceattrError
 from faceattr.images import augment_batch, draw_augment, draw_mixup, normalize
 from faceattr.inference import predict_logits
 from faceattr.losses import make_loss
-from faceattr.models import ModelSpec, build_model, load_pretrained
+from faceattr.models import ModelSpec, build_model, load_pretrained, load_weights_file
 from faceattr.pixels import Images, TensorImages, as_images, to_device
 
 CHECKPOINT_FORMAT = "faceattr-checkpoint/1"
@@ -174,12 +174,9 @@ class Checkpoints:
                 warnings.warn(f"{path}: checkpoint is corrupt (checksum mismatch); ignoring it", stacklevel=2)
                 continue
             try:  # tensors and plain types only: a crafted checkpoint must not run code when resumed
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
-            except Exception:  # noqa: BLE001 - whatever it holds, it is not a checkpoint of ours
-                warnings.warn(f"{path}: checkpoint does not load as plain tensors (it holds other Python data; "
-                              f"refused without running it); ignoring it", stacklevel=2)
+                state = load_weights_file(io.BytesIO(payload), str(path))
+            except FaceattrError as exc:
+                warnings.warn(f"checkpoint does not load as plain tensors: {exc}; ignoring it", stacklevel=2)
                 continue
             if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT \
                     or state.get("fingerprint") != expected_fingerprint:

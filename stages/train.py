@@ -46,7 +46,7 @@ def main() -> None:
     cache = PixelCache(PIXELS_DIR)
     train = load_split(data, "train", cache, cfg.image_size)
     val = load_split(data, "val", cache, cfg.image_size)
-    if not distributed.world().is_main:
+    if not w.is_main:
         fit(cfg, data.attributes, train, val, CHECKPOINTS_DIR)
         return
     print(f"train: {len(train.images)} train / {len(val.images)} val images at {cfg.image_size[0]}×{cfg.image_size[1]}, "

@@ -147,7 +147,7 @@ def test_predict_skips_hostile_images_and_predicts_the_rest(setup, tmp_path, cap
     rows = {r["image"].rsplit("/", 1)[-1]: r for r in json.loads(out.out)}
     assert rc == 0 and set(rows) == {"a16.png", "b8.png", "c.jpg", "z.zip:ok.jpg"}
     assert rows["a16.png"]["Male"] == rows["b8.png"]["Male"]  # the 16-bit image is its 8-bit twin
-    assert "d-bomb.png: skipped" in out.err and "e-big.png: skipped (64 megapixels (8000×8000) is over the limit of 50" in out.err
+    assert "d-bomb.png: skipped" in out.err and "e-big.png: skipped (8000×8000 (64 megapixels) is over the limit of 50" in out.err
     assert "zeros.jpg: skipped (expands to" in out.err
     assert main(["predict", str(folder / "e-big.png"), "--model", str(setup / "model.pt"), "--max-megapixels", "10",
                  "--format", "json"]) == 1  # only a skipped file: nothing predicted
