@@ -2,6 +2,7 @@
 
     faceattr evaluate --model models/model.pt --images <zip|folder> --labels <attribute file> [...]
     faceattr predict <image|folder|zip> ... --model models/model.pt [--format table|json|csv] [--onnx F] [--detect]
+    faceattr explain <image|folder|zip> ... --out DIR [--attribute A ...] [--against] [--detect] [--feature-maps LAYER]
     faceattr export --model models/model.pt --onnx model.onnx
 """
 
@@ -12,10 +13,11 @@ import csv
 import json
 import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from faceattr import __version__
 from faceattr.errors import FaceattrError
+from faceattr.layers import layers_help
 from faceattr.limits import MAX_MEGAPIXELS
 
 if TYPE_CHECKING:  # torch, numpy and the rest load when a command runs, so --help and --version are instant
@@ -46,24 +48,24 @@ def _like_an_aligned_crop(shape: tuple[int, int], size: tuple[int, int]) -> bool
     return max(aspect, 1 / aspect) <= 1.25 and shape[0] >= size[0] / 2 and shape[1] >= size[1] / 2
 
 
-def _scan(inputs: Sequence[str], size: tuple[int, int], predict: Callable[[torch.Tensor], np.ndarray],
-          wanted: set[str] | None = None, detect: bool = False, batch: int = 256,
-          max_megapixels: float = MAX_MEGAPIXELS) -> tuple[Scan, np.ndarray]:
-    """Decode the inputs (with `detect`, find and align their faces) and predict a batch at a time, so
-    memory does not grow with the number of images. Unreadable files are listed and skipped."""
-    import numpy as np
-    import torch
+@dataclass
+class Crop:
+    """One thing to predict on: an image (or, with --detect, one face of it) as found and as the model sees it."""
 
+    name: str
+    image_id: str
+    where: dict           # {} or, with --detect, {"face": k, "box": [x, y, w, h]}
+    shown: torch.Tensor   # uint8 3×H×W: the image, or the face's aligned 178×218 crop
+    model_input: torch.Tensor  # the same at the model's input size
+
+
+def _iter_crops(inputs: Sequence[str], size: tuple[int, int], scan: Scan, wanted: set[str] | None = None,
+                detect: bool = False, detector: str = "mtcnn", max_megapixels: float = MAX_MEGAPIXELS) -> Iterator[Crop]:
+    """Decode the inputs one at a time (with `detect`, find and align their faces). Unreadable files,
+    photos without a face and images unlike an aligned crop are noted in `scan` and, the first two, skipped."""
     from faceattr.detect import detect_faces
     from faceattr.images import decode_rgb, resize_to
     from faceattr.sources import iter_images
-
-    scan, pending = Scan(), []
-
-    def flush() -> None:
-        if pending:
-            scan.probabilities.append(predict(torch.stack(pending)))
-            pending.clear()
 
     for item in iter_images(inputs):
         if wanted is not None and item.image_id not in wanted:
@@ -77,23 +79,53 @@ def _scan(inputs: Sequence[str], size: tuple[int, int], predict: Callable[[torch
             scan.problems.append((item.name, str(exc).split(": ", 1)[-1]))
             continue
         if detect:
-            faces = detect_faces(image)
-            crops = [({"face": k, "box": list(f.box)}, resize_to(f.crop, size)) for k, f in enumerate(faces)]
+            faces = detect_faces(image, detector=detector)
             if not faces:
                 scan.faceless.append(item.name)
+            for k, face in enumerate(faces):
+                yield Crop(item.name, item.image_id, {"face": k, "box": list(face.box)}, face.crop,
+                           resize_to(face.crop, size))
         else:
             if not _like_an_aligned_crop(tuple(image.shape[1:]), size):
                 scan.unaligned.append(f"{item.name} ({image.shape[2]}×{image.shape[1]})")
-            crops = [({}, resize_to(image, size))]
-        for where, crop in crops:
-            scan.names.append(item.name)
-            scan.ids.append(item.image_id)
-            scan.where.append(where)
-            pending.append(crop)
-            if len(pending) == batch:
-                flush()
+            yield Crop(item.name, item.image_id, {}, image, resize_to(image, size))
+
+
+def _scan(inputs: Sequence[str], size: tuple[int, int], predict: Callable[[torch.Tensor], np.ndarray],
+          wanted: set[str] | None = None, detect: bool = False, detector: str = "mtcnn", batch: int = 256,
+          max_megapixels: float = MAX_MEGAPIXELS) -> tuple[Scan, np.ndarray]:
+    """Predict on every crop a batch at a time, so memory does not grow with the number of images."""
+    import numpy as np
+    import torch
+
+    scan, pending = Scan(), []
+
+    def flush() -> None:
+        if pending:
+            scan.probabilities.append(predict(torch.stack(pending)))
+            pending.clear()
+
+    for crop in _iter_crops(inputs, size, scan, wanted, detect, detector, max_megapixels):
+        scan.names.append(crop.name)
+        scan.ids.append(crop.image_id)
+        scan.where.append(crop.where)
+        pending.append(crop.model_input)
+        if len(pending) == batch:
+            flush()
     flush()
     return scan, (np.concatenate(scan.probabilities) if scan.probabilities else None)
+
+
+def _warn_about_inputs(scan: Scan, size: tuple[int, int]) -> None:
+    """The warnings `predict` and `explain` share: skipped files, photos without faces, unaligned images."""
+    _report_problems(scan.problems)
+    for name in scan.faceless:
+        print(f"warning: {name}: no face found", file=sys.stderr)
+    if scan.unaligned:
+        shown = ", ".join(scan.unaligned[:3]) + (f" and {len(scan.unaligned) - 3} more" if len(scan.unaligned) > 3 else "")
+        print(f"warning: {shown}: not shaped like an aligned face crop ({size[1]}×{size[0]} or "
+              f"larger, like CelebA's); answers on ordinary photos mean little: use --detect to find and align "
+              f"the faces", file=sys.stderr)
 
 
 def _report_problems(problems: list[tuple[str, str]]) -> None:
@@ -162,7 +194,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from faceattr.device import use_bf16
     from faceattr.evaluation import predict_probabilities
     from faceattr.models import load_model
-    from faceattr.sources import IMAGE_SUFFIXES
 
     if args.onnx:
         from faceattr.onnx_export import OnnxPredictor
@@ -175,19 +206,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
         def predict(images: torch.Tensor) -> np.ndarray:
             return predict_probabilities(model, spec, images, bf16=bf16)
-    scan, prob = _scan(args.inputs, spec.image_size, predict, detect=args.detect, max_megapixels=args.max_megapixels)
+    scan, prob = _scan(args.inputs, spec.image_size, predict, detect=args.detect, detector=args.detector,
+                       max_megapixels=args.max_megapixels)
     problems = scan.problems
-    _report_problems(problems)
-    for name in scan.faceless:
-        print(f"warning: {name}: no face found", file=sys.stderr)
-    if scan.unaligned:
-        shown = ", ".join(scan.unaligned[:3]) + (f" and {len(scan.unaligned) - 3} more" if len(scan.unaligned) > 3 else "")
-        print(f"warning: {shown}: not shaped like an aligned face crop ({spec.image_size[1]}×{spec.image_size[0]} or "
-              f"larger, like CelebA's); answers on ordinary photos mean little: use --detect to find and align "
-              f"the faces", file=sys.stderr)
-    if not scan.names and not problems and not scan.faceless:
-        raise FaceattrError(f"no images found in {', '.join(args.inputs)} (looked for "
-                            f"{', '.join(IMAGE_SUFFIXES)} files, folders and zip archives)")
+    _warn_about_inputs(scan, spec.image_size)
+    _require_inputs(scan, args.inputs)
     prob = prob if prob is not None else np.zeros((0, len(spec.attributes)))
     rows = [{"image": n, **w, **{a: {"probability": round(float(p[k]), 4), "present": bool(p[k] >= args.threshold)}
                                  for k, a in enumerate(spec.attributes)}} for n, w, p in zip(scan.names, scan.where, prob)]
@@ -213,6 +236,59 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 1 if (problems or scan.faceless) and not rows else 0
 
 
+def _require_inputs(scan: Scan, inputs: Sequence[str]) -> None:
+    """An error when the inputs held nothing at all: no image, no unreadable file, no faceless photo."""
+    from faceattr.sources import IMAGE_SUFFIXES
+
+    if not scan.names and not scan.problems and not scan.faceless:
+        raise FaceattrError(f"no images found in {', '.join(inputs)} (looked for "
+                            f"{', '.join(IMAGE_SUFFIXES)} files, folders and zip archives)")
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    import re
+    from pathlib import Path
+
+    from faceattr.explain import feature_maps, grad_cam, resolve_attributes
+    from faceattr.heatmaps import explanation_figure, feature_map_figure
+    from faceattr.models import load_model
+
+    model, spec = load_model(args.model)
+    attributes = resolve_attributes(spec, args.attribute)
+    if args.feature_maps:
+        from faceattr.explain import find_layer
+
+        find_layer(model, spec.arch, args.feature_maps)  # a wrong name fails before any image is read
+    out = Path(args.out)
+    scan, written = Scan(), 0
+    for crop in _iter_crops(args.inputs, spec.image_size, scan, detect=args.detect, detector=args.detector,
+                            max_megapixels=args.max_megapixels):
+        scan.names.append(crop.name)
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(crop.image_id).stem)
+        stem += f"_face{crop.where['face']}" if crop.where else ""
+        face = f" face {crop.where['face']}" if crop.where else ""
+        for attribute in attributes:
+            found = grad_cam(model, spec, crop.model_input[None], attribute, against=args.against)
+            p = float(found.probability[0])
+            verdict = "present" if p >= args.threshold else "absent"
+            side = "evidence against" if args.against else "evidence for"
+            title = f"{crop.name}{face}\n{attribute}: p = {p:.3f} → {verdict} (threshold {args.threshold:g}); {side}"
+            path = out / f"{stem}_{attribute}{'_against' if args.against else ''}.png"
+            explanation_figure(crop.shown, found.heat[0], title, path)
+            print(path)
+            written += 1
+        if args.feature_maps:
+            maps = feature_maps(model, spec, crop.model_input, args.feature_maps)
+            path = out / f"{stem}_features_{args.feature_maps}.png"
+            feature_map_figure(maps, f"{crop.name}{face}: {args.feature_maps} "
+                                     f"({len(maps)} most active channels)", path)
+            print(path)
+            written += 1
+    _warn_about_inputs(scan, spec.image_size)
+    _require_inputs(scan, args.inputs)
+    return 1 if not written else 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from faceattr.onnx_export import MAX_ABS_DIFF, export_onnx
 
@@ -236,6 +312,18 @@ def _number(above: float, below: float | None, meaning: str) -> Callable[[str], 
 
 _probability = _number(0, 1, "a number between 0 and 1 (exclusive)")
 _positive = _number(0, None, "a positive number")
+
+
+def _add_input_options(parser: argparse.ArgumentParser, per_face: str) -> None:
+    """The options `predict` and `explain` share: finding faces in photos, and the size limit."""
+    parser.add_argument("--detect", action="store_true",
+                        help=f"find the faces in each photo, align each as CelebA's crops and {per_face}")
+    parser.add_argument("--detector", choices=("mtcnn", "haar"), default="mtcnn",
+                        help="with --detect: mtcnn (default; five landmarks: eyes, nose, mouth corners, aligned as "
+                             "CelebA's) or haar (OpenCV's Haar cascade, aligned on the eyes when found)")
+    parser.add_argument("--max-megapixels", type=_positive, default=MAX_MEGAPIXELS, metavar="MP",
+                        help="skip images larger than this, judged from their header before decoding "
+                             "(default: %(default)g; a decompression bomb costs gigabytes)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -264,13 +352,23 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
                     help="auto (default): bf16 where the CPU has native bf16 (several times faster; probabilities "
                          "differ from fp32 by about 0.001, rarely 0.03); fp32: full precision, as evaluate uses")
-    pr.add_argument("--detect", action="store_true",
-                    help="find the faces in each photo (OpenCV's Haar cascade), align each as CelebA's crops "
-                         "(on the eyes when found) and report one row per face with its box x,y,w,h")
-    pr.add_argument("--max-megapixels", type=_positive, default=MAX_MEGAPIXELS, metavar="MP",
-                    help="skip images larger than this, judged from their header before decoding "
-                         "(default: %(default)g; a decompression bomb costs gigabytes)")
+    _add_input_options(pr, "report one row per face with its box x,y,w,h")
     pr.set_defaults(func=cmd_predict)
+
+    xp = sub.add_parser("explain", help="Grad-CAM heat maps (and feature maps): where the model looks, per attribute",
+                        description="One PNG per image (with --detect, per face) and attribute: the crop beside "
+                                    "its Grad-CAM heat map, the probability and the decision in the title.")
+    xp.add_argument("inputs", nargs="+", help="image files, folders or zip archives")
+    xp.add_argument("--model", default=DEFAULT_MODEL, help="model file (default: %(default)s)")
+    xp.add_argument("--out", required=True, help="folder to write the PNGs into")
+    xp.add_argument("--attribute", nargs="+", metavar="A", help="attributes to explain (default: all of the model's)")
+    xp.add_argument("--against", action="store_true",
+                    help="show the evidence against each attribute (the negated logit) instead of for it")
+    xp.add_argument("--threshold", type=_probability, default=0.5, help="decision threshold in (0, 1) (default: %(default)s)")
+    xp.add_argument("--feature-maps", metavar="LAYER",
+                    help=f"also write the most active feature maps of this layer; layers: {layers_help()}")
+    _add_input_options(xp, "explain each face")
+    xp.set_defaults(func=cmd_explain)
 
     ex = sub.add_parser("export", help="export to ONNX, checked against PyTorch")
     ex.add_argument("--model", default=DEFAULT_MODEL, help="model file (default: %(default)s)")

@@ -16,7 +16,9 @@ from sklearn.metrics import roc_curve  # noqa: E402
 from faceattr.atomic import atomic_path  # noqa: E402
 
 
-def _save(fig, path: str | Path) -> None:
+def save_figure(fig, path: str | Path) -> None:
+    """Write a figure as PNG atomically, without a version stamp (stable bytes), and close it."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
     plt.close(fig)
@@ -33,7 +35,7 @@ def training_curves(history: pd.DataFrame, path: str | Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def per_attribute_accuracy(per_attribute: Mapping[str, Mapping[str, float]], path: str | Path) -> None:
@@ -47,7 +49,7 @@ def per_attribute_accuracy(per_attribute: Mapping[str, Mapping[str, float]], pat
     ax.legend(loc="lower right")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def roc_curves(predictions: pd.DataFrame, attributes: Sequence[str], path: str | Path) -> None:
@@ -62,7 +64,7 @@ def roc_curves(predictions: pd.DataFrame, attributes: Sequence[str], path: str |
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title="Test ROC per attribute")
     ax.legend(fontsize=7, loc="lower right", ncol=2 if len(attributes) > 12 else 1)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def label_distribution(rates: pd.DataFrame, path: str | Path) -> None:
@@ -77,4 +79,4 @@ def label_distribution(rates: pd.DataFrame, path: str | Path) -> None:
     ax.legend()
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)

@@ -227,6 +227,8 @@ SCHEMA: dict[str, Check] = {
     "evaluate.tune_thresholds": boolean,
     "evaluate.threshold_objective": lambda k, v: choice(*_threshold_objectives())(k, v),
     "evaluate.tta_hflip": boolean,
+    "explain.attributes": attributes,
+    "explain.images_per_row": integer(1, 50),
 }
 OPTIONAL = {"train.momentum": number(0, 1)}
 
@@ -268,6 +270,10 @@ def validate(params: dict) -> dict:
         _fail("subset", params["subset"], f"one of the generated partitions (partition.sizes): {', '.join(sizes)}")
     if params["model"]["arch"] != "mobilenet_v2" and params["alpha"] != 1.0:
         _fail("alpha", params["alpha"], f"1.0 with model.arch {params['model']['arch']} (only mobilenet_v2 has a width multiplier)")
+    trained, explained = params["labels"]["attributes"], params["explain"]["attributes"]
+    if trained != "all" and explained != "all" and set(explained) - set(trained):
+        _fail("explain.attributes", sorted(set(explained) - set(trained)), "attributes the model is trained on "
+              f"(labels.attributes), or 'all'")
     if params["partition"]["strategy"] == "file" and "{size}" not in (params["partition"]["files"] or ""):
         _fail("partition.files", params["partition"]["files"], "a path pattern containing {size} (strategy file)")
     return params

@@ -23,7 +23,8 @@ import math
 import os
 import zipfile
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
@@ -32,7 +33,8 @@ from faceattr.atomic import atomic_path, write_text
 from faceattr.attributes import CELEBA_ATTRIBUTES
 from faceattr.errors import FaceattrError
 
-__all__ = ["CELEBA_ATTRIBUTES", "RENDERED_ATTRIBUTES", "generate_dataset", "render_sample_grid"]
+__all__ = ["BOXES_FILE", "CELEBA_ATTRIBUTES", "RENDERED_ATTRIBUTES", "generate_dataset", "read_boxes",
+           "render_sample_grid"]
 
 # Attributes the renderer draws visibly; their labels match the picture exactly. The other four
 # (Attractive, High_Cheekbones, Oval_Face, Pointy_Nose) are sampled labels with no visual cue
@@ -42,6 +44,10 @@ RENDERED_ATTRIBUTES: tuple[str, ...] = tuple(
 )
 
 IMAGE_WIDTH, IMAGE_HEIGHT = 178, 218
+# Beside the CelebA-format files (not part of them): where each image's glasses and hat were drawn, as
+# image_id,attribute,x0,y0,x1,y1 in the 178×218 image's pixels, so tests can check where a model looks.
+BOXES_FILE = "attribute_boxes.csv"
+BOXED_ATTRIBUTES = ("Eyeglasses", "Wearing_Hat")
 ZIP_DIR = "img_align_celeba"
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
@@ -234,11 +240,30 @@ class _Pen:
         self.k = scale * _S
         self.c, self.s = math.cos(angle) * self.k, math.sin(angle) * self.k
         self.ox, self.oy = (_CX + dx) * _S, (_CY + dy) * _S
+        self.boxes: dict[str, list[float]] = {}  # canvas-pixel boxes of what was drawn under `recording`
+        self._region: list[float] | None = None
+
+    @contextmanager
+    def recording(self, name: str) -> Iterator[None]:
+        """Record the bounding box (x0, y0, x1, y1) of everything drawn inside the block under `name`."""
+        self._region = self.boxes.setdefault(name, [math.inf, math.inf, -math.inf, -math.inf])
+        try:
+            yield
+        finally:
+            self._region = None
+
+    def _grow(self, x: float, y: float, pad: float = 0.0) -> None:
+        box = self._region
+        box[0], box[1] = min(box[0], x - pad), min(box[1], y - pad)
+        box[2], box[3] = max(box[2], x + pad), max(box[3], y + pad)
 
     def p(self, x: float, y: float) -> tuple[float, float]:
         x -= _CX
         y -= _CY
-        return (self.ox + self.c * x - self.s * y, self.oy + self.s * x + self.c * y)
+        out = (self.ox + self.c * x - self.s * y, self.oy + self.s * x + self.c * y)
+        if self._region is not None:
+            self._grow(*out)
+        return out
 
     def w(self, width: float) -> int:
         return max(1, int(round(width * self.k)))
@@ -247,7 +272,11 @@ class _Pen:
         self.d.polygon([self.p(x, y) for x, y in pts], fill=fill)
 
     def line(self, pts: Iterable[tuple[float, float]], fill: RGB, width: float) -> None:
-        self.d.line([self.p(x, y) for x, y in pts], fill=fill, width=self.w(width), joint="curve")
+        points = [self.p(x, y) for x, y in pts]
+        if self._region is not None:  # a line's stroke reaches half its width beyond its points
+            for x, y in points:
+                self._grow(x, y, self.w(width) / 2)
+        self.d.line(points, fill=fill, width=self.w(width), joint="curve")
 
     def ellipse(self, x: float, y: float, rx: float, ry: float, fill: RGB | None = None,
                 outline: RGB | None = None, width: float = 1.0) -> None:
@@ -729,43 +758,45 @@ def _draw_person(r: np.random.Generator, who: dict[str, Any], img: dict[str, Any
     # glasses
     if img["glasses"]:
         fc = img["_frame_rgb"]
-        for side in (-1, 1):
-            ex = cx + side * es
-            pen.rrect(ex - gw, ey + 0.5 - gh, ex + gw, ey + 0.5 + gh, 4.5 if not img["_round_frames"] else gh,
-                      outline=fc, width=3.2)
-            pen.line([(ex + side * (gw - 1), ey - 3), (cx + side * (f.half_width(ey) + 3), ey - 2)], fc, 2.6)
-            pen.line([(ex - 7, ey + 5), (ex - 2, ey - 5)], _mix(fc, (255, 255, 255), 0.8), 1.0)
-        pen.line(_arc(cx, ey - 1, max(1.5, es - gw + 1), 2.5, 0.0, math.pi, 8), fc, 3.0)
+        with pen.recording("Eyeglasses"):
+            for side in (-1, 1):
+                ex = cx + side * es
+                pen.rrect(ex - gw, ey + 0.5 - gh, ex + gw, ey + 0.5 + gh, 4.5 if not img["_round_frames"] else gh,
+                          outline=fc, width=3.2)
+                pen.line([(ex + side * (gw - 1), ey - 3), (cx + side * (f.half_width(ey) + 3), ey - 2)], fc, 2.6)
+                pen.line([(ex - 7, ey + 5), (ex - 2, ey - 5)], _mix(fc, (255, 255, 255), 0.8), 1.0)
+            pen.line(_arc(cx, ey - 1, max(1.5, es - gw + 1), 2.5, 0.0, math.pi, 8), fc, 3.0)
 
     # hat
     if img["hat"]:
-        hc = img["_hat_rgb"]
-        dark = _shade(hc, 0.7)
-        hb = f.hairline + 9 + img["_hat_drop"]
-        hx = a + 9
-        kind = who["hat_pref"] if r.random() < 0.7 else int(r.integers(3))
-        top = cy - f.bu - 14
-        if kind == 0:  # beanie
-            dome = _arc(cx, hb, hx, hb - top, 0.0, math.pi, 30)
-            pen.poly(dome, hc)
-            pen.poly([(cx - hx - 1, hb - 11), (cx + hx + 1, hb - 11), (cx + hx + 1, hb + 1), (cx - hx - 1, hb + 1)], dark)
-            for k in range(-6, 7):
-                pen.line([(cx + k * hx / 7, hb - 10), (cx + k * hx / 7, hb)], _shade(hc, 0.55), 0.9)
-            if r.random() < 0.5:
-                pen.ellipse(cx, top - 3, 8, 7, fill=_mix(hc, (255, 255, 255), 0.5))
-        elif kind == 1:  # brimmed hat
-            pen.ellipse(cx, hb - 4, hx + 22, 9, fill=dark)
-            pen.rrect(cx - a * 0.82, top - 6, cx + a * 0.82, hb - 4, 10, fill=hc)
-            band = tuple(int(v) for v in r.integers(0, 256, 3))
-            pen.poly([(cx - a * 0.82, hb - 13), (cx + a * 0.82, hb - 13), (cx + a * 0.82, hb - 6),
-                      (cx - a * 0.82, hb - 6)], band)
-            pen.line(_arc(cx, hb - 4, hx + 22, 9, math.pi, 2 * math.pi, 24), _shade(hc, 0.5), 1.2)
-        else:  # cap with a visor
-            dome = _arc(cx, hb, hx - 1, hb - top + 2, 0.0, math.pi, 30)
-            pen.poly(dome, hc)
-            pen.poly(_arc(cx, hb - 1, hx - 4, 11, math.pi, 2 * math.pi, 20), dark)
-            pen.line([(cx, top + 2), (cx, hb - 2)], dark, 1.2)
-            pen.ellipse(cx, top + 3, 3, 2.5, fill=dark)
+        with pen.recording("Wearing_Hat"):
+            hc = img["_hat_rgb"]
+            dark = _shade(hc, 0.7)
+            hb = f.hairline + 9 + img["_hat_drop"]
+            hx = a + 9
+            kind = who["hat_pref"] if r.random() < 0.7 else int(r.integers(3))
+            top = cy - f.bu - 14
+            if kind == 0:  # beanie
+                dome = _arc(cx, hb, hx, hb - top, 0.0, math.pi, 30)
+                pen.poly(dome, hc)
+                pen.poly([(cx - hx - 1, hb - 11), (cx + hx + 1, hb - 11), (cx + hx + 1, hb + 1), (cx - hx - 1, hb + 1)], dark)
+                for k in range(-6, 7):
+                    pen.line([(cx + k * hx / 7, hb - 10), (cx + k * hx / 7, hb)], _shade(hc, 0.55), 0.9)
+                if r.random() < 0.5:
+                    pen.ellipse(cx, top - 3, 8, 7, fill=_mix(hc, (255, 255, 255), 0.5))
+            elif kind == 1:  # brimmed hat
+                pen.ellipse(cx, hb - 4, hx + 22, 9, fill=dark)
+                pen.rrect(cx - a * 0.82, top - 6, cx + a * 0.82, hb - 4, 10, fill=hc)
+                band = tuple(int(v) for v in r.integers(0, 256, 3))
+                pen.poly([(cx - a * 0.82, hb - 13), (cx + a * 0.82, hb - 13), (cx + a * 0.82, hb - 6),
+                          (cx - a * 0.82, hb - 6)], band)
+                pen.line(_arc(cx, hb - 4, hx + 22, 9, math.pi, 2 * math.pi, 24), _shade(hc, 0.5), 1.2)
+            else:  # cap with a visor
+                dome = _arc(cx, hb, hx - 1, hb - top + 2, 0.0, math.pi, 30)
+                pen.poly(dome, hc)
+                pen.poly(_arc(cx, hb - 1, hx - 4, 11, math.pi, 2 * math.pi, 20), dark)
+                pen.line([(cx, top + 2), (cx, hb - 2)], dark, 1.2)
+                pen.ellipse(cx, top + 3, 3, 2.5, fill=dark)
 
     # earrings
     if img["earrings"]:
@@ -793,7 +824,11 @@ def _noise_bank() -> np.ndarray:
     return _NOISE_BANK
 
 
-def _render(seed: int, idx: int, who: dict[str, Any], quality: tuple[int, int]) -> tuple[dict[str, bool], bytes]:
+Boxes = dict[str, tuple[float, float, float, float]]  # attribute -> (x0, y0, x1, y1) in image pixels
+
+
+def _render(seed: int, idx: int, who: dict[str, Any], quality: tuple[int, int]) -> tuple[dict[str, bool], bytes, Boxes]:
+    """One image: its labels, its JPEG bytes and the boxes of the drawn objects in BOXED_ATTRIBUTES."""
     r = np.random.default_rng([seed, 2, idx])
     img = _sample_image(r, who)
     img["_eyeshadow"] = _EYESHADOW[int(r.integers(len(_EYESHADOW)))]
@@ -810,7 +845,10 @@ def _render(seed: int, idx: int, who: dict[str, Any], quality: tuple[int, int]) 
     angle = math.radians(r.uniform(-10, 10))
     scale = _ZOOM * r.uniform(0.93, 1.07)
     dx, dy = r.uniform(-5, 5), r.uniform(-5, 5)
-    _draw_person(r, who, img, _Pen(ImageDraw.Draw(canvas), angle, scale, dx, dy))
+    pen = _Pen(ImageDraw.Draw(canvas), angle, scale, dx, dy)
+    _draw_person(r, who, img, pen)
+    boxes = {name: (max(0.0, x0 / _S), max(0.0, y0 / _S), min(float(IMAGE_WIDTH), x1 / _S),
+                    min(float(IMAGE_HEIGHT), y1 / _S)) for name, (x0, y0, x1, y1) in pen.boxes.items()}
     out = np.asarray(canvas.reduce(_S), dtype=np.float32)
 
     # lighting: directional gradient, brightness, contrast, per-channel colour gains
@@ -840,10 +878,10 @@ def _render(seed: int, idx: int, who: dict[str, Any], quality: tuple[int, int]) 
     q = int(r.integers(quality[0], quality[1] + 1))
     buf = io.BytesIO()
     final.save(buf, format="JPEG", quality=q)
-    return labels, buf.getvalue()
+    return labels, buf.getvalue(), boxes
 
 
-def _render_task(args: tuple[int, int, dict[str, Any], tuple[int, int]]) -> tuple[dict[str, bool], bytes]:
+def _render_task(args: tuple[int, int, dict[str, Any], tuple[int, int]]) -> tuple[dict[str, bool], bytes, Boxes]:
     return _render(*args)
 
 
@@ -877,7 +915,7 @@ def _plan_identities(count: int, seed: int, images_per_identity: tuple[int, int]
 def generate_dataset(out_dir: Path, count: int = 3000, seed: int = 0,
                      quality: tuple[int, int] = (75, 95), images_per_identity: tuple[int, int] = (1, 6),
                      workers: int = 0) -> dict:
-    """Writes out_dir/img_align_celeba.zip, list_attr_celeba.txt, list_eval_partition.txt, identity_CelebA.txt; returns a small summary dict (count, identities, positive rate per attribute).
+    """Writes out_dir/img_align_celeba.zip, list_attr_celeba.txt, list_eval_partition.txt, identity_CelebA.txt (and the side file BOXES_FILE); returns a small summary dict (count, identities, positive rate per attribute).
 
     Output bytes depend only on the arguments other than `workers` (0 = one per CPU core), so the
     data can be regenerated instead of stored. Each file is written beside its target and renamed into
@@ -906,6 +944,12 @@ def generate_dataset(out_dir: Path, count: int = 3000, seed: int = 0,
         n_workers = max(1, int(workers))
     zip_path = out_dir / "img_align_celeba.zip"
     rows: list[list[int]] = []
+    box_lines = ["image_id,attribute,x0,y0,x1,y1"]
+
+    def record(i: int, labels: dict[str, bool], boxes: Boxes) -> None:
+        rows.append([1 if labels[a] else -1 for a in CELEBA_ATTRIBUTES])
+        box_lines.extend(f"{i + 1:06d}.jpg,{name},{','.join(f'{v:.1f}' for v in boxes[name])}"
+                         for name in BOXED_ATTRIBUTES if name in boxes)
     with atomic_path(zip_path) as tmp_zip:
         with zipfile.ZipFile(tmp_zip, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
             def put(i: int, data: bytes) -> None:
@@ -919,13 +963,13 @@ def generate_dataset(out_dir: Path, count: int = 3000, seed: int = 0,
                 import multiprocessing
 
                 with multiprocessing.get_context().Pool(n_workers) as pool:
-                    for i, (labels, data) in enumerate(pool.imap(_render_task, tasks, chunksize=16)):
-                        rows.append([1 if labels[a] else -1 for a in CELEBA_ATTRIBUTES])
+                    for i, (labels, data, boxes) in enumerate(pool.imap(_render_task, tasks, chunksize=16)):
+                        record(i, labels, boxes)
                         put(i, data)
             else:
                 for i, task in enumerate(tasks):
-                    labels, data = _render_task(task)
-                    rows.append([1 if labels[a] else -1 for a in CELEBA_ATTRIBUTES])
+                    labels, data, boxes = _render_task(task)
+                    record(i, labels, boxes)
                     put(i, data)
 
     names = [f"{i + 1:06d}.jpg" for i in range(count)]
@@ -936,6 +980,7 @@ def generate_dataset(out_dir: Path, count: int = 3000, seed: int = 0,
                        "".join(f"{n} {s}\n" for n, s in zip(names, split_of)))
     write_text(out_dir / "identity_CelebA.txt",
                        "".join(f"{n} {i}\n" for n, i in zip(names, ident_of)))
+    write_text(out_dir / BOXES_FILE, "\n".join(box_lines) + "\n")
 
     values = np.asarray(rows, dtype=np.int8)
     rates = ((values == 1).mean(axis=0)).tolist()
@@ -948,6 +993,15 @@ def generate_dataset(out_dir: Path, count: int = 3000, seed: int = 0,
 
 
 # ------------------------------------------------------------------------------------------ preview
+def read_boxes(path: str | Path) -> dict[str, dict[str, tuple[float, float, float, float]]]:
+    """The side file of `generate_dataset`: image id -> attribute -> (x0, y0, x1, y1) in image pixels."""
+    out: dict[str, dict[str, tuple[float, float, float, float]]] = {}
+    for line in Path(path).read_text().splitlines()[1:]:
+        image_id, name, *values = line.split(",")
+        out.setdefault(image_id, {})[name] = tuple(float(v) for v in values)
+    return out
+
+
 def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     try:
         return ImageFont.load_default(size=size)

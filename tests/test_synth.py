@@ -12,9 +12,10 @@ import pytest
 from PIL import Image
 
 from faceattr.errors import FaceattrError
-from faceattr.synth import CELEBA_ATTRIBUTES, RENDERED_ATTRIBUTES, generate_dataset, render_sample_grid
+from faceattr.synth import (BOXES_FILE, CELEBA_ATTRIBUTES, RENDERED_ATTRIBUTES, generate_dataset, read_boxes,
+                            render_sample_grid)
 
-FILES = ("img_align_celeba.zip", "list_attr_celeba.txt", "list_eval_partition.txt", "identity_CelebA.txt")
+FILES = ("img_align_celeba.zip", "list_attr_celeba.txt", "list_eval_partition.txt", "identity_CelebA.txt", BOXES_FILE)
 SMALL = 40
 HAIR = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair")
 
@@ -64,9 +65,61 @@ def test_different_seed_gives_different_bytes(small, tmp_path):
         assert (tmp_path / name).read_bytes() != (out / name).read_bytes(), name
 
 
-def test_only_the_four_files_are_written(small):
+def test_only_the_four_celeba_files_and_the_boxes_side_file_are_written(small):
     out, _ = small
     assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
+
+
+def test_boxes_are_recorded_exactly_for_the_images_with_glasses_or_a_hat(large):
+    """The side file says where the glasses and the hat were drawn: one box per positive image, none
+    for the others, inside the image, glasses at eye level and hats above them."""
+    out, _ = large
+    _, _, rows = read_attrs(out / "list_attr_celeba.txt")
+    boxes = read_boxes(out / BOXES_FILE)
+    for attribute in ("Eyeglasses", "Wearing_Hat"):
+        positive = {name for name, row in rows.items() if row[attribute] == 1}
+        assert len(positive) > 20
+        assert {name for name, b in boxes.items() if attribute in b} == positive, attribute
+    glasses = np.array([b["Eyeglasses"] for b in boxes.values() if "Eyeglasses" in b])
+    hats = np.array([b["Wearing_Hat"] for b in boxes.values() if "Wearing_Hat" in b])
+    for found in (glasses, hats):
+        assert (found[:, 0] >= 0).all() and (found[:, 2] <= 178).all() and (found[:, 3] <= 218).all()
+        assert (found[:, 2] > found[:, 0]).all() and (found[:, 3] > found[:, 1]).all()
+    eye_level = (glasses[:, 1] + glasses[:, 3]) / 2
+    assert 95 < np.median(eye_level) < 125 and (glasses[:, 3] - glasses[:, 1]).max() < 50
+    assert (hats[:, 1] + hats[:, 3]).mean() / 2 < eye_level.mean() - 30
+
+
+def test_glasses_boxes_mark_where_the_frames_changed_the_picture(small, tmp_path):
+    """Rendering the same image without its glasses changes pixels inside the recorded box, and (almost)
+    nowhere else: the box is where the glasses are, not a guess."""
+    from faceattr import synth
+
+    out, _ = small
+    boxes = read_boxes(out / BOXES_FILE)
+    name = next(n for n, b in boxes.items() if "Eyeglasses" in b)
+    index = int(name[:6]) - 1
+    plan = synth._plan_identities(SMALL, 3, (1, 6))
+    ident = next(i for i, start, n, _ in plan if start <= index < start + n)
+    who = synth._sample_identity(3, ident)
+    _, with_glasses, recorded = synth._render(3, index, who, (100, 100))
+    original = synth._sample_image
+
+    def no_glasses(r, who_):
+        img = original(r, who_)
+        img["glasses"] = False
+        return img
+
+    synth._sample_image = no_glasses
+    try:
+        _, without, _ = synth._render(3, index, who, (100, 100))
+    finally:
+        synth._sample_image = original
+    diff = np.abs(np.asarray(Image.open(io.BytesIO(with_glasses)), dtype=int)
+                  - np.asarray(Image.open(io.BytesIO(without)), dtype=int)).sum(axis=2) > 40
+    x0, y0, x1, y1 = (int(round(v)) for v in recorded["Eyeglasses"])
+    inside = diff[y0:y1 + 1, x0:x1 + 1].sum()
+    assert inside > 200 and inside / diff.sum() > 0.97
 
 
 def test_zip_entries_are_decodable_celeba_sized_jpegs_in_order(small):
