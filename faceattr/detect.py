@@ -141,8 +141,15 @@ def find_face_boxes(gray: np.ndarray) -> list[Box]:
     return sorted((int(x), int(y), int(w), int(h)) for x, y, w, h in found)
 
 
-def detect_faces(image: torch.Tensor) -> list[Face]:
+DETECTORS = ("mtcnn", "haar")
+
+
+def detect_faces(image: torch.Tensor, detector: str = "mtcnn") -> list[Face]:
     """Every face of a uint8 3×H×W RGB photo (as `images.decode_rgb` gives), aligned as CelebA's crops."""
+    if detector not in DETECTORS:
+        raise FaceattrError(f"unknown face detector {detector!r}; allowed: {', '.join(DETECTORS)}")
+    if detector == "mtcnn":  # interim: MTCNN's five-landmark alignment lands from its branch
+        raise FaceattrError("the mtcnn detector is not available in this build; use --detector haar")
     cv2 = _cv2()
     rgb = np.ascontiguousarray(image.permute(1, 2, 0).numpy())
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
