@@ -33,6 +33,34 @@ def find_layer(model: nn.Module, arch: str, name: str | None = None) -> nn.Modul
     return model.get_submodule(name)
 
 
+def block_at_stride(model: nn.Module, spec: ModelSpec, stride: int) -> str:
+    """The deepest block whose maps are at least input/`stride` in height and width (e.g. 8: 14×12 cells
+    at a 109×89 input, where the last block has 4×3). Measured by one forward pass of a blank image."""
+    names = layer_names(spec.arch)
+    sizes: dict[str, tuple[int, int]] = {}
+    handles = [model.get_submodule(n).register_forward_hook(
+        lambda _m, _i, out, n=n: sizes.__setitem__(n, tuple(out.shape[-2:]))) for n in names]
+    try:
+        with torch.inference_mode():
+            model.eval()(torch.zeros((1, 3, *spec.image_size)))
+    finally:
+        for handle in handles:
+            handle.remove()
+    need = [-(-side // stride) for side in spec.image_size]
+    return [n for n in names if sizes[n][0] >= need[0] and sizes[n][1] >= need[1]][-1]
+
+
+def choose_layer(model: nn.Module, spec: ModelSpec, choice: str | None) -> str:
+    """A layer named as params and options name it: None or 'last' (the last convolutional block),
+    'strideN' (see block_at_stride), or a block's name."""
+    if choice in (None, "", "last"):
+        return layer_names(spec.arch)[-1]
+    if choice.startswith("stride") and choice[6:].isdigit():
+        return block_at_stride(model, spec, int(choice[6:]))
+    find_layer(model, spec.arch, choice)
+    return choice
+
+
 @dataclass
 class Explanation:
     """Grad-CAM of one attribute for a batch: heat maps in [0, 1] at the input size, and probabilities."""
@@ -57,14 +85,15 @@ def _capture_into(captured: list[torch.Tensor]):
 
 
 def grad_cam(model: nn.Module, spec: ModelSpec, images: torch.Tensor, attribute: str | int,
-             against: bool = False, device: torch.device | str = "cpu") -> Explanation:
-    """Grad-CAM of `attribute` for uint8 N×3×H×W images already at the model's input size (fp32, eval mode).
+             against: bool = False, device: torch.device | str = "cpu", layer: str | None = None) -> Explanation:
+    """Grad-CAM of `attribute` for uint8 N×3×H×W images already at the model's input size (fp32, eval mode),
+    at `layer` (default: the last convolutional block).
 
     Each image's map depends only on that image (BatchNorm in eval mode), so a batch gives the same maps
     as one image at a time.
     """
     index = attribute if isinstance(attribute, int) else _attribute_index(spec, attribute)
-    layer = find_layer(model, spec.arch)
+    layer = find_layer(model, spec.arch, layer)
     captured: list[torch.Tensor] = []
     with _LOCK:
         handle = layer.register_forward_hook(_capture_into(captured))

@@ -45,11 +45,12 @@ def pick_examples(outcomes: Outcomes, per_row: int) -> list[np.ndarray]:
 
 
 def explain_in_batches(model: nn.Module, spec: ModelSpec, model_inputs: torch.Tensor, attribute: str,
-                       device: torch.device | str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+                       layer: str | None = None, device: torch.device | str = "cpu") -> tuple[np.ndarray, np.ndarray]:
     """Grad-CAM heat maps and probabilities of one attribute for many images, a bounded batch at a time."""
     heats, probs = [], []
     for start in range(0, len(model_inputs), EXPLAIN_BATCH):
-        found = grad_cam(model, spec, model_inputs[start:start + EXPLAIN_BATCH], attribute, device=device)
+        found = grad_cam(model, spec, model_inputs[start:start + EXPLAIN_BATCH], attribute, device=device,
+                         layer=layer)
         heats.append(found.heat)
         probs.append(found.probability)
     if not heats:
@@ -59,40 +60,50 @@ def explain_in_batches(model: nn.Module, spec: ModelSpec, model_inputs: torch.Te
 
 def attribute_gallery(model: nn.Module, spec: ModelSpec, attribute: str, ids: Sequence[str], outcomes: Outcomes,
                       model_inputs: Callable[[np.ndarray], torch.Tensor], shown: Callable[[str], torch.Tensor],
-                      per_row: int, path: str | Path, device: torch.device | str = "cpu") -> int:
+                      per_row: int, path: str | Path, layer: str | None = None, device: torch.device | str = "cpu") -> int:
     """Write one attribute's figure (three rows of examples with heat maps); return how many it shows."""
     rows, count = [], 0
     for label, picked in zip(ROWS, pick_examples(outcomes, per_row)):
-        heats, _ = explain_in_batches(model, spec, model_inputs(picked), attribute, device)
+        heats, _ = explain_in_batches(model, spec, model_inputs(picked), attribute, layer, device)
         examples = [(shown(ids[k]), heat, f"{ids[k]}  p={outcomes.probability[k]:.2f}") for k, heat in zip(picked, heats)]
         rows.append((f"{label} ({len(picked)})", examples))
         count += len(picked)
-    example_grid(rows, f"{attribute}: Grad-CAM on the test split (red: raises the {attribute} logit)", path,
-                 columns=per_row)
+    example_grid(rows, f"{attribute}: Grad-CAM at {layer or 'the last block'} on the test split "
+                       f"(red: raises the {attribute} logit)", path, columns=per_row)
     return count
 
 
 def heat_in_boxes(heats: np.ndarray, boxes: Sequence[Sequence[float]], image_size: tuple[int, int]) -> dict[str, float]:
-    """How much of each heat map lies inside its image's box, over many images.
+    """How well heat maps point at boxes (x0, y0, x1, y1, in pixels of the original image of (height,
+    width) `image_size`; the maps may be smaller, at the model's input size), over many images:
 
-    `boxes` are (x0, y0, x1, y1) in pixels of the original image of (height, width) `image_size`; the heat
-    maps may be smaller (the model's input). Chance is the heat spread evenly: a share equal to the box's
-    share of the image, and then never a majority inside boxes this small.
+    - pointing: the share of images whose hottest point lies inside the box (the "pointing game" of
+      Zhang et al., 2016); chance, for a peak anywhere, is the box's share of the image;
+    - mean_heat_in_box: the mean share of the heat inside the box; chance is again the box's share
+      (`mean_box_area`), heat spread evenly;
+    - majority_in_box: the share of images with more than half their heat inside the box.
     """
-    h, w = heats.shape[1:]
-    scale = (image_size[1] / w, image_size[0] / h)
-    shares = np.array([heat_fraction_in_box(heat, box, scale) for heat, box in zip(heats, boxes)])
-    areas = np.array([(b[2] - b[0]) * (b[3] - b[1]) / (image_size[0] * image_size[1]) for b in boxes])
-    if not len(shares):
+    if not len(heats):
         return {"images": 0}
-    return {"images": int(len(shares)), "majority_in_box": round(float((shares > 0.5).mean()), 4),
-            "mean_heat_in_box": round(float(shares.mean()), 4), "mean_box_area": round(float(areas.mean()), 4)}
+    h, w = heats.shape[1:]
+    sx, sy = image_size[1] / w, image_size[0] / h
+    shares = np.array([heat_fraction_in_box(heat, box, (sx, sy)) for heat, box in zip(heats, boxes)])
+    areas = np.array([(b[2] - b[0]) * (b[3] - b[1]) / (image_size[0] * image_size[1]) for b in boxes])
+    hits = []
+    for heat, box in zip(heats, boxes):
+        y, x = np.unravel_index(int(np.argmax(heat)), heat.shape)
+        px, py = (x + 0.5) * sx, (y + 0.5) * sy
+        hits.append(bool(heat.max() > 0) and box[0] <= px <= box[2] and box[1] <= py <= box[3])
+    return {"images": int(len(shares)), "pointing": round(float(np.mean(hits)), 4),
+            "mean_heat_in_box": round(float(shares.mean()), 4), "mean_box_area": round(float(areas.mean()), 4),
+            "majority_in_box": round(float((shares > 0.5).mean()), 4)}
 
 
 def box_scores(model: nn.Module, spec: ModelSpec, attribute: str, ids: Sequence[str], true: np.ndarray,
                boxes: Mapping[str, Mapping[str, Sequence[float]]], model_inputs: Callable[[np.ndarray], torch.Tensor],
-               image_size: tuple[int, int], device: torch.device | str = "cpu") -> dict[str, float]:
+               image_size: tuple[int, int], layer: str | None = None,
+               device: torch.device | str = "cpu") -> dict[str, float]:
     """heat_in_boxes over the test images that truly have the attribute and a recorded box for it."""
     picked = np.array([k for k in np.flatnonzero(true) if attribute in boxes.get(ids[k], {})], dtype=np.int64)
-    heats, _ = explain_in_batches(model, spec, model_inputs(picked), attribute, device)
+    heats, _ = explain_in_batches(model, spec, model_inputs(picked), attribute, layer, device)
     return heat_in_boxes(heats, [boxes[ids[k]][attribute] for k in picked], image_size)

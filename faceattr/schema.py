@@ -229,6 +229,7 @@ SCHEMA: dict[str, Check] = {
     "evaluate.tta_hflip": boolean,
     "explain.attributes": attributes,
     "explain.images_per_row": integer(1, 50),
+    "explain.layer": text(),
 }
 OPTIONAL = {"train.momentum": number(0, 1)}
 
@@ -274,6 +275,13 @@ def validate(params: dict) -> dict:
     if trained != "all" and explained != "all" and set(explained) - set(trained):
         _fail("explain.attributes", sorted(set(explained) - set(trained)), "attributes the model is trained on "
               f"(labels.attributes), or 'all'")
+    layer = params["explain"]["layer"]
+    if layer != "last" and not (layer.startswith("stride") and layer[6:] in ("2", "4", "8", "16", "32")):
+        from faceattr.layers import layer_names
+
+        if layer not in layer_names(params["model"]["arch"]):
+            _fail("explain.layer", layer, f"'last', 'stride2|4|8|16|32' or a block of {params['model']['arch']}: "
+                                          f"{', '.join(layer_names(params['model']['arch']))}")
     if params["partition"]["strategy"] == "file" and "{size}" not in (params["partition"]["files"] or ""):
         _fail("partition.files", params["partition"]["files"], "a path pattern containing {size} (strategy file)")
     return params

@@ -8,7 +8,7 @@ import pandas as pd
 
 from faceattr import tracking
 from faceattr.atomic import write_json
-from faceattr.explain import resolve_attributes
+from faceattr.explain import choose_layer, resolve_attributes
 from faceattr.gallery import Outcomes, attribute_gallery, box_scores
 from faceattr.images import decode_rgb
 from faceattr.models import file_sha256, load_model
@@ -24,6 +24,7 @@ def main() -> None:
     model, spec = load_model(MODEL)  # on the CPU: a few dozen images, and float32 gradients everywhere
     wanted = get(params, "explain.attributes")
     attributes = resolve_attributes(spec, None if wanted == "all" else wanted)
+    layer, last = choose_layer(model, spec, get(params, "explain.layer")), choose_layer(model, spec, "last")
     frame = pd.read_csv(PREDICTIONS, dtype={"image_id": str})
     ids = frame["image_id"].tolist()
     cached = PixelCache(PIXELS_DIR).images(ids)
@@ -39,23 +40,24 @@ def main() -> None:
     EXPLAIN_DIR.mkdir(parents=True, exist_ok=True)
     for old in EXPLAIN_DIR.glob("*.png"):  # attributes no longer asked for leave no stale figure
         old.unlink()
-    metrics: dict = {}
+    in_box: dict = {}
     for attribute in attributes:
         outcomes = Outcomes(frame[f"{attribute}_prob"].to_numpy(), frame[f"{attribute}_pred"].to_numpy(),
                             frame[f"{attribute}_true"].to_numpy())
         shown_count = attribute_gallery(model, spec, attribute, ids, outcomes, model_inputs, shown,
-                                        get(params, "explain.images_per_row"), EXPLAIN_DIR / f"{attribute}.png")
-        line = f"explain: {EXPLAIN_DIR / (attribute + '.png')} ({shown_count} examples)"
+                                        get(params, "explain.images_per_row"), EXPLAIN_DIR / f"{attribute}.png", layer)
+        print(f"explain: {EXPLAIN_DIR / (attribute + '.png')} ({shown_count} examples, Grad-CAM at {layer})")
         if any(attribute in b for b in boxes.values()):
-            score = box_scores(model, spec, attribute, ids, outcomes.true, boxes, model_inputs,
-                               (IMAGE_HEIGHT, IMAGE_WIDTH))
-            metrics[attribute] = score
-            line += (f"; heat inside the drawn box: majority in {score['majority_in_box']:.0%} of "
-                     f"{score['images']} positive images, mean share {score['mean_heat_in_box']:.2f} "
-                     f"(box area {score['mean_box_area']:.2f})")
-        print(line)
-    write_json(EXPLAIN_METRICS, {"heat_in_box": metrics})
-    flat = {f"explain.{a}.{k}": v for a, m in metrics.items() for k, v in m.items() if k != "images"}
+            in_box[attribute] = {name: box_scores(model, spec, attribute, ids, outcomes.true, boxes, model_inputs,
+                                                  (IMAGE_HEIGHT, IMAGE_WIDTH), name) for name in dict.fromkeys([layer, last])}
+            for name, score in in_box[attribute].items():
+                print(f"  {attribute} heat at {name} vs the drawn box, {score['images']} positive test images: peak "
+                      f"inside {score['pointing']:.0%}, mean share inside {score['mean_heat_in_box']:.3f} (chance: "
+                      f"the box's share of the image, {score['mean_box_area']:.3f}), over half inside "
+                      f"{score['majority_in_box']:.0%}")
+    write_json(EXPLAIN_METRICS, {"layer": layer, "heat_in_box": in_box})
+    flat = {f"explain.{a}.{layer_name}.{k}": v for a, by_layer in in_box.items() for layer_name, m in by_layer.items()
+            for k, v in m.items() if k != "images"}
     tracking.log_to_model_run(file_sha256(MODEL), flat, [EXPLAIN_DIR, EXPLAIN_METRICS], params)
 
 
