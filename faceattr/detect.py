@@ -144,7 +144,7 @@ def find_face_boxes(gray: np.ndarray) -> list[Box]:
 DETECTORS = ("mtcnn", "haar")
 
 
-def detect_faces(image: torch.Tensor, detector: str = "mtcnn") -> list[Face]:
+def detect_faces(image: torch.Tensor, detector: str = "haar") -> list[Face]:
     """Every face of a uint8 3×H×W RGB photo (as `images.decode_rgb` gives), aligned as CelebA's crops."""
     if detector not in DETECTORS:
         raise FaceattrError(f"unknown face detector {detector!r}; allowed: {', '.join(DETECTORS)}")

@@ -51,6 +51,9 @@ def main() -> None:
             in_box[attribute] = {name: box_scores(model, spec, attribute, ids, outcomes.true, boxes, model_inputs,
                                                   (IMAGE_HEIGHT, IMAGE_WIDTH), name) for name in dict.fromkeys([layer, last])}
             for name, score in in_box[attribute].items():
+                if not score["images"]:
+                    print(f"  {attribute}: no positive test image with a drawn box to score the heat at {name}")
+                    continue
                 print(f"  {attribute} heat at {name} vs the drawn box, {score['images']} positive test images: peak "
                       f"inside {score['pointing']:.0%}, mean share inside {score['mean_heat_in_box']:.3f} (chance: "
                       f"the box's share of the image, {score['mean_box_area']:.3f}), over half inside "

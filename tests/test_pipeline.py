@@ -25,8 +25,11 @@ def test_repro_writes_every_output(repo):
                 "data/processed/partitions/list_partition_60.txt", "models/model.pt", "metrics/train.json",
                 "metrics/eval.json", "plots/train_history.csv", "plots/predictions.csv",
                 "plots/training_curves.png", "plots/per_attribute_accuracy.png", "plots/roc_curves.png",
-                "plots/label_distribution.png", "plots/synthetic_samples.png"]:
+                "plots/label_distribution.png", "plots/synthetic_samples.png", "metrics/explain.json",
+                "data/raw/synthetic/attribute_boxes.csv"]:
         assert (repo / rel).is_file(), rel
+    trained = yaml.safe_load((repo / "params.yaml").read_text())["labels"]["attributes"]
+    assert sorted(p.name for p in (repo / "plots/explain").iterdir()) == sorted(f"{a}.png" for a in trained)
     assert len(list((repo / "data/interim/img_align_celeba").iterdir())) == 400
     report = json.loads((repo / "data/processed/label_report.json").read_text())
     assert report["rows_kept"] == 400 and report["rows_malformed"] == 0
@@ -82,7 +85,9 @@ def test_mlflow_run_of_the_baseline(repo):
     assert "test.mean_accuracy" in r.data.metrics
     assert {"git_commit", "device", "torch_version", "faceattr.model_sha256"} <= set(r.data.tags)
     artifacts = {a.path for a in client.list_artifacts(r.info.run_id)}
-    assert {"eval.json", "training_curves.png", "roc_curves.png"} <= artifacts
+    assert {"eval.json", "training_curves.png", "roc_curves.png", "explain", "explain.json"} <= artifacts
+    explained = {a.path for a in client.list_artifacts(r.info.run_id, "explain")}
+    assert "explain/Eyeglasses.png" in explained and len(explained) == 10
     assert (repo / "mlruns").is_dir()  # artifacts beside mlflow.db at the repo root
 
 
