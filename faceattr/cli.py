@@ -60,10 +60,10 @@ class Crop:
 
 
 def _iter_crops(inputs: Sequence[str], size: tuple[int, int], scan: Scan, wanted: set[str] | None = None,
-                detect: bool = False, detector: str = "haar", max_megapixels: float = MAX_MEGAPIXELS) -> Iterator[Crop]:
+                detect: bool = False, detector: str | None = None, max_megapixels: float = MAX_MEGAPIXELS) -> Iterator[Crop]:
     """Decode the inputs one at a time (with `detect`, find and align their faces). Unreadable files,
     photos without a face and images unlike an aligned crop are noted in `scan` and, the first two, skipped."""
-    from faceattr.detect import detect_faces
+    from faceattr.detect import DEFAULT_DETECTOR, detect_faces
     from faceattr.images import decode_rgb, resize_to
     from faceattr.sources import iter_images
 
@@ -79,7 +79,7 @@ def _iter_crops(inputs: Sequence[str], size: tuple[int, int], scan: Scan, wanted
             scan.problems.append((item.name, str(exc).split(": ", 1)[-1]))
             continue
         if detect:
-            faces = detect_faces(image, detector=detector)
+            faces = detect_faces(image, detector or DEFAULT_DETECTOR)
             if not faces:
                 scan.faceless.append(item.name)
             for k, face in enumerate(faces):
@@ -92,7 +92,7 @@ def _iter_crops(inputs: Sequence[str], size: tuple[int, int], scan: Scan, wanted
 
 
 def _scan(inputs: Sequence[str], size: tuple[int, int], predict: Callable[[torch.Tensor], np.ndarray],
-          wanted: set[str] | None = None, detect: bool = False, detector: str = "haar", batch: int = 256,
+          wanted: set[str] | None = None, detect: bool = False, detector: str | None = None, batch: int = 256,
           max_megapixels: float = MAX_MEGAPIXELS) -> tuple[Scan, np.ndarray]:
     """Predict on every crop a batch at a time, so memory does not grow with the number of images."""
     import numpy as np
@@ -318,9 +318,10 @@ def _add_input_options(parser: argparse.ArgumentParser, per_face: str) -> None:
     """The options `predict` and `explain` share: finding faces in photos, and the size limit."""
     parser.add_argument("--detect", action="store_true",
                         help=f"find the faces in each photo, align each as CelebA's crops and {per_face}")
-    parser.add_argument("--detector", choices=("mtcnn", "haar"), default="haar",
+    parser.add_argument("--detector", choices=("mtcnn", "haar"), default=None,
                         help="with --detect: mtcnn (five landmarks: eyes, nose, mouth corners, aligned as "
-                             "CelebA's) or haar (default for now; OpenCV's Haar cascade, aligned on the eyes when found)")
+                             "CelebA's) or haar (OpenCV's Haar cascade, aligned on the eyes when found); default: "
+                             "faceattr.detect.DEFAULT_DETECTOR")
     parser.add_argument("--max-megapixels", type=_positive, default=MAX_MEGAPIXELS, metavar="MP",
                         help="skip images larger than this, judged from their header before decoding "
                              "(default: %(default)g; a decompression bomb costs gigabytes)")

@@ -142,9 +142,10 @@ def find_face_boxes(gray: np.ndarray) -> list[Box]:
 
 
 DETECTORS = ("mtcnn", "haar")
+DEFAULT_DETECTOR = "haar"  # becomes "mtcnn" when its five-landmark alignment lands
 
 
-def detect_faces(image: torch.Tensor, detector: str = "haar") -> list[Face]:
+def detect_faces(image: torch.Tensor, detector: str = DEFAULT_DETECTOR) -> list[Face]:
     """Every face of a uint8 3×H×W RGB photo (as `images.decode_rgb` gives), aligned as CelebA's crops."""
     if detector not in DETECTORS:
         raise FaceattrError(f"unknown face detector {detector!r}; allowed: {', '.join(DETECTORS)}")

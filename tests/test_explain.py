@@ -81,6 +81,18 @@ def test_for_and_against_are_complementary_and_probabilities_match_the_model():
     np.testing.assert_allclose(pro.probability, predict_probabilities(model, spec, images)[:, 1], atol=1e-5)
 
 
+def test_grad_cam_works_on_a_model_that_has_just_predicted():
+    """A server predicts, then explains, with one model: prediction (inference mode, channels_last) must not
+    leave the weights unusable for autograd, nor change the maps."""
+    from faceattr.evaluation import predict_probabilities
+
+    model, spec = _model("mobilenet_v2", seed=3)
+    images = _images(2, seed=3)
+    before = grad_cam(model, spec, images, "Eyeglasses").heat
+    predict_probabilities(model, spec, images)
+    np.testing.assert_allclose(grad_cam(model, spec, images, "Eyeglasses").heat, before, atol=1e-5)
+
+
 def test_a_batch_gives_the_same_maps_as_one_image_at_a_time():
     model, spec = _model("mobilenet_v2")
     images = _images(4, seed=2)
