@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install repro test bench grid push pull clean-venv
+.PHONY: install repro test bench bench-alignment grid push pull clean-venv
 
 install: $(STAMP)
 
@@ -16,6 +16,10 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | { grep -v '^WARNING: Location' || true; }
+	# MTCNN's weights (faceattr/mtcnn.py, the default face detector) ship inside the facenet-pytorch wheel (MIT).
+	# Its metadata pins torch<2.3 and numpy<2, so it cannot be a normal dependency: installed with --no-deps,
+	# only its three weight files are read; its Python code is never imported.
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps facenet-pytorch==2.6.0 2>&1 | { grep -v '^WARNING: Location' || true; }
 	touch $(STAMP)
 
 # dvc repro exits 0 even when it could not copy an output into its cache (a full disk): the check fails then.
@@ -31,6 +35,13 @@ test: install
 BENCH_ARGS ?=
 bench: install
 	python benchmarks/bench.py --json benchmarks/last_run.json $(BENCH_ARGS)
+
+# Face detection and alignment on composed photos, mtcnn against haar (benchmarks/README.md: Face alignment);
+# `make bench-alignment ALIGN_ARGS="--celeba /work/shared/celeba"` adds real CelebA faces.
+ALIGN_ARGS ?=
+bench-alignment: install
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[bench]' 2>&1 | { grep -v '^WARNING: Location' || true; }
+	python benchmarks/alignment.py --json benchmarks/alignment_last_run.json $(ALIGN_ARGS)
 
 # The published project's grid as DVC experiments; writes metrics/grid.md.
 grid: install

@@ -1,9 +1,12 @@
 """Find faces in ordinary photos and align each as CelebA's crops are, so a model trained on CelebA can read them.
 
-Models are trained on CelebA's aligned 178×218 crops (eyes level, at fixed places), and do poorly on
-anything framed otherwise. So each face found by OpenCV's Haar cascade (bundled with opencv-python-headless
-4.x in `cv2.data`; nothing is downloaded) is warped into that frame: on its two eyes when the eye cascade
-finds them (a similarity: rotation, scale, translation), else on the face box with a fixed box→crop relation.
+Models are trained on CelebA's aligned 178×218 crops, and do poorly on anything framed otherwise. CelebA's
+crops were aligned on five landmarks (eye centres, nose tip, mouth corners), so the default detector, MTCNN
+(faceattr.mtcnn; weights from the facenet-pytorch wheel, nothing downloaded), finds those five points and a
+least-squares similarity (rotation, uniform scale, translation) maps them onto the mean positions of CelebA's
+aligned landmarks. The fallback, `haar`, is OpenCV's Haar cascade (bundled with opencv-python-headless 4.x in
+`cv2.data`): aligned on its two eyes when the eye cascade finds them (a similarity), else on the face box
+with a fixed box→crop relation.
 """
 
 from __future__ import annotations
@@ -20,9 +23,16 @@ import torch
 from faceattr.errors import FaceattrError
 
 CROP_WIDTH, CROP_HEIGHT = 178, 218
-# Where CelebA's aligned crops put the eye centres (x, y): the image's left eye first.
-CELEBA_LEFT_EYE = (69.0, 111.0)
-CELEBA_RIGHT_EYE = (108.0, 111.0)
+# Where CelebA's aligned 178×218 crops put the five landmarks (x, y), image-left first as in CelebA's file:
+# left eye, right eye, nose tip, left and right mouth corner. These are the means, over its 202,599 rows, of
+# CelebA's `list_landmarks_align_celeba.txt` (Liu et al., ICCV 2015), to 0.1 px as published in summaries of
+# the data set; the file itself is not at hand here (/work/shared/celeba has no landmark file), so they were
+# not recomputed. A cross-check on the real crops: MTCNN's own five landmarks on the first 300 aligned images
+# of img_align_celeba_fullres.zip average within 1.5 px of every one of these (benchmarks/README.md,
+# "Face alignment").
+CELEBA_LANDMARKS = np.array([(69.4, 111.2), (107.7, 111.2), (88.1, 135.1), (71.3, 152.1), (106.0, 152.1)])
+CELEBA_LEFT_EYE = (float(CELEBA_LANDMARKS[0, 0]), float(CELEBA_LANDMARKS[0, 1]))
+CELEBA_RIGHT_EYE = (float(CELEBA_LANDMARKS[1, 0]), float(CELEBA_LANDMARKS[1, 1]))
 
 # Where the face cascade's box lies in an aligned 178×218 crop: its centre and its width (it is square).
 # Measured by running `find_face_boxes` (the settings below) on the first 400 crops, in name order, of real
@@ -51,11 +61,18 @@ Point = tuple[float, float]
 
 @dataclass
 class Face:
-    """One face of a photo: its box, its eye centres when found, and its CelebA-style crop (uint8 3×218×178)."""
+    """One face of a photo and its CelebA-style crop (uint8 3×218×178).
+
+    `box` and `eyes` (when found) are in the photo's pixels; `landmarks` (5×2, CelebA's order) and the
+    detector's `probability` come with mtcnn only; `transform` is the 2×3 map from photo to crop pixels.
+    """
 
     box: Box
     eyes: tuple[Point, Point] | None
     crop: torch.Tensor
+    landmarks: np.ndarray | None = None
+    probability: float | None = None
+    transform: np.ndarray | None = None
 
 
 def _cv2() -> Any:
@@ -90,6 +107,27 @@ def similarity_to_celeba(left_eye: Point, right_eye: Point) -> np.ndarray:
     a = dst / src  # scale·e^(i·angle)
     t = complex(*CELEBA_LEFT_EYE) - a * complex(*left_eye)
     return np.array([[a.real, -a.imag, t.real], [a.imag, a.real, t.imag]])
+
+
+def similarity_from_points(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """The 2×3 similarity (rotation, uniform scale, translation) best taking points `src` onto `dst` (N×2 each).
+
+    Least squares (Umeyama 1991), so a landmark that is a little off pulls the fit only a little; no
+    reflection, as a face is never mirrored by alignment.
+    """
+    src, dst = np.asarray(src, dtype=np.float64), np.asarray(dst, dtype=np.float64)
+    if src.shape != dst.shape or src.ndim != 2 or src.shape[1] != 2 or len(src) < 2:
+        raise ValueError(f"need two matching N×2 point sets (N >= 2), got {src.shape} and {dst.shape}")
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s, d = src - mu_s, dst - mu_d
+    var = (s ** 2).sum() / len(src)
+    if var == 0:
+        raise ValueError("the source points coincide")
+    u, sigma, vt = np.linalg.svd(d.T @ s / len(src))
+    sign = np.diag([1.0, np.sign(np.linalg.det(u @ vt)) or 1.0])
+    rotation = u @ sign @ vt
+    scale = (sigma * np.diag(sign)).sum() / var
+    return np.hstack([scale * rotation, (mu_d - scale * rotation @ mu_s)[:, None]])
 
 
 def box_to_celeba(box: Box) -> np.ndarray:
@@ -142,21 +180,42 @@ def find_face_boxes(gray: np.ndarray) -> list[Box]:
 
 
 DETECTORS = ("mtcnn", "haar")
-DEFAULT_DETECTOR = "haar"  # becomes "mtcnn" when its five-landmark alignment lands
+DEFAULT_DETECTOR = "mtcnn"
 
 
-def detect_faces(image: torch.Tensor, detector: str = DEFAULT_DETECTOR) -> list[Face]:
-    """Every face of a uint8 3×H×W RGB photo (as `images.decode_rgb` gives), aligned as CelebA's crops."""
-    if detector not in DETECTORS:
-        raise FaceattrError(f"unknown face detector {detector!r}; allowed: {', '.join(DETECTORS)}")
-    if detector == "mtcnn":  # interim: MTCNN's five-landmark alignment lands from its branch
-        raise FaceattrError("the mtcnn detector is not available in this build; use --detector haar")
-    cv2 = _cv2()
-    rgb = np.ascontiguousarray(image.permute(1, 2, 0).numpy())
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+def _mtcnn_faces(image: torch.Tensor, rgb: np.ndarray) -> list[Face]:
+    """Faces by MTCNN, each aligned by the least-squares similarity of its five landmarks onto CelebA's."""
+    from faceattr import mtcnn
+
+    min_face = max(mtcnn.MIN_FACE_PX, MIN_FACE_FRACTION * min(rgb.shape[:2]))
+    faces = []
+    for found in mtcnn.detect(image, min_face=min_face):
+        x0, y0, x1, y1 = found.box
+        box = (int(round(x0)), int(round(y0)), int(round(x1 - x0)), int(round(y1 - y0)))
+        transform = similarity_from_points(found.landmarks, CELEBA_LANDMARKS)
+        eyes = (tuple(found.landmarks[0]), tuple(found.landmarks[1]))
+        faces.append(Face(box, eyes, align(rgb, transform), found.landmarks, found.probability, transform))
+    return sorted(faces, key=lambda f: f.box)
+
+
+def _haar_faces(rgb: np.ndarray) -> list[Face]:
+    """Faces by OpenCV's Haar cascade, each aligned on its two eyes when found, else on its box."""
+    gray = _cv2().cvtColor(rgb, _cv2().COLOR_RGB2GRAY)
     faces = []
     for box in find_face_boxes(gray):
         eyes = find_eyes(gray, box)
         transform = similarity_to_celeba(*eyes) if eyes else box_to_celeba(box)
-        faces.append(Face(box, eyes, align(rgb, transform)))
+        faces.append(Face(box, eyes, align(rgb, transform), transform=transform))
     return faces
+
+
+def detect_faces(image: torch.Tensor, detector: str = DEFAULT_DETECTOR) -> list[Face]:
+    """Every face of a uint8 3×H×W RGB photo (as `images.decode_rgb` gives), aligned as CelebA's crops, left to right.
+
+    Safe to call from several threads at once; the same photo always gives the same faces.
+    """
+    if detector not in DETECTORS:
+        raise FaceattrError(f"unknown face detector {detector!r}; allowed: {', '.join(DETECTORS)}")
+    _cv2()  # both detectors warp with OpenCV: say so before any work
+    rgb = np.ascontiguousarray(image.permute(1, 2, 0).numpy())
+    return _mtcnn_faces(image, rgb) if detector == "mtcnn" else _haar_faces(rgb)

@@ -33,8 +33,8 @@ from faceattr.atomic import atomic_path, write_text
 from faceattr.attributes import CELEBA_ATTRIBUTES
 from faceattr.errors import FaceattrError
 
-__all__ = ["BOXES_FILE", "CELEBA_ATTRIBUTES", "RENDERED_ATTRIBUTES", "generate_dataset", "read_boxes",
-           "render_sample_grid"]
+__all__ = ["BOXES_FILE", "CELEBA_ATTRIBUTES", "RENDERED_ATTRIBUTES", "face_with_eyes", "generate_dataset",
+           "read_boxes", "render_sample_grid"]
 
 # Attributes the renderer draws visibly; their labels match the picture exactly. The other four
 # (Attractive, High_Cheekbones, Oval_Face, Pointy_Nose) are sampled labels with no visual cue
@@ -49,6 +49,7 @@ IMAGE_WIDTH, IMAGE_HEIGHT = 178, 218
 BOXES_FILE = "attribute_boxes.csv"
 BOXED_ATTRIBUTES = ("Eyeglasses", "Wearing_Hat")
 ZIP_DIR = "img_align_celeba"
+EYES = "eyes"  # _render's record of the eye centres (left x, y, right x, y); not an attribute, not in BOXES_FILE
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 # The person is drawn at 2x straight onto the (upscaled) background, with the pose (rotation, scale,
@@ -849,6 +850,11 @@ def _render(seed: int, idx: int, who: dict[str, Any], quality: tuple[int, int]) 
     _draw_person(r, who, img, pen)
     boxes = {name: (max(0.0, x0 / _S), max(0.0, y0 / _S), min(float(IMAGE_WIDTH), x1 / _S),
                     min(float(IMAGE_HEIGHT), y1 / _S)) for name, (x0, y0, x1, y1) in pen.boxes.items()}
+    # The eye centres as drawn, posed, in image pixels (canvas pixels 2j, 2j+1 average into pixel j, whose
+    # centre is canvas coordinate 2j + 0.5); kept beside the boxes for `face_with_eyes`, never written out.
+    f = _Face(who, img)
+    (lx, ly), (rx, ry) = (pen.p(f.cx + side * f.es, f.eye_y) for side in (-1, 1))
+    boxes[EYES] = ((lx - 0.5) / _S, (ly - 0.5) / _S, (rx - 0.5) / _S, (ry - 0.5) / _S)
     out = np.asarray(canvas.reduce(_S), dtype=np.float32)
 
     # lighting: directional gradient, brightness, contrast, per-channel colour gains
@@ -990,6 +996,16 @@ def generate_dataset(out_dir: Path, count: int = 3000, seed: int = 0,
         "splits": {name: split_of.count(k) for k, name in enumerate(("train", "val", "test"))},
         "positive_rate": {a: round(float(p), 4) for a, p in zip(CELEBA_ATTRIBUTES, rates)},
     }
+
+
+def face_with_eyes(seed: int, index: int, quality: int = 95) -> tuple[bytes, tuple[tuple[float, float], tuple[float, float]]]:
+    """One synthetic 178×218 face (JPEG bytes, its own identity) and its true eye centres (image-left first, pixels).
+
+    For checking face alignment: the eyes are where they were drawn, not where a detector thinks they are.
+    """
+    _, data, boxes = _render(seed, index, _sample_identity(seed, index + 1), (quality, quality))
+    lx, ly, rx, ry = boxes[EYES]
+    return data, ((lx, ly), (rx, ry))
 
 
 # ------------------------------------------------------------------------------------------ preview
