@@ -100,7 +100,7 @@ def synthetic_faces(count: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]
     out = []
     for k in range(count):
         data, eyes = face_with_eyes(seed, k)
-        out.append((np.asarray(Image.open(io.BytesIO(data)).convert("RGB")), np.array(eyes)))
+        out.append((np.array(Image.open(io.BytesIO(data)).convert("RGB")), np.array(eyes)))
     return out
 
 
@@ -108,7 +108,7 @@ def celeba_faces(folder: Path, count: int, skip: int = 0) -> list[tuple[np.ndarr
     """Real aligned crops, in name order, read from the zip in place; their eyes at CelebA's mean positions."""
     with zipfile.ZipFile(folder / CELEBA_ZIP) as zf:
         names = sorted(n for n in zf.namelist() if n.lower().endswith(".jpg"))[skip:skip + count]
-        return [(np.asarray(Image.open(io.BytesIO(zf.read(n))).convert("RGB")), CELEBA_EYES.copy()) for n in names]
+        return [(np.array(Image.open(io.BytesIO(zf.read(n))).convert("RGB")), CELEBA_EYES.copy()) for n in names]
 
 
 def score(faces: list, truths: list[dict]) -> tuple[int, int, list[float]]:
@@ -132,6 +132,7 @@ def score(faces: list, truths: list[dict]) -> tuple[int, int, list[float]]:
 def run_set(name: str, photos: list[tuple[np.ndarray, list[dict]]], repeats: int) -> dict:
     out = {}
     for detector in DETECTORS:
+        detect_faces(torch.from_numpy(photos[0][0]).permute(2, 0, 1).contiguous(), detector)  # load, warm up
         found = pasted = false = 0
         errors: list[float] = []
         times = []

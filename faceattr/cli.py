@@ -319,9 +319,10 @@ def _add_input_options(parser: argparse.ArgumentParser, per_face: str) -> None:
     parser.add_argument("--detect", action="store_true",
                         help=f"find the faces in each photo, align each as CelebA's crops and {per_face}")
     parser.add_argument("--detector", choices=("mtcnn", "haar"), default=None,
-                        help="with --detect: mtcnn (five landmarks: eyes, nose, mouth corners, aligned as "
-                             "CelebA's) or haar (OpenCV's Haar cascade, aligned on the eyes when found); default: "
-                             "faceattr.detect.DEFAULT_DETECTOR")
+                        help="with --detect: mtcnn (five landmarks: eyes, nose tip, mouth corners, mapped onto "
+                             "CelebA's mean landmarks; weights from the facenet-pytorch package) or haar (OpenCV's "
+                             "Haar cascade, aligned on the eyes when found: frontal, upright faces only); "
+                             "default: mtcnn (faceattr.detect.DEFAULT_DETECTOR)")
     parser.add_argument("--max-megapixels", type=_positive, default=MAX_MEGAPIXELS, metavar="MP",
                         help="skip images larger than this, judged from their header before decoding "
                              "(default: %(default)g; a decompression bomb costs gigabytes)")

@@ -1,28 +1,31 @@
 """`faceattr predict --detect`: faces found in a photo, aligned as CelebA's crops, reported with their boxes.
 
-The photo is made of synthetic faces (faceattr.synth) pasted 1:1 at known places on a larger background.
+The photos are made of synthetic faces (faceattr.synth) pasted at known places on a larger background: 1:1
+for the command's output, scaled and rotated (with their true eye centres) for MTCNN's alignment.
 """
 
 import csv
 import io
 import json
+import math
 import sys
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from faceattr import detect
-from faceattr.cli import main
-from faceattr.detect import (CELEBA_LEFT_EYE, CELEBA_RIGHT_EYE, BOX_CENTRE_IN_CROP, box_to_celeba, detect_faces,
-                             similarity_to_celeba)
+from faceattr import detect, mtcnn
+from faceattr.cli import build_parser, main
+from faceattr.detect import (CELEBA_LANDMARKS, CELEBA_LEFT_EYE, CELEBA_RIGHT_EYE, BOX_CENTRE_IN_CROP, DEFAULT_DETECTOR,
+                             box_to_celeba, detect_faces, similarity_from_points, similarity_to_celeba)
 from faceattr.errors import FaceattrError
 from faceattr.evaluation import predict_probabilities
 from faceattr.images import decode_rgb, resize_to
 from faceattr.models import ModelSpec, build_model, load_model, save_model
-from faceattr.synth import generate_dataset
+from faceattr.synth import face_with_eyes, generate_dataset
 
 ATTRS = ["Male", "Smiling", "Young"]
 PHOTO_W, PHOTO_H = 640, 420
@@ -64,8 +67,10 @@ def setup(tmp_path_factory):
     generate_dataset(root / "synth", count=12, seed=0, workers=1)
     with zipfile.ZipFile(root / "synth" / "img_align_celeba.zip") as zf:
         synth = [decode_rgb(zf.read(n)) for n in sorted(zf.namelist())]
-    # The first two faces that the cascades find, eyes included, when standing alone (deterministic).
-    chosen = [k for k, img in enumerate(synth) if [f.eyes is not None for f in detect_faces(img)] == [True]][:2]
+    # The first two faces that the Haar cascades find, eyes included, when standing alone (deterministic), so
+    # the same photo serves the haar fallback's tests too.
+    chosen = [k for k, img in enumerate(synth)
+              if [f.eyes is not None for f in detect_faces(img, "haar")] == [True]][:2]
     assert len(chosen) == 2
     photo = _background(seed=1)
     for k, (x, y) in zip(chosen, PLACES):
@@ -112,16 +117,16 @@ def test_photo_stored_sideways_is_turned_upright_by_its_exif_orientation(setup, 
     assert len(rows) == len(PLACES) and all(_within(r["box"], place) for r, place in zip(rows, PLACES))
 
 
-def test_aligned_crop_is_celeba_like(setup):
-    """Each crop shows the pasted face framed as CelebA's crops are, whatever surrounds it in the photo.
+def test_haar_fallback_crop_is_celeba_like(setup):
+    """haar: each crop shows the pasted face framed as CelebA's crops are, whatever surrounds it in the photo.
 
     Synthetic faces are drawn larger and tilted a little (their eyes ~44 px apart, CelebA's 39), so a good
     crop is not the synthetic image itself: its eyes, found again in the crop, must sit where CelebA's are,
     and its inner face must match the same face aligned standing alone far better than any other face.
     """
-    faces = detect_faces(decode_rgb((setup["root"] / "photo.jpg").read_bytes()))
+    faces = detect_faces(decode_rgb((setup["root"] / "photo.jpg").read_bytes()), "haar")
     assert len(faces) == len(PLACES)
-    alone = {j: found[0].crop for j, img in enumerate(setup["synth"]) if (found := detect_faces(img))}
+    alone = {j: found[0].crop for j, img in enumerate(setup["synth"]) if (found := detect_faces(img, "haar"))}
     inner = (slice(None), slice(80, 170), slice(40, 138))  # eyes to chin, cheek to cheek
 
     def mad(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -131,7 +136,7 @@ def test_aligned_crop_is_celeba_like(setup):
         assert face.eyes is not None and tuple(face.crop.shape) == (3, 218, 178)
         for ex, ey in face.eyes:  # found inside the pasted face, in its upper half
             assert place[0] < ex < place[0] + FACE_W and place[1] < ey < place[1] + FACE_H * 0.6
-        again = detect_faces(face.crop)
+        again = detect_faces(face.crop, "haar")
         assert len(again) == 1 and again[0].eyes is not None
         assert np.abs(np.array(again[0].eyes) - [CELEBA_LEFT_EYE, CELEBA_RIGHT_EYE]).max() <= 3
         own = mad(face.crop, alone[k])
@@ -195,9 +200,163 @@ def test_missing_opencv_or_cascade_is_a_clear_error(setup, fresh_cascades, monke
     import cv2
 
     monkeypatch.setattr(cv2.data, "haarcascades", str(tmp_path) + "/")
-    assert main(_predict(setup, str(setup["root"] / "photo.jpg"), "--detect")) == 2
+    assert main(_predict(setup, str(setup["root"] / "photo.jpg"), "--detect", "--detector", "haar")) == 2
     err = capsys.readouterr().err
     assert "haarcascade_frontalface_default.xml not found" in err and "pip install 'opencv-python-headless<5'" in err
     monkeypatch.setitem(sys.modules, "cv2", None)  # as if OpenCV were not installed
     with pytest.raises(FaceattrError, match=r"needs OpenCV.*pip install 'opencv-python-headless<5'"):
         detect.detect_faces(torch.zeros((3, 64, 64), dtype=torch.uint8))
+
+
+# ------------------------------------------------------------------------------------------------ MTCNN
+# Synthetic faces pasted scaled and rotated (about the face's centre) on a 640×480 background:
+# (face index, scale, angle in degrees, where the face's centre lands).
+POSES = [(0, 0.7, -20.0, (120.0, 150.0)), (1, 1.0, 0.0, (330.0, 240.0)), (2, 1.4, 15.0, (520.0, 250.0))]
+FACE_CENTRE = (89.0, 125.0)  # the oval pasted from each 178×218 crop, in crop pixels
+FACE_RADII = (62.0, 82.0)
+
+
+@pytest.fixture(scope="module")
+def posed():
+    """A photo of three synthetic faces pasted scaled and rotated, and their true eye centres in its pixels."""
+    yy, xx = np.mgrid[0:480, 0:640].astype(np.float32)
+    photo = np.stack([90 + 60 * xx / 640, 110 + 40 * yy / 480, 150 - 50 * xx / 640], -1)
+    photo += np.random.default_rng(3).normal(0, 4, photo.shape)
+    cy, cx = np.mgrid[0:218, 0:178].astype(np.float32)
+    oval = ((cx - FACE_CENTRE[0]) / FACE_RADII[0]) ** 2 + ((cy - FACE_CENTRE[1]) / FACE_RADII[1]) ** 2
+    mask = np.clip((1.15 - oval) / 0.3, 0, 1)  # feathered, so no straight crop edge is pasted
+    eyes = []
+    import cv2
+
+    for index, scale, angle, centre in POSES:
+        data, true_eyes = face_with_eyes(seed=5, index=index)
+        crop = np.array(Image.open(io.BytesIO(data)).convert("RGB"))
+        m = cv2.getRotationMatrix2D(FACE_CENTRE, angle, scale)
+        m[:, 2] += np.array(centre) - FACE_CENTRE
+        alpha = cv2.warpAffine(mask, m, (640, 480))[..., None]
+        photo = photo * (1 - alpha) + cv2.warpAffine(crop, m, (640, 480)).astype(np.float32) * alpha
+        eyes.append(np.hstack([np.array(true_eyes), np.ones((2, 1))]) @ m.T)
+    image = torch.from_numpy(np.clip(photo + 0.5, 0, 255).astype(np.uint8)).permute(2, 0, 1).contiguous()
+    return image, eyes
+
+
+def test_mtcnn_is_the_default_and_the_cli_follows_it():
+    assert DEFAULT_DETECTOR == "mtcnn"
+    args = build_parser().parse_args(["predict", "x.jpg", "--model", "m.pt", "--detect"])
+    assert args.detector is None  # the CLI passes None, and detect.DEFAULT_DETECTOR decides
+    predict = next(a for a in build_parser()._subparsers._group_actions[0].choices["predict"]._actions
+                   if a.dest == "detector")
+    assert f"default: {DEFAULT_DETECTOR}" in predict.help
+
+
+def test_nets_load_from_the_package_files_and_give_the_documented_shapes(monkeypatch):
+    monkeypatch.delenv(mtcnn.WEIGHTS_ENV, raising=False)
+    folder = mtcnn.weights_folder()
+    assert folder.parts[-2:] == ("facenet_pytorch", "data")
+    assert "facenet_pytorch" not in sys.modules  # its files are read, its code never imported
+    pnet, rnet, onet = mtcnn.load_nets()
+    for net, name in zip((pnet, rnet, onet), mtcnn.WEIGHT_FILES):  # every tensor of the file, in every net
+        saved = torch.load(folder / name, weights_only=True)
+        assert set(saved) == set(net.state_dict())
+        assert all(torch.equal(saved[k], v) for k, v in net.state_dict().items())
+        assert not net.training
+    x = torch.rand(2, 3, 48, 48) * 2 - 1
+    with torch.inference_mode():
+        reg, prob = pnet(x[:, :, :12, :12])
+        assert reg.shape == (2, 4, 1, 1) and prob.shape == (2, 1, 1)
+        reg, prob = pnet(x)  # fully convolutional: a score per 12-px window, stride 2
+        assert reg.shape == (2, 4, 19, 19) and prob.shape == (2, 19, 19)
+        reg, prob = rnet(x[:, :, :24, :24])
+        assert reg.shape == (2, 4) and prob.shape == (2,)
+        reg, points, prob = onet(x)
+        assert reg.shape == (2, 4) and points.shape == (2, 10) and prob.shape == (2,)
+        assert ((prob >= 0) & (prob <= 1)).all()
+    assert mtcnn.load_nets()[0] is pnet  # loaded once
+
+
+def test_missing_weights_are_a_clear_error_with_the_way_out(setup, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv(mtcnn.WEIGHTS_ENV, str(tmp_path))
+    with pytest.raises(FaceattrError, match=r"pnet\.pt: MTCNN weights file not found .*FACEATTR_MTCNN_WEIGHTS="):
+        detect_faces(torch.zeros((3, 64, 64), dtype=torch.uint8))
+    assert main(_predict(setup, str(setup["root"] / "photo.jpg"), "--detect")) == 2
+    err = capsys.readouterr().err
+    assert "pip install --no-deps facenet-pytorch==2.6.0" in err and "--detector haar" in err
+    monkeypatch.delenv(mtcnn.WEIGHTS_ENV)
+    monkeypatch.setattr(mtcnn.importlib.util, "find_spec", lambda name: None)  # as if it were not installed
+    with pytest.raises(FaceattrError, match=r"facenet-pytorch package, which is not installed: pip install --no-deps"):
+        mtcnn.weights_folder()
+
+
+def test_weights_folder_can_be_given_by_the_environment(monkeypatch, tmp_path):
+    package = mtcnn.weights_folder()
+    for name in mtcnn.WEIGHT_FILES:
+        (tmp_path / name).write_bytes((package / name).read_bytes())
+    monkeypatch.setenv(mtcnn.WEIGHTS_ENV, str(tmp_path))
+    assert mtcnn.weights_folder() == tmp_path and mtcnn.load_nets()[0] is not mtcnn._load(package)[0]
+    (tmp_path / "onet.pt").write_bytes(b"not a state dict")
+    mtcnn._load.cache_clear()
+    with pytest.raises(FaceattrError, match=r"onet\.pt: not MTCNN weights that fit ONet"):
+        mtcnn.load_nets()
+    mtcnn._load.cache_clear()
+
+
+def test_similarity_from_points_recovers_a_known_similarity_exactly():
+    rng = np.random.default_rng(0)
+    for scale, angle, shift in [(1.0, 0.0, (0, 0)), (0.37, 1.1, (12.5, -40.0)), (2.6, -2.9, (-300.0, 7.0))]:
+        truth = np.array([[scale * math.cos(angle), -scale * math.sin(angle), shift[0]],
+                          [scale * math.sin(angle), scale * math.cos(angle), shift[1]]])
+        for n in (2, 5):
+            src = rng.uniform(-200, 600, (n, 2))
+            dst = np.hstack([src, np.ones((n, 1))]) @ truth.T
+            assert np.abs(similarity_from_points(src, dst) - truth).max() < 1e-9
+    # Least squares: CelebA's own landmarks map onto themselves; one point moved 10 px moves the fit far less.
+    assert np.abs(similarity_from_points(CELEBA_LANDMARKS, CELEBA_LANDMARKS) - np.eye(2, 3)).max() < 1e-12
+    moved = CELEBA_LANDMARKS + [[0, 0], [0, 0], [10, 0], [0, 0], [0, 0]]
+    m = similarity_from_points(moved, CELEBA_LANDMARKS)
+    eyes = np.hstack([CELEBA_LANDMARKS[:2], np.ones((2, 1))]) @ m.T
+    assert 0.5 < np.abs(eyes - CELEBA_LANDMARKS[:2]).max() < 3
+    with pytest.raises(ValueError):
+        similarity_from_points(np.ones((5, 2)), CELEBA_LANDMARKS)
+
+
+def test_mtcnn_finds_scaled_rotated_faces_and_puts_their_eyes_where_celeba_has_them(posed):
+    image, true_eyes = posed
+    faces = detect_faces(image, "mtcnn")
+    assert len(faces) == len(POSES)  # no face missed, nothing else found
+    for face, eyes, (_, scale, _, centre) in zip(faces, true_eyes, POSES):  # left to right, as posed
+        x, y, w, h = face.box
+        assert math.dist((x + w / 2, y + h / 2), centre) < 0.25 * 178 * scale
+        assert face.probability > 0.95 and face.landmarks.shape == (5, 2) and face.crop.shape == (3, 218, 178)
+        # The landmarks themselves: each eye within a tenth of the eye distance of where it was drawn.
+        distance = np.linalg.norm(eyes[1] - eyes[0])
+        assert np.linalg.norm(face.landmarks[:2] - eyes, axis=1).max() < 0.1 * distance
+        # The alignment: the true eyes, mapped into the crop, land within a few px of CelebA's.
+        mapped = np.hstack([eyes, np.ones((2, 1))]) @ face.transform.T
+        assert np.linalg.norm(mapped - [CELEBA_LEFT_EYE, CELEBA_RIGHT_EYE], axis=1).max() < 6.0
+        assert face.eyes == (tuple(face.landmarks[0]), tuple(face.landmarks[1]))
+
+
+def test_mtcnn_is_deterministic_and_safe_from_several_threads(posed):
+    image, _ = posed
+    first = detect_faces(image, "mtcnn")
+
+    def same(a: list, b: list) -> bool:
+        return len(a) == len(b) and all(
+            f.box == g.box and np.array_equal(f.landmarks, g.landmarks) and f.probability == g.probability
+            and torch.equal(f.crop, g.crop) for f, g in zip(a, b))
+
+    assert same(first, detect_faces(image, "mtcnn"))
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: detect_faces(image, "mtcnn"), range(4)))
+    assert all(same(first, r) for r in results)
+
+
+def test_haar_fallback_runs_on_the_posed_photo(posed):
+    """haar (frontal cascade, eyes only) finds fewer of the turned faces, but what it finds are faces, aligned."""
+    image, _ = posed
+    faces = detect_faces(image, "haar")
+    assert 1 <= len(faces) <= len(POSES)
+    for face in faces:
+        assert face.landmarks is None and face.probability is None and face.transform.shape == (2, 3)
+        x, y, w, h = face.box
+        assert any(math.dist((x + w / 2, y + h / 2), centre) < 0.25 * 178 * scale for _, scale, _, centre in POSES)
