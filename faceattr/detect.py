@@ -193,7 +193,8 @@ def _mtcnn_faces(image: torch.Tensor, rgb: np.ndarray) -> list[Face]:
         x0, y0, x1, y1 = found.box
         box = (int(round(x0)), int(round(y0)), int(round(x1 - x0)), int(round(y1 - y0)))
         transform = similarity_from_points(found.landmarks, CELEBA_LANDMARKS)
-        eyes = (tuple(found.landmarks[0]), tuple(found.landmarks[1]))
+        eyes = ((float(found.landmarks[0, 0]), float(found.landmarks[0, 1])),
+                (float(found.landmarks[1, 0]), float(found.landmarks[1, 1])))
         faces.append(Face(box, eyes, align(rgb, transform), found.landmarks, found.probability, transform))
     return sorted(faces, key=lambda f: f.box)
 

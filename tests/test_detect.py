@@ -360,3 +360,19 @@ def test_haar_fallback_runs_on_the_posed_photo(posed):
         assert face.landmarks is None and face.probability is None and face.transform.shape == (2, 3)
         x, y, w, h = face.box
         assert any(math.dist((x + w / 2, y + h / 2), centre) < 0.25 * 178 * scale for _, scale, _, centre in POSES)
+
+
+def test_mtcnn_on_a_large_photo_shrinks_it_first_and_maps_back(posed):
+    """A 2560×1920 photo: the smallest face searched for is 96 px, so MTCNN runs on a 2× shrunk copy."""
+    import cv2
+
+    image, true_eyes = posed
+    k = 4
+    big = cv2.resize(image.permute(1, 2, 0).numpy(), (640 * k, 480 * k), interpolation=cv2.INTER_LINEAR)
+    faces = detect_faces(torch.from_numpy(big).permute(2, 0, 1).contiguous(), "mtcnn")
+    assert len(faces) == len(POSES)
+    for face, eyes in zip(faces, true_eyes):
+        eyes = k * eyes + (k - 1) / 2  # pixel centres of the enlarged photo
+        assert np.linalg.norm(face.landmarks[:2] - eyes, axis=1).max() < 0.15 * np.linalg.norm(eyes[1] - eyes[0])
+        mapped = np.hstack([eyes, np.ones((2, 1))]) @ face.transform.T
+        assert np.linalg.norm(mapped - [CELEBA_LEFT_EYE, CELEBA_RIGHT_EYE], axis=1).max() < 6.0
