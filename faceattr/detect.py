@@ -25,9 +25,9 @@ from faceattr.errors import FaceattrError
 CROP_WIDTH, CROP_HEIGHT = 178, 218
 # Where CelebA's aligned 178×218 crops put the five landmarks (x, y), image-left first as in CelebA's file:
 # left eye, right eye, nose tip, left and right mouth corner. These are the means, over its 202,599 rows, of
-# CelebA's `list_landmarks_align_celeba.txt` (Liu et al., ICCV 2015), to 0.1 px as published in summaries of
-# the data set; the file itself is not at hand here (/work/shared/celeba has no landmark file), so they were
-# not recomputed. A cross-check on the real crops: MTCNN's own five landmarks on the first 300 aligned images
+# CelebA's `list_landmarks_align_celeba.txt` (Liu et al., ICCV 2015), to 0.1 px, quoted from published
+# summaries of that file rather than recomputed: the file is not at hand here (/work/shared/celeba has no
+# landmark file), so treat the decimals with care. A cross-check on the real crops: MTCNN's own five landmarks on the first 300 aligned images
 # of img_align_celeba_fullres.zip (one face in 294) average 1.3, 1.4, 1.1, 2.1 and 1.9 px from these, MTCNN
 # reading points about 1 px lower and to the right (benchmarks/README.md, "Face alignment").
 CELEBA_LANDMARKS = np.array([(69.4, 111.2), (107.7, 111.2), (88.1, 135.1), (71.3, 152.1), (106.0, 152.1)])
@@ -187,11 +187,14 @@ def _mtcnn_faces(image: torch.Tensor, rgb: np.ndarray) -> list[Face]:
     """Faces by MTCNN, each aligned by the least-squares similarity of its five landmarks onto CelebA's."""
     from faceattr import mtcnn
 
-    min_face = max(mtcnn.MIN_FACE_PX, MIN_FACE_FRACTION * min(rgb.shape[:2]))
+    height, width = rgb.shape[:2]
+    min_face = max(mtcnn.MIN_FACE_PX, MIN_FACE_FRACTION * min(height, width))
     faces = []
     for found in mtcnn.detect(image, min_face=min_face):
-        x0, y0, x1, y1 = found.box
-        box = (int(round(x0)), int(round(y0)), int(round(x1 - x0)), int(round(y1 - y0)))
+        # The box as reported: inside the photo, like haar's (MTCNN's may reach past an edge; the landmarks lead).
+        x0, y0 = max(0, round(found.box[0])), max(0, round(found.box[1]))
+        x1, y1 = min(width, round(found.box[2])), min(height, round(found.box[3]))
+        box = (x0, y0, x1 - x0, y1 - y0)
         transform = similarity_from_points(found.landmarks, CELEBA_LANDMARKS)
         eyes = ((float(found.landmarks[0, 0]), float(found.landmarks[0, 1])),
                 (float(found.landmarks[1, 0]), float(found.landmarks[1, 1])))
