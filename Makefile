@@ -16,7 +16,7 @@ install: $(STAMP)
 # MTCNN's weights (faceattr/mtcnn.py, the default face detector) ship inside the facenet-pytorch wheel (MIT).
 # Its metadata pins torch<2.3 and numpy<2, so it cannot be a normal dependency: the second pip line installs
 # it with --no-deps, and only its three weight files are read; its Python code is never imported.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | { grep -v '^WARNING: Location' || true; }
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps facenet-pytorch==2.6.0 2>&1 | { grep -v '^WARNING: Location' || true; }
