@@ -165,6 +165,9 @@ def create_app(service: Service, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB) -
     async def index(_request: Request) -> Response:
         return FileResponse(WEB / "index.html", media_type="text/html")
 
+    async def no_icon(_request: Request) -> Response:
+        return Response(status_code=204)  # browsers ask for one; a 404 would be an error in the console
+
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -221,7 +224,7 @@ def create_app(service: Service, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB) -
     async def http_error(_request: Request, exc: HTTPException) -> Response:
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
 
-    app = Starlette(routes=[Route("/", index), Route("/healthz", healthz), Route("/api/model", model),
+    app = Starlette(routes=[Route("/", index), Route("/healthz", healthz), Route("/favicon.ico", no_icon), Route("/api/model", model),
                             Route("/api/predict", predict, methods=["POST"]),
                             Route("/api/explain", explain, methods=["POST"]),
                             Mount("/static", StaticFiles(directory=WEB), name="static")],
