@@ -26,11 +26,13 @@ repro: install
 test: install
 	$(PY) -m pytest
 
-# Speed and memory against a naive pipeline and the compute ceiling (benchmarks/README.md);
+# Speed and memory against a naive pipeline and the compute ceiling, then `faceattr serve`'s latency
+# (benchmarks/README.md);
 # `make bench BENCH_ARGS=--quick` for the 5-minute version.
 BENCH_ARGS ?=
 bench: install
 	python benchmarks/bench.py --json benchmarks/last_run.json $(BENCH_ARGS)
+	python benchmarks/serve_latency.py --json benchmarks/last_serve.json $(filter --quick,$(BENCH_ARGS))
 
 # The published project's grid as DVC experiments; writes metrics/grid.md.
 grid: install
