@@ -263,3 +263,14 @@ def test_concurrent_requests_on_a_real_server_get_the_sequential_answers(setup):
     assert errors == [] and len(answers) == 6
     for kind, body in answers:
         assert body == expected[kind]
+
+
+def test_serve_listens_on_loopback_with_a_10_mb_limit_unless_told_otherwise(setup):
+    from faceattr.cli import build_parser
+    from faceattr.detect import DEFAULT_DETECTOR
+
+    args = build_parser().parse_args(["serve"])
+    assert (args.host, args.port, args.max_upload_mb, args.model) == ("127.0.0.1", 8000, 10.0, "models/model.pt")
+    assert args.detector is None and setup["service"].detector == DEFAULT_DETECTOR  # the default follows detect's
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--max-upload-mb", "0"])
