@@ -30,11 +30,13 @@ repro: install
 test: install
 	$(PY) -m pytest
 
-# Speed and memory against a naive pipeline and the compute ceiling (benchmarks/README.md);
+# Speed and memory against a naive pipeline and the compute ceiling, then `faceattr serve`'s latency
+# (benchmarks/README.md);
 # `make bench BENCH_ARGS=--quick` for the 5-minute version.
 BENCH_ARGS ?=
 bench: install
 	python benchmarks/bench.py --json benchmarks/last_run.json $(BENCH_ARGS)
+	python benchmarks/serve_latency.py --json benchmarks/last_serve.json $(filter --quick,$(BENCH_ARGS))
 
 # Face detection and alignment on composed photos, mtcnn against haar (benchmarks/README.md: Face alignment);
 # `make bench-alignment ALIGN_ARGS="--celeba /work/shared/celeba"` adds real CelebA faces.

@@ -4,6 +4,7 @@
     faceattr predict <image|folder|zip> ... --model models/model.pt [--format table|json|csv] [--onnx F] [--detect]
     faceattr explain <image|folder|zip> ... --out DIR [--attribute A ...] [--against] [--detect] [--feature-maps LAYER]
     faceattr export --model models/model.pt --onnx model.onnx
+    faceattr serve [--model models/model.pt] [--host 127.0.0.1] [--port 8000] [--max-upload-mb 10] [...]
 """
 
 from __future__ import annotations
@@ -297,6 +298,39 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import torch
+
+    from faceattr.serve import serve
+    from faceattr.service import Service
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    service = Service(args.model, threshold=args.threshold, precision=args.precision, detector=args.detector,
+                      max_megapixels=args.max_megapixels)
+    where = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"faceattr serve: {args.model} ({service.spec.arch}, {len(service.spec.attributes)} attributes) "
+          f"at http://{where}:{args.port}/", file=sys.stderr)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: --host {args.host}: anyone who can reach this address can upload photos", file=sys.stderr)
+    serve(service, args.host, args.port, args.max_upload_mb)
+    return 0
+
+
+def _port(text: str) -> int:
+    """An argparse type: a TCP port, 0 (any free port) to 65535."""
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number from 0 to 65535, got {text!r}")
+    return int(text)
+
+
+def _count(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
 def _number(above: float, below: float | None, meaning: str) -> Callable[[str], float]:
     """An argparse type: a number strictly between `above` and `below` (NaN and text are refused)."""
     def parse(text: str) -> float:
@@ -376,6 +410,28 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--model", default=DEFAULT_MODEL, help="model file (default: %(default)s)")
     ex.add_argument("--onnx", required=True, help="where to write the .onnx file")
     ex.set_defaults(func=cmd_export)
+
+    sv = sub.add_parser("serve", help="a web page and JSON API: upload a photo, see each face's attributes and heat maps",
+                        description="A web page where a person drops a photo and sees a box per face, each face's "
+                                    "aligned crop, every attribute's probability against the threshold and the heat "
+                                    "map of the attribute clicked; beside it a JSON API (/api/predict, /api/explain, "
+                                    "/api/model, /healthz). Listens on loopback unless --host says otherwise.")
+    sv.add_argument("--model", default=DEFAULT_MODEL, help="model file (default: %(default)s)")
+    sv.add_argument("--host", default="127.0.0.1",
+                    help="address to listen on (default: %(default)s, this machine only; 0.0.0.0 opens it to the network)")
+    sv.add_argument("--port", type=_port, default=8000, help="TCP port (default: %(default)s)")
+    sv.add_argument("--max-upload-mb", type=_positive, default=10.0, metavar="MB",
+                    help="refuse request bodies larger than this with 413 (default: %(default)g)")
+    sv.add_argument("--threshold", type=_probability, default=0.5, help="decision threshold in (0, 1) (default: %(default)s)")
+    sv.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
+                    help="as for predict: auto (default) uses bf16 where the CPU has native bf16")
+    sv.add_argument("--detector", choices=("mtcnn", "haar"), default=None,
+                    help="face detector for photos (default: faceattr.detect.DEFAULT_DETECTOR)")
+    sv.add_argument("--max-megapixels", type=_positive, default=MAX_MEGAPIXELS, metavar="MP",
+                    help="refuse images larger than this, judged from their header (default: %(default)g)")
+    sv.add_argument("--threads", type=_count, default=None,
+                    help="CPU threads for PyTorch (default: PyTorch's choice, one per core)")
+    sv.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -174,12 +174,13 @@ def test_export_to_an_unwritable_place_is_one_line(setup, tmp_path, capsys, wher
 def test_help_and_version_load_no_heavy_library():
     """`faceattr --help` parses its arguments before torch, numpy, pandas or OpenCV are imported."""
     code = ("import sys\nfrom faceattr.cli import main\n"
-            "for argv in (['--help'], ['--version'], ['predict', '--help']):\n"
+            "for argv in (['--help'], ['--version'], ['predict', '--help'], ['serve', '--help']):\n"
             "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
-            "print(sorted(m for m in ('torch', 'numpy', 'pandas', 'cv2', 'sklearn') if m in sys.modules))")
+            "print(sorted(m for m in ('torch', 'numpy', 'pandas', 'cv2', 'sklearn', 'starlette', 'uvicorn') "
+            "if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip().splitlines()[-1] == "[]"
-    assert "faceattr 0." in proc.stdout and "--max-megapixels" in proc.stdout
+    assert "faceattr 0." in proc.stdout and "--max-megapixels" in proc.stdout and "--max-upload-mb" in proc.stdout
 
 
 def test_predict_on_an_empty_folder_is_an_error(setup, tmp_path, capsys):

@@ -1,7 +1,7 @@
 """`faceattr predict --detect`: faces found in a photo, aligned as CelebA's crops, reported with their boxes.
 
-The photos are made of synthetic faces (faceattr.synth) pasted at known places on a larger background: 1:1
-for the command's output, scaled and rotated (with their true eye centres) for MTCNN's alignment.
+The photos are made of synthetic faces pasted at known places on a larger background: 1:1 for the command's
+output (faceattr.demo), scaled and rotated (with their true eye centres) for MTCNN's alignment.
 """
 
 import csv
@@ -9,7 +9,6 @@ import io
 import json
 import math
 import sys
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -17,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from faceattr import detect, mtcnn
+from faceattr import demo, detect, mtcnn
 from faceattr.cli import build_parser, main
 from faceattr.detect import (CELEBA_LANDMARKS, CELEBA_LEFT_EYE, CELEBA_RIGHT_EYE, BOX_CENTRE_IN_CROP, DEFAULT_DETECTOR,
                              box_to_celeba, detect_faces, similarity_from_points, similarity_to_celeba)
@@ -25,29 +24,11 @@ from faceattr.errors import FaceattrError
 from faceattr.evaluation import predict_probabilities
 from faceattr.images import decode_rgb, resize_to
 from faceattr.models import ModelSpec, build_model, load_model, save_model
-from faceattr.synth import face_with_eyes, generate_dataset
+from faceattr.synth import face_with_eyes
 
 ATTRS = ["Male", "Smiling", "Young"]
-PHOTO_W, PHOTO_H = 640, 420
-PLACES = [(70, 110), (390, 80)]  # top-left corner (x, y) of each pasted 178×218 face
-FACE_W, FACE_H = 178, 218
-
-
-def _background(seed: int) -> np.ndarray:
-    """A smooth colour gradient with low-contrast noise: nothing face-like."""
-    yy, xx = np.mgrid[0:PHOTO_H, 0:PHOTO_W].astype(np.float32)
-    rgb = np.stack([90 + 60 * xx / PHOTO_W, 110 + 40 * yy / PHOTO_H, 150 - 50 * xx / PHOTO_W], -1)
-    rgb += np.random.default_rng(seed).normal(0, 4, rgb.shape)
-    return np.clip(rgb, 0, 255).astype(np.uint8)
-
-
-def _jpeg(rgb: np.ndarray, orientation: int = 1) -> bytes:
-    image = Image.fromarray(rgb)
-    exif = image.getexif()
-    exif[0x0112] = orientation  # EXIF Orientation: 1 upright, 6 stored turned left (shown turned right)
-    buf = io.BytesIO()
-    image.save(buf, format="JPEG", quality=95, exif=exif)
-    return buf.getvalue()
+PLACES = demo.places(2)  # top-left corner (x, y) of each pasted 178×218 face
+FACE_W, FACE_H = demo.FACE_WIDTH, demo.FACE_HEIGHT
 
 
 @pytest.fixture(scope="module")
@@ -64,22 +45,15 @@ def setup(tmp_path_factory):
         model.train()(torch.rand(16, 3, 64, 52))
     model.eval()
     save_model(root / "model.pt", model, ModelSpec("mobilenet_v2", 0.25, ATTRS, (64, 52)))
-    generate_dataset(root / "synth", count=12, seed=0, workers=1)
-    with zipfile.ZipFile(root / "synth" / "img_align_celeba.zip") as zf:
-        synth = [decode_rgb(zf.read(n)) for n in sorted(zf.namelist())]
-    # The first two faces that the Haar cascades find, eyes included, when standing alone (deterministic), so
-    # the same photo serves the haar fallback's tests too.
-    chosen = [k for k, img in enumerate(synth)
-              if [f.eyes is not None for f in detect_faces(img, "haar")] == [True]][:2]
-    assert len(chosen) == 2
-    photo = _background(seed=1)
-    for k, (x, y) in zip(chosen, PLACES):
-        photo[y:y + FACE_H, x:x + FACE_W] = synth[k].permute(1, 2, 0).numpy()
-    (root / "photo.jpg").write_bytes(_jpeg(photo))
-    (root / "sideways.jpg").write_bytes(_jpeg(np.ascontiguousarray(np.rot90(photo)), orientation=6))
-    (root / "empty.jpg").write_bytes(_jpeg(_background(seed=2)))
+    # Faces that the Haar cascades find, eyes included, when standing alone, so the same photo serves the haar
+    # fallback's tests too.
+    made = demo.demo_photo(faces=2, seed=1, detector="haar")
+    assert made.places == PLACES
+    (root / "photo.jpg").write_bytes(demo.jpeg(made.rgb))
+    (root / "sideways.jpg").write_bytes(demo.jpeg(np.ascontiguousarray(np.rot90(made.rgb)), orientation=6))
+    (root / "empty.jpg").write_bytes(demo.jpeg(demo.background(seed=2)))
     (root / "notes.txt").write_text("not an image\n")
-    return {"root": root, "synth": synth, "chosen": chosen}
+    return {"root": root, "synth": list(demo.synthetic_faces()), "chosen": made.faces}
 
 
 def _predict(setup, *args: str) -> list[str]:
@@ -219,9 +193,7 @@ FACE_RADII = (62.0, 82.0)
 @pytest.fixture(scope="module")
 def posed():
     """A photo of three synthetic faces pasted scaled and rotated, and their true eye centres in its pixels."""
-    yy, xx = np.mgrid[0:480, 0:640].astype(np.float32)
-    photo = np.stack([90 + 60 * xx / 640, 110 + 40 * yy / 480, 150 - 50 * xx / 640], -1)
-    photo += np.random.default_rng(3).normal(0, 4, photo.shape)
+    photo = demo.background(seed=3).astype(np.float32)
     cy, cx = np.mgrid[0:218, 0:178].astype(np.float32)
     oval = ((cx - FACE_CENTRE[0]) / FACE_RADII[0]) ** 2 + ((cy - FACE_CENTRE[1]) / FACE_RADII[1]) ** 2
     mask = np.clip((1.15 - oval) / 0.3, 0, 1)  # feathered, so no straight crop edge is pasted
