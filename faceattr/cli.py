@@ -429,8 +429,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="face detector for photos (default: faceattr.detect.DEFAULT_DETECTOR)")
     sv.add_argument("--max-megapixels", type=_positive, default=MAX_MEGAPIXELS, metavar="MP",
                     help="refuse images larger than this, judged from their header (default: %(default)g)")
-    sv.add_argument("--threads", type=_count, default=None,
-                    help="CPU threads for PyTorch (default: PyTorch's choice, one per core)")
+    sv.add_argument("--threads", type=_count, default=1,
+                    help="PyTorch's threads inside one operation (default: %(default)s: requests already run side by "
+                         "side, and on a 2-core CPU one thread answered faster than one per core, with or without "
+                         "concurrent clients: benchmarks/README.md)")
     sv.set_defaults(func=cmd_serve)
     return parser
 
