@@ -19,6 +19,25 @@ os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 from pipeline_helpers import REPO  # noqa: E402,F401  (re-exported for tests)
 
 
+def small_model(path: Path, attributes: list[str]) -> Path:
+    """A MobileNetV2 (alpha 0.25, 64×52 input) with batch-norm statistics from one batch of noise: freshly
+    initialised, its signal fades to nothing in eval mode (every probability 0.5); these statistics make its
+    answers depend on the image, so tests can compare them."""
+    import torch
+
+    from faceattr.models import ModelSpec, build_model, save_model
+
+    torch.manual_seed(0)
+    model = build_model("mobilenet_v2", len(attributes), alpha=0.25)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.momentum = None
+    with torch.no_grad():
+        model.train()(torch.rand(16, 3, 64, 52))
+    save_model(path, model.eval(), ModelSpec("mobilenet_v2", 0.25, list(attributes), (64, 52)))
+    return path
+
+
 def jpeg_bytes(seed: int = 0, size: tuple[int, int] = (24, 30), fmt: str = "JPEG") -> bytes:
     rng = np.random.default_rng(seed)
     img = Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8))

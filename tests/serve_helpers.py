@@ -11,25 +11,15 @@ import urllib.request
 from pathlib import Path
 from typing import Iterator
 
-import torch
 
-from faceattr.models import ModelSpec, build_model, save_model
+from conftest import small_model
 
 ATTRS = ["Eyeglasses", "Male", "Smiling", "Young"]
 
 
 def tiny_model(path: Path) -> Path:
-    """A MobileNetV2 (alpha 0.25, 64×52 input) with batch-norm statistics from one batch of noise: freshly
-    initialised, its signal fades to nothing in eval mode; these make its answers depend on the image."""
-    torch.manual_seed(0)
-    model = build_model("mobilenet_v2", len(ATTRS), alpha=0.25)
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.momentum = None
-    with torch.no_grad():
-        model.train()(torch.rand(16, 3, 64, 52))
-    save_model(path, model.eval(), ModelSpec("mobilenet_v2", 0.25, list(ATTRS), (64, 52)))
-    return path
+    """conftest.small_model with the server tests' attributes."""
+    return small_model(path, ATTRS)
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import small_model
 from faceattr import demo, detect, mtcnn
 from faceattr.cli import build_parser, main
 from faceattr.detect import (CELEBA_LANDMARKS, CELEBA_LEFT_EYE, CELEBA_RIGHT_EYE, BOX_CENTRE_IN_CROP, DEFAULT_DETECTOR,
@@ -23,7 +24,7 @@ from faceattr.detect import (CELEBA_LANDMARKS, CELEBA_LEFT_EYE, CELEBA_RIGHT_EYE
 from faceattr.errors import FaceattrError
 from faceattr.evaluation import predict_probabilities
 from faceattr.images import decode_rgb, resize_to
-from faceattr.models import ModelSpec, build_model, load_model, save_model
+from faceattr.models import load_model
 from faceattr.synth import face_with_eyes
 
 ATTRS = ["Male", "Smiling", "Young"]
@@ -34,17 +35,7 @@ FACE_W, FACE_H = demo.FACE_WIDTH, demo.FACE_HEIGHT
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("detect")
-    torch.manual_seed(0)
-    model = build_model("mobilenet_v2", len(ATTRS), alpha=0.25)
-    # Freshly initialised, the network's signal fades to nothing in eval mode (every probability 0.5); batch-norm
-    # statistics from one batch of noise make its answers depend on the image, so the test can compare them.
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.momentum = None
-    with torch.no_grad():
-        model.train()(torch.rand(16, 3, 64, 52))
-    model.eval()
-    save_model(root / "model.pt", model, ModelSpec("mobilenet_v2", 0.25, ATTRS, (64, 52)))
+    small_model(root / "model.pt", ATTRS)
     # Faces that the Haar cascades find, eyes included, when standing alone, so the same photo serves the haar
     # fallback's tests too.
     made = demo.demo_photo(faces=2, seed=1, detector="haar")
