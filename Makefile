@@ -27,8 +27,10 @@ repro: install
 	dvc repro
 	$(PY) -m faceattr.cache_check
 
+# One worker per core, each taking whole files (so a file's module fixtures are built once): most tests wait on
+# subprocesses (dvc, MLflow, a server), so two workers on two cores finish far sooner than one.
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadfile
 
 # Speed and memory against a naive pipeline and the compute ceiling, then `faceattr serve`'s latency
 # (benchmarks/README.md);

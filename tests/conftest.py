@@ -16,6 +16,10 @@ import yaml
 from PIL import Image
 
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs one worker per core: one torch thread each
+    import torch
+
+    torch.set_num_threads(1)
 from pipeline_helpers import REPO  # noqa: E402,F401  (re-exported for tests)
 
 
