@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from faceattr import __version__
+from faceattr.answers import answer_row, like_an_aligned_crop
 from faceattr.errors import FaceattrError
 from faceattr.layers import layers_help
 from faceattr.limits import MAX_MEGAPIXELS
@@ -40,13 +41,6 @@ class Scan:
     problems: list[tuple[str, str]] = field(default_factory=list)
     faceless: list[str] = field(default_factory=list)
     unaligned: list[str] = field(default_factory=list)  # without --detect: images unlike an aligned face crop
-
-
-def _like_an_aligned_crop(shape: tuple[int, int], size: tuple[int, int]) -> bool:
-    """Whether an image's (height, width) could be an aligned crop for a model of input `size`: an aspect
-    within 25 % of the model's and not under half its size. An ordinary photo (4:3 landscape, say) is not."""
-    aspect = (shape[0] / shape[1]) / (size[0] / size[1])
-    return max(aspect, 1 / aspect) <= 1.25 and shape[0] >= size[0] / 2 and shape[1] >= size[1] / 2
 
 
 @dataclass
@@ -87,7 +81,7 @@ def _iter_crops(inputs: Sequence[str], size: tuple[int, int], scan: Scan, wanted
                 yield Crop(item.name, item.image_id, {"face": k, "box": list(face.box)}, face.crop,
                            resize_to(face.crop, size))
         else:
-            if not _like_an_aligned_crop(tuple(image.shape[1:]), size):
+            if not like_an_aligned_crop(tuple(image.shape[1:]), size):
                 scan.unaligned.append(f"{item.name} ({image.shape[2]}×{image.shape[1]})")
             yield Crop(item.name, item.image_id, {}, image, resize_to(image, size))
 
@@ -213,8 +207,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     _warn_about_inputs(scan, spec.image_size)
     _require_inputs(scan, args.inputs)
     prob = prob if prob is not None else np.zeros((0, len(spec.attributes)))
-    rows = [{"image": n, **w, **{a: {"probability": round(float(p[k]), 4), "present": bool(p[k] >= args.threshold)}
-                                 for k, a in enumerate(spec.attributes)}} for n, w, p in zip(scan.names, scan.where, prob)]
+    rows = [answer_row(n, w, p, spec.attributes, args.threshold) for n, w, p in zip(scan.names, scan.where, prob)]
     box_cols = ["face", "box_x", "box_y", "box_w", "box_h"] if args.detect else []
     out = sys.stdout
     if args.format == "json":

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from faceattr.answers import answer_row, like_an_aligned_crop
 from faceattr.errors import FaceattrError
 from faceattr.limits import MAX_MEGAPIXELS
 
@@ -100,7 +101,6 @@ class Service:
     def analyse(self, data: bytes, name: str, aligned: bool = False) -> Analysis:
         """Decode a photo, find and align its faces (unless `aligned`: the photo is one aligned crop) and
         predict every attribute of each. A non-image or an image over the size limit is a FaceattrError."""
-        from faceattr.cli import _like_an_aligned_crop
         from faceattr.detect import detect_faces
         from faceattr.evaluation import predict_probabilities
         from faceattr.images import decode_rgb, resize_to
@@ -109,7 +109,7 @@ class Service:
         found = Analysis(name, int(image.shape[2]), int(image.shape[1]), aligned)
         size = self.spec.image_size
         if aligned:
-            if not _like_an_aligned_crop(tuple(image.shape[1:]), size):
+            if not like_an_aligned_crop(tuple(image.shape[1:]), size):
                 found.warnings.append(f"{name} ({found.width}×{found.height}) is not shaped like an aligned face "
                                       f"crop; answers on ordinary photos mean little: turn the switch off to find "
                                       f"and align the faces")
@@ -129,9 +129,8 @@ class Service:
             wheres = [{"face": k, "box": box} for k, box in enumerate(found.boxes)]
         if found.inputs:
             prob = predict_probabilities(self.model, self.spec, torch.stack(found.inputs), bf16=self.bf16)
-            found.rows = [{"image": name, **where,
-                           **{a: {"probability": round(float(p[k]), 4), "present": bool(p[k] >= self.threshold)}
-                              for k, a in enumerate(self.spec.attributes)}} for where, p in zip(wheres, prob)]
+            found.rows = [answer_row(name, where, p, self.spec.attributes, self.threshold)
+                          for where, p in zip(wheres, prob)]
         return found
 
     def attribute_index(self, attribute: str) -> int:
