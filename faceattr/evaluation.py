@@ -55,11 +55,22 @@ class Evaluation:
 
 
 def evaluate(attributes: Sequence[str], y_true: np.ndarray, prob: np.ndarray, majority: np.ndarray,
-             threshold: float = 0.5, tuning: tuple[np.ndarray, np.ndarray] | None = None,
-             objective: str = "balanced_accuracy") -> Evaluation:
-    """Metrics at a fixed threshold, or at per-attribute thresholds tuned on (val labels, val probabilities)."""
-    thresholds = tune_thresholds(*tuning, objective) if tuning is not None else [float(threshold)] * len(attributes)
+             thresholds: Sequence[float]) -> Evaluation:
+    """Metrics at per-attribute thresholds (ModelSpec.decision_thresholds)."""
+    thresholds = [float(t) for t in thresholds]
     return Evaluation(evaluate_predictions(attributes, y_true, prob, thresholds, majority), prob, thresholds)
+
+
+def operating_thresholds(model: nn.Module, spec: ModelSpec, val_images: torch.Tensor, val_labels: np.ndarray,
+                         device: torch.device | str, threshold: float, tune: bool, objective: str,
+                         tta_hflip: bool) -> list[float]:
+    """The thresholds a model ships with: `threshold` for every attribute, or, with `tune`, each
+    attribute's threshold that maximises `objective` on the validation split, predicted as evaluation
+    predicts (with or without the mirror-image average), so the test split never chooses them."""
+    if not tune:
+        return [float(threshold)] * len(spec.attributes)
+    prob = predict_probabilities(model, spec, val_images, device, tta_hflip=tta_hflip)
+    return [float(t) for t in tune_thresholds(np.asarray(val_labels).astype(int), prob, objective)]
 
 
 def predictions_frame(ids: Sequence[str], attributes: Sequence[str], prob: np.ndarray,

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from faceattr.errors import FaceattrError
+from faceattr.heads import backbone_of
 from faceattr.images import normalize
 from faceattr.layers import layer_names
 from faceattr.models import ModelSpec
@@ -30,7 +31,7 @@ def find_layer(model: nn.Module, arch: str, name: str | None = None) -> nn.Modul
     name = name or allowed[-1]
     if name not in allowed:
         raise FaceattrError(f"layer {name!r} is not one of {arch}'s blocks: {', '.join(allowed)}")
-    return model.get_submodule(name)
+    return backbone_of(model).get_submodule(name)  # the same names under every head
 
 
 def block_at_stride(model: nn.Module, spec: ModelSpec, stride: int) -> str:
@@ -38,7 +39,7 @@ def block_at_stride(model: nn.Module, spec: ModelSpec, stride: int) -> str:
     at a 109×89 input, where the last block has 4×3). Measured by one forward pass of a blank image."""
     names = layer_names(spec.arch)
     sizes: dict[str, tuple[int, int]] = {}
-    handles = [model.get_submodule(n).register_forward_hook(
+    handles = [find_layer(model, spec.arch, n).register_forward_hook(
         lambda _m, _i, out, n=n: sizes.__setitem__(n, tuple(out.shape[-2:]))) for n in names]
     try:
         with torch.inference_mode():
@@ -99,7 +100,8 @@ def grad_cam(model: nn.Module, spec: ModelSpec, images: torch.Tensor, attribute:
         handle = layer.register_forward_hook(_capture_into(captured))
         try:
             model.eval()
-            with torch.enable_grad():
+            # cuDNN's LSTM (the attention head) has no backward in eval mode; the pass is small anyway
+            with torch.enable_grad(), torch.backends.cudnn.flags(enabled=False):
                 x = normalize(images.to(device), spec.mean, spec.std).float().requires_grad_(True)
                 logits = model(x)[:, index].float()
                 score = -logits if against else logits

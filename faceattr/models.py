@@ -21,12 +21,13 @@ from torchvision import models as tvm
 
 from faceattr.atomic import atomic_path
 from faceattr.errors import FaceattrError
+from faceattr.heads import HEADS, attach_head
 
 MODEL_FORMAT = "faceattr-model/1"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 ARCHITECTURES = ("mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "resnet18", "resnet50",
-                 "efficientnet_b0")
+                 "resnet101", "resnet152", "efficientnet_b0", "densenet121")
 MIN_SIDE, MAX_SIDE = 8, 2048  # a model's input height and width (CelebA's crops are 218×178)
 
 
@@ -65,6 +66,10 @@ class ModelSpec:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     extra: dict = field(default_factory=dict)
+    head: str = "linear"
+    # per-attribute decision thresholds chosen with the model (tuned on validation, or the fixed one);
+    # None: 0.5. Commands use them unless given --threshold
+    thresholds: list[float] | None = None
 
     @classmethod
     def from_dict(cls, raw: object, source: str = "model spec") -> "ModelSpec":
@@ -82,7 +87,8 @@ class ModelSpec:
         missing = [k for k in ("arch", "alpha", "attributes", "image_size", "mean", "std") if k not in raw]
         if missing:
             raise bad(f"missing {', '.join(missing)}")
-        unknown = sorted(set(raw) - {"arch", "alpha", "attributes", "image_size", "mean", "std", "extra"})
+        unknown = sorted(set(raw) - {"arch", "alpha", "attributes", "image_size", "mean", "std", "extra", "head",
+                                     "thresholds"})
         if unknown:
             raise bad(f"unknown field(s) {', '.join(map(str, unknown))}")
         if raw["arch"] not in ARCHITECTURES:
@@ -107,30 +113,52 @@ class ModelSpec:
                 raise bad(f"{key} must be three finite numbers")
         if min(raw["std"]) <= 0:
             raise bad("std must be > 0")
+        head = raw.get("head", "linear")  # files from before heads existed are linear
+        if head not in HEADS:
+            raise bad(f"head {str(head)[:40]!r} is not one of {', '.join(HEADS)}")
+        thresholds = raw.get("thresholds")
+        if thresholds is not None and (
+                not isinstance(thresholds, (list, tuple)) or len(thresholds) != len(attributes) or not all(
+                    isinstance(t, (int, float)) and not isinstance(t, bool) and 0 <= t <= 1 for t in thresholds)):
+            raise bad(f"thresholds must be one number in [0, 1] per attribute ({len(attributes)})")
         return cls(arch=raw["arch"], alpha=float(alpha), attributes=list(attributes), image_size=tuple(size),
-                   mean=tuple(raw["mean"]), std=tuple(raw["std"]), extra=dict(raw.get("extra") or {}))
+                   mean=tuple(raw["mean"]), std=tuple(raw["std"]), extra=dict(raw.get("extra") or {}), head=head,
+                   thresholds=[float(t) for t in thresholds] if thresholds is not None else None)
+
+    def decision_thresholds(self, override: float | None = None) -> list[float]:
+        """One threshold per attribute: `override` when given, else the model's own, else 0.5."""
+        if override is not None:
+            return [float(override)] * len(self.attributes)
+        return list(self.thresholds) if self.thresholds is not None else [0.5] * len(self.attributes)
 
 
-def build_model(arch: str, num_outputs: int, alpha: float = 1.0) -> nn.Module:
-    """A torchvision backbone, randomly initialised, with `num_outputs` logits."""
+def build_model(arch: str, num_outputs: int, alpha: float = 1.0, head: str = "linear") -> nn.Module:
+    """A torchvision backbone, randomly initialised, with `num_outputs` logits from the chosen head."""
     if arch not in ARCHITECTURES:
         raise FaceattrError(f"model.arch: unknown architecture {arch!r}; allowed: {', '.join(ARCHITECTURES)}")
+    if head not in HEADS:
+        raise FaceattrError(f"model.head: unknown head {head!r}; allowed: {', '.join(HEADS)}")
     if alpha <= 0:
         raise FaceattrError(f"alpha: the width multiplier must be > 0, got {alpha}")
     if arch == "mobilenet_v2":
-        return tvm.mobilenet_v2(weights=None, width_mult=alpha, num_classes=num_outputs)
-    if alpha != 1.0:
+        net = tvm.mobilenet_v2(weights=None, width_mult=alpha, num_classes=num_outputs)
+    elif alpha != 1.0:
         raise FaceattrError(f"alpha: {arch} supports only alpha 1.0 (got {alpha}); use mobilenet_v2 for other widths")
-    return getattr(tvm, arch)(weights=None, num_classes=num_outputs)
+    else:
+        net = getattr(tvm, arch)(weights=None, num_classes=num_outputs)
+    return attach_head(net, arch, head, num_outputs)
 
 
 def load_pretrained(model: nn.Module, path: str | Path) -> list[str]:
     """Start from a torchvision-format weights file (e.g. ImageNet weights the user downloaded).
 
     Nothing is downloaded here. Tensors whose shape differs from the model's (the classifier head, sized
-    for another number of classes) are left at their random initialisation; their names are returned.
-    Anything else that does not fit is an error naming the file.
+    for another number of classes), and the classifier of a model with another head, are left at their
+    random initialisation; their names are returned. Anything else that does not fit is an error naming
+    the file.
     """
+    from faceattr.heads import backbone_of
+
     path = Path(path)
     if not path.is_file():
         raise FaceattrError(
@@ -143,15 +171,17 @@ def load_pretrained(model: nn.Module, path: str | Path) -> list[str]:
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise FaceattrError(f"model.pretrained: {path} is not a state_dict (a mapping of names to tensors)")
+    model = backbone_of(model)  # the torchvision model, whose names the file uses
     own = model.state_dict()
-    unknown = [k for k in state if k not in own]
-    missing = [k for k in own if k not in state]
+    classifier = ("fc.", "classifier.")  # torchvision's names for the head: absent or reshaped under other heads
+    unknown = [k for k in state if k not in own and not k.startswith(classifier)]
+    missing = [k for k in own if k not in state and not k.startswith(classifier)]
     if unknown or missing:
         raise FaceattrError(
             f"model.pretrained: {path} does not fit this architecture ({len(missing)} tensors missing, e.g. "
             f"{missing[:2]}; {len(unknown)} unexpected, e.g. {unknown[:2]}); check model.arch and alpha"
         )
-    skipped = [k for k, v in state.items() if v.shape != own[k].shape]
+    skipped = [k for k, v in state.items() if k not in own or v.shape != own[k].shape]
     model.load_state_dict({k: v for k, v in state.items() if k not in skipped}, strict=False)
     return skipped
 
@@ -177,7 +207,7 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         raise FaceattrError(f"{path}: not a faceattr model file (expected format {MODEL_FORMAT})")
     spec = ModelSpec.from_dict(payload.get("spec"), source=str(path))
-    model = build_model(spec.arch, len(spec.attributes), spec.alpha)
+    model = build_model(spec.arch, len(spec.attributes), spec.alpha, spec.head)
     weights = payload.get("state_dict")
     if not isinstance(weights, dict):
         raise FaceattrError(f"{path}: the model file holds no state_dict")
@@ -187,7 +217,7 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn
         first = str(exc).strip().splitlines()
         detail = " ".join(line.strip() for line in first[:3])[:200]
         raise FaceattrError(f"{path}: the weights do not fit its spec ({spec.arch}, alpha {spec.alpha}, "
-                            f"{len(spec.attributes)} attributes): {detail}") from None
+                            f"{spec.head} head, {len(spec.attributes)} attributes): {detail}") from None
     return model.to(device).eval(), spec
 
 

@@ -173,6 +173,13 @@ def _threshold_objectives() -> tuple[str, ...]:
     return THRESHOLD_OBJECTIVES
 
 
+def _freeze(key: str, value: Any) -> None:
+    if value in ("none", "backbone"):
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1000:
+        _fail(key, value, "none, backbone, or the number of last backbone blocks to train (a whole number ≥ 0)")
+
+
 def _architectures() -> tuple[str, ...]:
     from faceattr.models import ARCHITECTURES
 
@@ -200,6 +207,8 @@ SCHEMA: dict[str, Check] = {
     "partition.files": text(allow_empty=True),
     "model.arch": lambda k, v: choice(*_architectures())(k, v),
     "model.pretrained": text(allow_empty=True),
+    "model.head": choice("linear", "mlp", "attention"),
+    "model.freeze": lambda k, v: _freeze(k, v),
     "train.image_size": image_size,
     "train.epochs": integer(1, 10_000),
     "train.batch_size": integer(2, 65_536),
@@ -223,6 +232,7 @@ SCHEMA: dict[str, Check] = {
     "train.threads": integer(0, 1024),
     "train.compile": boolean,
     "train.processes": integer(1, 1024),
+    "train.backbone_lr_scale": number(0, 1, lo_open=True),
     "evaluate.threshold": number(0, 1, lo_open=True, hi_open=True),
     "evaluate.tune_thresholds": boolean,
     "evaluate.threshold_objective": lambda k, v: choice(*_threshold_objectives())(k, v),
@@ -271,6 +281,20 @@ def validate(params: dict) -> dict:
         _fail("subset", params["subset"], f"one of the generated partitions (partition.sizes): {', '.join(sizes)}")
     if params["model"]["arch"] != "mobilenet_v2" and params["alpha"] != 1.0:
         _fail("alpha", params["alpha"], f"1.0 with model.arch {params['model']['arch']} (only mobilenet_v2 has a width multiplier)")
+    model = params["model"]
+    if model["pretrained"] == "imagenet":
+        from faceattr.pretrained import OFFLINE_IMAGENET, available
+
+        if (model["arch"], float(params["alpha"])) not in OFFLINE_IMAGENET:
+            _fail("model.pretrained", "imagenet", f"a weights file's path with model.arch {model['arch']} at alpha "
+                  f"{params['alpha']}: ImageNet weights exist offline only for {available()}")
+    if isinstance(model["freeze"], int):
+        from faceattr.layers import layer_names
+
+        blocks = layer_names(model["arch"])
+        if model["freeze"] > len(blocks):
+            _fail("model.freeze", model["freeze"], f"at most {len(blocks)}, the number of {model['arch']}'s blocks "
+                  f"({blocks[0]} … {blocks[-1]})")
     trained, explained = params["labels"]["attributes"], params["explain"]["attributes"]
     if trained != "all" and explained != "all" and set(explained) - set(trained):
         _fail("explain.attributes", sorted(set(explained) - set(trained)), "attributes the model is trained on "

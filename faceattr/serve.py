@@ -194,7 +194,7 @@ def create_app(service: Service, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB) -
                     face["heatmap"] = data_url(png)
                 faces.append(face)
             return {"image": name, "width": found.width, "height": found.height, "aligned": aligned,
-                    "detector": None if aligned else service.detector, "threshold": service.threshold,
+                    "detector": None if aligned else service.detector, "thresholds": service.thresholds,
                     "attributes": list(service.spec.attributes), "rows": found.rows, "faces": faces,
                     "warnings": found.warnings}
 

@@ -68,7 +68,7 @@ def _shrunk(image: torch.Tensor) -> torch.Tensor:
 class Service:
     """A model file loaded once, with the options of `faceattr predict`, answering one photo per call."""
 
-    def __init__(self, model: str | Path, threshold: float = 0.5, precision: str = "auto",
+    def __init__(self, model: str | Path, threshold: float | None = None, precision: str = "auto",
                  detector: str | None = None, max_megapixels: float = MAX_MEGAPIXELS) -> None:
         from faceattr.detect import DEFAULT_DETECTOR, DETECTORS
         from faceattr.device import use_bf16
@@ -78,7 +78,8 @@ class Service:
             raise FaceattrError(f"--detector: expected one of {', '.join(DETECTORS)}, got {detector!r}")
         self.model_path = Path(model)
         self.model, self.spec = load_model(self.model_path)
-        self.threshold = threshold
+        # per attribute: the model's own thresholds, or `threshold` for all when given
+        self.thresholds = dict(zip(self.spec.attributes, self.spec.decision_thresholds(threshold)))
         self.precision = precision
         self.bf16 = use_bf16(torch.device("cpu"), precision)
         self.detector = detector or DEFAULT_DETECTOR
@@ -129,7 +130,7 @@ class Service:
             wheres = [{"face": k, "box": box} for k, box in enumerate(found.boxes)]
         if found.inputs:
             prob = predict_probabilities(self.model, self.spec, torch.stack(found.inputs), bf16=self.bf16)
-            found.rows = [answer_row(name, where, p, self.spec.attributes, self.threshold)
+            found.rows = [answer_row(name, where, p, self.spec.attributes, list(self.thresholds.values()))
                           for where, p in zip(wheres, prob)]
         return found
 
@@ -164,5 +165,5 @@ class Service:
         return {"file": self.model_path.name, "arch": self.spec.arch, "alpha": self.spec.alpha,
                 "attributes": list(self.spec.attributes), "input_size": {"height": self.spec.image_size[0],
                                                                          "width": self.spec.image_size[1]},
-                "threshold": self.threshold, "precision": "bf16" if self.bf16 else "fp32",
+                "thresholds": self.thresholds, "precision": "bf16" if self.bf16 else "fp32",
                 "detector": self.detector, "max_megapixels": self.max_megapixels}

@@ -27,7 +27,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from faceattr import distributed, schema
+from faceattr import distributed, pretrained, schema
 from faceattr.atomic import atomic_path
 from faceattr.device import autocast, select_device, set_threads, use_bf16
 from faceattr.distill import mix_targets, soft_targets, teachers_digest
@@ -35,6 +35,7 @@ from faceattr.errors import FaceattrError
 from faceattr.images import augment_batch, draw_augment, draw_mixup, normalize
 from faceattr.inference import predict_logits
 from faceattr.losses import make_loss
+from faceattr.finetune import apply_freeze, backbone_parameters, describe, keep_frozen_norms, parse_freeze
 from faceattr.models import ModelSpec, build_model, load_pretrained, load_weights_file
 from faceattr.pixels import Images, TensorImages, as_images, to_device
 
@@ -72,7 +73,10 @@ class TrainConfig:
     threads: int = 0
     compile: bool = False
     processes: int = 1
-    pretrained: str = ""
+    pretrained: str = ""             # '', 'imagenet' or a weights file (faceattr.pretrained)
+    head: str = "linear"
+    freeze: int | None = None        # trainable last backbone blocks; None: all (faceattr.finetune)
+    backbone_lr_scale: float = 1.0   # the backbone's learning rate as a fraction of lr
 
 
 @dataclass
@@ -98,11 +102,17 @@ class FitResult:
 
 
 def _make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
-    # No weight decay on biases and norm weights, as in torchvision's reference recipes.
-    decay, no_decay = [], []
-    for p in model.parameters():
-        (no_decay if p.ndim <= 1 else decay).append(p)
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    # No weight decay on biases and norm weights, as in torchvision's reference recipes. The head's groups
+    # come first (param_groups[0]'s lr is the one logged); the backbone's learn at lr × backbone_lr_scale;
+    # frozen weights are left out.
+    backbone = {id(p) for p in backbone_parameters(model, cfg.arch, cfg.head)}
+    groups = []
+    for in_backbone, scale in ((False, 1.0), (True, cfg.backbone_lr_scale)):
+        params = [p for p in model.parameters() if p.requires_grad and (id(p) in backbone) == in_backbone]
+        for decay, weight_decay in ((True, cfg.weight_decay), (False, 0.0)):
+            chosen = [p for p in params if (p.ndim > 1) == decay]
+            if chosen:
+                groups.append({"params": chosen, "weight_decay": weight_decay, "lr": cfg.lr * scale})
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=cfg.lr)
     if cfg.optimizer == "sgd":
@@ -232,7 +242,10 @@ def recalibrate_batchnorm(module: nn.Module, images: Images, spec: ModelSpec, de
     output). So the averaged model's statistics are measured afresh, as SWA's `update_bn` does, on a fixed
     set of images, identical in every process and on every resume.
     """
-    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    # frozen layers (model.freeze) keep their statistics: they normalise in eval mode while training
+    every = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    frozen = [m for m in every if m.weight is not None and not m.weight.requires_grad]
+    norms = [m for m in every if all(m is not f for f in frozen)]
     if not norms:
         return
     momenta = [m.momentum for m in norms]
@@ -241,6 +254,7 @@ def recalibrate_batchnorm(module: nn.Module, images: Images, spec: ModelSpec, de
         m.momentum = None  # a cumulative average over the batches below
     was_training = module.training
     module.train()
+    keep_frozen_norms(frozen)
     count = min(len(images), max_images)
     for start in range(0, count, batch_size):
         batch = images.gather(torch.arange(start, min(count, start + batch_size))).to(device)
@@ -332,11 +346,17 @@ def fit(cfg: TrainConfig, attributes: list[str], train: Split, val: Split, check
         teachers_sha256 = teachers_digest(cfg.teachers)
         soft = soft_targets(cfg.teachers, train_images, attributes, cfg.image_size, device, bf16).to(device)
     torch.manual_seed(cfg.seed)
-    spec = ModelSpec(arch=cfg.arch, alpha=cfg.alpha, attributes=list(attributes), image_size=tuple(cfg.image_size))
-    model = build_model(cfg.arch, len(attributes), cfg.alpha)
-    if cfg.pretrained:
-        skipped = load_pretrained(model, cfg.pretrained)
-        print(f"started from {cfg.pretrained} (new: {', '.join(skipped) or 'nothing'})", file=sys.stderr)
+    spec = ModelSpec(arch=cfg.arch, alpha=cfg.alpha, attributes=list(attributes), image_size=tuple(cfg.image_size),
+                     head=cfg.head)
+    model = build_model(cfg.arch, len(attributes), cfg.alpha, cfg.head)
+    weights_file = pretrained.resolve(cfg.pretrained, cfg.arch, cfg.alpha)
+    if weights_file:
+        skipped = load_pretrained(model, weights_file)
+        if w.is_main:
+            print(f"started from {weights_file} (new: {', '.join(skipped) or 'nothing'})", file=sys.stderr)
+    frozen_norms = apply_freeze(model, cfg.arch, cfg.head, cfg.freeze)
+    if w.is_main and cfg.freeze is not None:
+        print(f"model.freeze: {describe(model)}", file=sys.stderr)
     model = model.to(device)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
@@ -399,6 +419,7 @@ def fit(cfg: TrainConfig, attributes: list[str], train: Split, val: Split, check
             if stopped_early:
                 break
             model.train()
+            keep_frozen_norms(frozen_norms)
             order = torch.randperm(len(train_images), generator=generator)
             batches = [order[k * batch_size:(k + 1) * batch_size] for k in range(steps_per_epoch)]
             loss_sum, acc_sum = 0.0, 0.0
@@ -508,7 +529,7 @@ def config_from_params(params: dict) -> TrainConfig:
     from dataclasses import fields
 
     group = dict(params.get("train") or {})
-    known = {f.name for f in fields(TrainConfig)} - {"arch", "alpha", "seed", "pretrained"}
+    known = {f.name for f in fields(TrainConfig)} - {"arch", "alpha", "seed", "pretrained", "head", "freeze"}
     unknown = sorted(set(group) - known)
     if unknown:
         raise FaceattrError(f"params.yaml: unknown key(s) train.{', train.'.join(unknown)}; known: {', '.join(sorted(known))}")
@@ -518,4 +539,5 @@ def config_from_params(params: dict) -> TrainConfig:
     group["teachers"] = tuple(str(t) for t in group.get("teachers") or ())
     model = params.get("model") or {}
     return TrainConfig(**group, arch=model.get("arch", "mobilenet_v2"), pretrained=model.get("pretrained") or "",
+                       head=model.get("head", "linear"), freeze=parse_freeze(model.get("freeze", "none")),
                        alpha=float(params.get("alpha", 1.0)), seed=int(params.get("seed", 0)))

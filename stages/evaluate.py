@@ -25,13 +25,9 @@ def main() -> None:
     tta = get(params, "evaluate.tta_hflip")
     prob = predict_probabilities(model, spec, test.images, device, tta_hflip=tta)
     y_true = test.labels.numpy().astype(int)
-    tuning = None
-    if get(params, "evaluate.tune_thresholds"):
-        val = load_split(data, "val", cache, spec.image_size)
-        tuning = (val.labels.numpy().astype(int), predict_probabilities(model, spec, val.images, device, tta_hflip=tta))
+    # the thresholds the train stage chose on the validation split (evaluate.* params) travel in the model
     result = evaluate(attributes, y_true, prob, majority_labels(data.labels["train"].numpy()),
-                      threshold=get(params, "evaluate.threshold"), tuning=tuning,
-                      objective=get(params, "evaluate.threshold_objective"))
+                      spec.decision_thresholds())
     write_json(EVAL_METRICS, result.metrics)
     write_csv(PREDICTIONS, predictions_frame(data.ids["test"], attributes, prob, result.thresholds, y_true))
     write_plot_data(ROC_DIR, CONFUSION_DIR, attributes, y_true, prob, result.thresholds)

@@ -16,6 +16,8 @@ import torch
 from faceattr import distributed, tracking
 from faceattr.atomic import write_json, write_text
 from faceattr.dataset import load_split, partition_path, read_partition_labels
+from faceattr.device import select_device
+from faceattr.evaluation import operating_thresholds
 from faceattr.models import save_model
 from faceattr.params import get, load_params
 from faceattr.paths import CHECKPOINTS_DIR, LABELS, MODEL, PARTITIONS_DIR, PIXELS_DIR, TRAIN_HISTORY, TRAIN_METRICS
@@ -64,6 +66,13 @@ def main() -> None:
 
         result = fit(cfg, data.attributes, train, val, CHECKPOINTS_DIR, on_start=start_tracking,
                      on_epoch=tracking.log_epoch)
+        # the operating point travels with the model: evaluate, predict and serve decide with it
+        device = select_device(cfg.device, w.local_rank)
+        result.spec.thresholds = operating_thresholds(
+            result.model.to(device), result.spec, val.images, val.labels.numpy(), device,
+            get(params, "evaluate.threshold"), get(params, "evaluate.tune_thresholds"),
+            get(params, "evaluate.threshold_objective"), get(params, "evaluate.tta_hflip"))
+        result.model.cpu()
         sha = save_model(MODEL, result.model, result.spec)
         write_text(TRAIN_HISTORY, history_csv(result.history))
         best = result.history[result.best_epoch - 1]

@@ -207,3 +207,60 @@ def test_predict_warns_when_an_input_is_not_shaped_like_an_aligned_crop(setup, t
     assert rc == 0 and len(json.loads(out.out)) == 2  # still answered, but with a warning naming it
     assert "coffee-cup.jpg (640×480): not shaped like an aligned face crop" in out.err and "--detect" in out.err
     assert "000001.jpg" not in out.err  # 40×48 crops for a 32×32 model are fine
+
+
+def test_the_models_own_thresholds_decide_unless_threshold_is_given(setup, tmp_path, capsys):
+    """A model file carrying per-attribute thresholds (tuned on validation by the pipeline) decides with
+    them in predict and evaluate; --threshold replaces them for every attribute."""
+    import numpy as np
+
+    from faceattr.models import load_model
+
+    model, spec = load_model(setup / "model.pt")
+    image = str(setup / "imgs" / "000001.jpg")
+    assert main(["predict", image, "--model", str(setup / "model.pt"), "--format", "json"]) == 0
+    probs = {a: v["probability"] for a, v in json.loads(capsys.readouterr().out)[0].items() if a != "image"}
+    # thresholds just above and below each probability: the decisions must follow them, attribute by attribute
+    spec.thresholds = [min(1.0, probs[a] + 0.001) if k % 2 else max(0.0, probs[a] - 0.001)
+                       for k, a in enumerate(ATTRS)]
+    save_model(tmp_path / "tuned.pt", model, spec)
+    assert main(["predict", image, "--model", str(tmp_path / "tuned.pt"), "--format", "json"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    assert [row[a]["present"] for a in ATTRS] == [k % 2 == 0 for k in range(len(ATTRS))]
+    assert main(["predict", image, "--model", str(tmp_path / "tuned.pt"), "--format", "json",
+                 "--threshold", "0.000001"]) == 0
+    assert all(v["present"] for a, v in json.loads(capsys.readouterr().out)[0].items() if a != "image")
+
+    args = ["evaluate", "--images", str(setup / "imgs"), "--labels", str(setup / "attrs.txt")]
+    for name in ("model.pt", "tuned.pt"):
+        assert main([*args, "--model", str(setup / name if name == "model.pt" else tmp_path / name),
+                     "--out", str(tmp_path / f"{name}.json")]) == 0
+    plain, tuned = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("model.pt", "tuned.pt"))
+    assert [tuned["per_attribute"][a]["threshold"] for a in ATTRS] == pytest.approx(spec.thresholds)
+    assert [plain["per_attribute"][a]["threshold"] for a in ATTRS] == [0.5] * 3
+    assert np.isclose(plain["mean_roc_auc"], tuned["mean_roc_auc"])  # same probabilities, other decisions
+
+
+def test_evaluate_tta_averages_each_image_with_its_mirror(setup, tmp_path, capsys):
+    import numpy as np
+
+    from sklearn.metrics import roc_auc_score
+
+    from faceattr.evaluation import predict_probabilities
+    from faceattr.images import decode_resized
+    from faceattr.models import load_model
+
+    args = ["evaluate", "--images", str(setup / "imgs"), "--labels", str(setup / "attrs.txt"),
+            "--model", str(setup / "model.pt")]
+    assert main([*args, "--out", str(tmp_path / "plain.json")]) == 0
+    assert main([*args, "--tta", "--out", str(tmp_path / "tta.json")]) == 0
+    plain, tta = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("plain", "tta"))
+    assert plain["images"] == tta["images"] == 8
+    model, spec = load_model(setup / "model.pt")
+    images = torch.stack([decode_resized((setup / "imgs" / f"{i:06d}.jpg").read_bytes(), spec.image_size)
+                          for i in range(1, 9)])
+    labels = np.array([[1 if (k + j) % 2 else 0 for j in (0, 1, 3)] for k in range(8)])  # Male, Smiling, Young
+    for found, mirror in ((plain, False), (tta, True)):
+        prob = predict_probabilities(model, spec, images, tta_hflip=mirror)
+        for c, a in enumerate(ATTRS):
+            assert found["per_attribute"][a]["roc_auc"] == pytest.approx(roc_auc_score(labels[:, c], prob[:, c]))

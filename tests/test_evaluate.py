@@ -113,3 +113,57 @@ def test_ieee_fp32_turns_tf32_off_on_cuda_only_and_restores_it():
             assert torch.backends.cudnn.allow_tf32 is True
     finally:
         torch.backends.cudnn.allow_tf32 = saved
+
+
+@pytest.mark.parametrize("objective, tta", [("f1", True), ("balanced_accuracy", False)])
+def test_train_stage_tunes_thresholds_on_validation_and_evaluate_uses_them(project, objective, tta):
+    """evaluate.tune_thresholds: the train stage chooses each attribute's threshold on the validation split
+    (predicted as evaluation predicts, mirror images included when evaluate.tta_hflip) and stores them in
+    the model; the evaluate stage decides the test split with them."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from faceattr.dataset import load_split, partition_path, read_partition_labels
+    from faceattr.metrics import tune_thresholds
+    from faceattr.pixels import PixelCache
+    from faceattr.stage import run_stage
+    from stages import evaluate
+
+    def train() -> None:  # a process of its own: the stage holds the workspace's training lock while it lives
+        done = subprocess.run([sys.executable, "-m", "stages.train"], capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": str(REPO)})
+        assert done.returncode == 0, done.stderr[-2000:]
+
+    shutil.copy("models/model.pt", "untrained.pt")
+    saved_params = Path("params.yaml").read_text()
+    try:
+        params = yaml.safe_load(saved_params)
+        params["alpha"] = 0.25
+        params["train"].update(epochs=1, batch_size=8, threads=1, precision="fp32", device="cpu")
+        params["evaluate"].update(tune_thresholds=True, threshold_objective=objective, tta_hflip=tta)
+        Path("params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        train()
+        model, spec = load_model("models/model.pt")
+        data = read_partition_labels("data/processed/labels.csv", partition_path("data/processed/partitions", 40))
+        val = load_split(data, "val", PixelCache("data/processed/pixels"), spec.image_size)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # as the stage ran (train.threads): the same sums in the same order
+        try:
+            prob = predict_probabilities(model, spec, val.images, tta_hflip=tta)
+        finally:
+            torch.set_num_threads(threads)
+        expected = tune_thresholds(val.labels.numpy().astype(int), prob, objective)
+        assert spec.thresholds == pytest.approx(expected), (spec.thresholds, expected)
+        run_stage(evaluate.main)
+        metrics = json.loads(Path("metrics/eval.json").read_text())
+        assert [metrics["per_attribute"][a]["threshold"] for a in spec.attributes] == pytest.approx(spec.thresholds)
+        # with tuning off the model carries evaluate.threshold for every attribute
+        params["evaluate"].update(tune_thresholds=False, threshold=0.3)
+        Path("params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        train()
+        assert load_model("models/model.pt")[1].thresholds == [0.3] * len(spec.attributes)
+    finally:
+        Path("params.yaml").write_text(saved_params)
+        shutil.move("untrained.pt", "models/model.pt")

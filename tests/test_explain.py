@@ -107,7 +107,7 @@ def test_every_architecture_names_its_blocks_and_explains(arch):
     names = layer_names(arch)
     for name in names:
         model.get_submodule(name)
-    if hasattr(model, "features"):
+    if arch.startswith(("mobilenet", "efficientnet")):
         assert len(model.features) == len(names)  # the last named block is really the last one
     found = grad_cam(model, spec, _images(1, (64, 64)), "Eyeglasses")
     assert found.heat.shape == (1, 64, 64) and np.isfinite(found.heat).all()

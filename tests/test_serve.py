@@ -72,7 +72,7 @@ def test_predict_rows_equal_the_command_with_detect(setup, capsys):
     expected = _cli_rows(setup, capsys, str(path), "--detect")
     assert len(expected) == 2
     assert body["rows"] == [{**row, "image": "photo.jpg"} for row in expected]
-    assert body["attributes"] == ATTRS and body["threshold"] == 0.5 and body["detector"] == DEFAULT_DETECTOR
+    assert body["attributes"] == ATTRS and body["thresholds"] == dict.fromkeys(ATTRS, 0.5) and body["detector"] == DEFAULT_DETECTOR
     assert (body["width"], body["height"]) == (demo.PHOTO_WIDTH, demo.PHOTO_HEIGHT)
     for face, row, (x, y) in zip(body["faces"], body["rows"], setup["photo"].places):
         assert face["box"] == row["box"]

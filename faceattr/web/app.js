@@ -26,8 +26,13 @@ async function loadModel() {
         ? `, test mean accuracy ${model.mlflow.test_metrics.mean_accuracy.toFixed(4)}` : "")
     : "no MLflow run found for this model file";
   $("model-info").textContent = `${model.file}: ${model.arch} (alpha ${model.alpha}), ${model.attributes.length} attributes, ` +
-    `input ${model.input_size.width}×${model.input_size.height}, threshold ${model.threshold}, ` +
+    `input ${model.input_size.width}×${model.input_size.height}, ${describeThresholds(model.thresholds)}, ` +
     `detector ${model.detector}; ${run}`;
+}
+
+function describeThresholds(thresholds) {
+  const values = [...new Set(Object.values(thresholds))];
+  return values.length === 1 ? `threshold ${values[0]}` : "thresholds per attribute (tuned on validation)";
 }
 
 function boxOverlay(result) {
@@ -69,11 +74,11 @@ function faceCard(result, row, face, cropUrl) {
     const item = document.createElement("li");
     item.dataset.attribute = attribute;
     item.className = value.present ? "present" : "";
-    item.title = `${attribute}: ${value.probability.toFixed(4)} (${value.present ? "present" : "absent"} at threshold ${result.threshold}); click for its heat map`;
+    item.title = `${attribute}: ${value.probability.toFixed(4)} (${value.present ? "present" : "absent"} at threshold ${+result.thresholds[attribute].toFixed(3)}); click for its heat map`;
     const name = document.createElement("span"); name.className = "name"; name.textContent = attribute;
     const track = document.createElement("span"); track.className = "track";
     const fill = document.createElement("span"); fill.className = "fill"; fill.style.width = (100 * value.probability) + "%";
-    const mark = document.createElement("span"); mark.className = "threshold"; mark.style.left = (100 * result.threshold) + "%";
+    const mark = document.createElement("span"); mark.className = "threshold"; mark.style.left = (100 * result.thresholds[attribute]) + "%";
     track.append(fill, mark);
     const number = document.createElement("span"); number.className = "value"; number.textContent = value.probability.toFixed(3);
     item.append(name, track, number);
