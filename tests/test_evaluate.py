@@ -115,11 +115,13 @@ def test_ieee_fp32_turns_tf32_off_on_cuda_only_and_restores_it():
         torch.backends.cudnn.allow_tf32 = saved
 
 
-@pytest.mark.parametrize("objective, tta", [("f1", True), ("balanced_accuracy", False)])
-def test_train_stage_tunes_thresholds_on_validation_and_evaluate_uses_them(project, objective, tta):
+@pytest.mark.parametrize("objective, tta, model_params", [("f1", True, {"head": "attention", "freeze": 2}),
+                                                   ("balanced_accuracy", False, {})])
+def test_train_stage_tunes_thresholds_on_validation_and_evaluate_uses_them(project, objective, tta, model_params):
     """evaluate.tune_thresholds: the train stage chooses each attribute's threshold on the validation split
     (predicted as evaluation predicts, mirror images included when evaluate.tta_hflip) and stores them in
-    the model; the evaluate stage decides the test split with them."""
+    the model; the evaluate stage decides the test split with them. The attention head with a partly
+    frozen backbone goes through the same stages, and its MLflow model loads back."""
     import os
     import shutil
     import subprocess
@@ -131,6 +133,10 @@ def test_train_stage_tunes_thresholds_on_validation_and_evaluate_uses_them(proje
     from faceattr.stage import run_stage
     from stages import evaluate
 
+    def model_out(model_file: str, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return load_model(model_file)[0](x)
+
     def train() -> None:  # a process of its own: the stage holds the workspace's training lock while it lives
         done = subprocess.run([sys.executable, "-m", "stages.train"], capture_output=True, text=True,
                               env={**os.environ, "PYTHONPATH": str(REPO)})
@@ -141,6 +147,7 @@ def test_train_stage_tunes_thresholds_on_validation_and_evaluate_uses_them(proje
     try:
         params = yaml.safe_load(saved_params)
         params["alpha"] = 0.25
+        params["model"].update(model_params)
         params["train"].update(epochs=1, batch_size=8, threads=1, precision="fp32", device="cpu")
         params["evaluate"].update(tune_thresholds=True, threshold_objective=objective, tta_hflip=tta)
         Path("params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -156,6 +163,18 @@ def test_train_stage_tunes_thresholds_on_validation_and_evaluate_uses_them(proje
             torch.set_num_threads(threads)
         expected = tune_thresholds(val.labels.numpy().astype(int), prob, objective)
         assert spec.thresholds == pytest.approx(expected), (spec.thresholds, expected)
+        if model_params:
+            import mlflow
+
+            from faceattr import tracking
+            from faceattr.models import file_sha256
+
+            run = tracking.find_run_for_model(file_sha256("models/model.pt"))
+            assert run.data.params["model.head"] == model_params["head"]
+            logged = mlflow.pytorch.load_model(f"runs:/{run.info.run_id}/model")
+            x = torch.randn(2, 3, *spec.image_size)
+            with torch.no_grad():
+                assert torch.allclose(logged(x), model_out(model_file="models/model.pt", x=x), atol=1e-5)
         run_stage(evaluate.main)
         metrics = json.loads(Path("metrics/eval.json").read_text())
         assert [metrics["per_attribute"][a]["threshold"] for a in spec.attributes] == pytest.approx(spec.thresholds)
