@@ -18,24 +18,15 @@ from faceattr.heads import HEADS, backbone_of
 from faceattr.layers import layer_names
 from faceattr.models import ModelSpec, build_model, load_model, load_pretrained, save_model
 from faceattr.schema import validate
-from faceattr.training import Split, TrainConfig, fit, recalibrate_batchnorm
+from faceattr.training import TrainConfig, fit, recalibrate_batchnorm
+from test_training import ATTRS, tiny_data
+from test_training import config as training_config
 
 REPO = Path(__file__).resolve().parents[1]
-ATTRS = ["A", "B", "C"]
-
-
-def tiny_data(n: int, seed: int) -> Split:
-    g = torch.Generator().manual_seed(seed)
-    images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
-    labels = (torch.rand(n, 3, generator=g) > 0.5).float()
-    labels[:, 0] = (images[:, 0].float().mean((1, 2)) > 127).float()
-    return Split(images, labels)
 
 
 def config(**overrides) -> TrainConfig:
-    base = dict(alpha=0.25, image_size=(32, 32), epochs=2, batch_size=8, lr=0.01, seed=7, threads=1,
-                precision="fp32", augment={"hflip": True, "max_rotate_deg": 5})
-    return TrainConfig(**{**base, **overrides})
+    return training_config(**{"epochs": 2, **overrides})
 
 
 # --- heads -------------------------------------------------------------------------------------------------
@@ -186,28 +177,6 @@ def test_backbone_lr_scale_sets_the_backbones_learning_rate(tmp_path):
     model = build_model("mobilenet_v2", 3, 0.25, "mlp")
     apply_freeze(model, "mobilenet_v2", "mlp", 3)
     assert sum(n for n, _, _ in seen["groups"]) == sum(1 for p in model.parameters() if p.requires_grad)
-
-
-@pytest.mark.parametrize("options", [
-    {"head": "attention", "freeze": 2, "ema_decay": 0.9},
-    {"head": "mlp", "freeze": 0, "backbone_lr_scale": 0.5, "mixup": 0.4},
-])
-def test_resume_is_exact_with_heads_and_freezing(tmp_path, options):
-    train, val = tiny_data(24, 0), tiny_data(8, 1)
-    cfg = config(epochs=3, **options)
-    reference = fit(cfg, ATTRS, train, val, tmp_path / "ref")
-
-    def interrupt(record):
-        if record["epoch"] == 2:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        fit(cfg, ATTRS, train, val, tmp_path / "ck", on_epoch=interrupt)
-    resumed = fit(cfg, ATTRS, train, val, tmp_path / "ck")
-    assert resumed.history == reference.history
-    for k, v in reference.model.state_dict().items():
-        assert torch.equal(resumed.model.state_dict()[k], v), k
-    assert resumed.spec.head == options["head"]
 
 
 def test_distillation_from_a_teacher_with_another_head(tmp_path):

@@ -38,7 +38,9 @@ def test_same_seed_same_weights(tmp_path):
     assert not (tmp_path / "a" / "last.pt").exists()  # checkpoints are removed once training is done
 
 
-@pytest.mark.parametrize("options", [{}, {"ema_decay": 0.9, "loss": "focal"}, {"loss": "weighted_bce"}, {"mixup": 0.4}])
+@pytest.mark.parametrize("options", [{}, {"ema_decay": 0.9, "loss": "focal"}, {"loss": "weighted_bce"}, {"mixup": 0.4},
+                                     {"head": "attention", "freeze": 2, "ema_decay": 0.9},
+                                     {"head": "mlp", "freeze": 0, "backbone_lr_scale": 0.5, "mixup": 0.4}])
 def test_resume_after_interruption_gives_identical_weights(tmp_path, options):
     train, val = tiny_data(24, 0), tiny_data(8, 1)
     reference = fit(config(**options), ATTRS, train, val, tmp_path / "ref")
