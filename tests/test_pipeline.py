@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from pipeline_helpers import run
@@ -210,3 +211,40 @@ def test_distilled_experiment_finds_its_teacher_from_a_temp_workspace(repo):
     assert r.data.tags["faceattr.teachers_sha256"] == hashlib.sha256(teacher_sha.encode()).hexdigest()
     baseline = [b for b in runs if b.data.params.get("alpha") == "1.0" and "faceattr.teachers_sha256" not in b.data.tags]
     assert baseline and r.data.tags["faceattr.model_sha256"] not in {b.data.tags["faceattr.model_sha256"] for b in baseline}
+
+
+def test_faceattr_evaluate_gives_the_pipelines_figures(repo, tmp_path):
+    """`faceattr evaluate` on the pipeline's test split, decided at the model's thresholds, gives the
+    evaluate stage's metrics; `--tta` gives those of evaluate.tta_hflip (computed here in a scratch
+    copy of the stage's outputs so the workspace stays as the fixture left it)."""
+    import yaml
+
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    cli = ["faceattr", "evaluate", "--model", "models/model.pt", "--images", "data/interim/img_align_celeba",
+           "--labels", "data/raw/synthetic/list_attr_celeba.txt",
+           "--partition", f"data/processed/partitions/list_partition_{params['subset']}.txt", "--split", "2"]
+    assert params["evaluate"]["tta_hflip"] is False
+    run([*cli, "--out", str(tmp_path / "plain.json")], repo)
+    run([*cli, "--tta", "--out", str(tmp_path / "tta.json")], repo)
+    stage = json.loads((repo / "metrics/eval.json").read_text())
+    plain = json.loads((tmp_path / "plain.json").read_text())
+    tta = json.loads((tmp_path / "tta.json").read_text())
+    for key in ("images", "mean_accuracy", "mean_balanced_accuracy", "mean_f1", "mean_roc_auc"):
+        assert plain[key] == pytest.approx(stage[key], abs=1e-6), key
+    assert tta["mean_roc_auc"] != pytest.approx(plain["mean_roc_auc"], abs=1e-9)
+
+    from faceattr.dataset import load_split, partition_path, read_partition_labels
+    from faceattr.evaluation import evaluate, predict_probabilities
+    from faceattr.metrics import majority_labels
+    from faceattr.models import load_model
+    from faceattr.pixels import PixelCache
+
+    model, spec = load_model(repo / "models/model.pt")
+    data = read_partition_labels(repo / "data/processed/labels.csv",
+                                 partition_path(repo / "data/processed/partitions", params["subset"]))
+    test = load_split(data, "test", PixelCache(repo / "data/processed/pixels"), spec.image_size)
+    prob = predict_probabilities(model, spec, test.images, tta_hflip=True)  # what the stage computes with tta on
+    expected = evaluate(spec.attributes, test.labels.numpy().astype(int), prob,
+                        majority_labels(data.labels["train"].numpy()), spec.decision_thresholds()).metrics
+    for key in ("mean_accuracy", "mean_balanced_accuracy", "mean_roc_auc"):
+        assert tta[key] == pytest.approx(expected[key], abs=1e-6), key
