@@ -32,10 +32,10 @@ from faceattr.atomic import atomic_path
 from faceattr.device import autocast, select_device, set_threads, use_bf16
 from faceattr.distill import mix_targets, soft_targets, teachers_digest
 from faceattr.errors import FaceattrError
+from faceattr.finetune import apply_freeze, backbone_parameters, describe, keep_frozen_norms, parse_freeze
 from faceattr.images import augment_batch, draw_augment, draw_mixup, normalize
 from faceattr.inference import predict_logits
 from faceattr.losses import make_loss
-from faceattr.finetune import apply_freeze, backbone_parameters, describe, keep_frozen_norms, parse_freeze
 from faceattr.models import ModelSpec, build_model, load_pretrained, load_weights_file
 from faceattr.pixels import Images, TensorImages, as_images, to_device
 

@@ -13,12 +13,12 @@ import sys
 import numpy as np
 import torch
 
-from faceattr import distributed, tracking
+from faceattr import distributed, pretrained, tracking
 from faceattr.atomic import write_json, write_text
 from faceattr.dataset import load_split, partition_path, read_partition_labels
 from faceattr.device import select_device
 from faceattr.evaluation import operating_thresholds
-from faceattr.models import save_model
+from faceattr.models import file_sha256, save_model
 from faceattr.params import get, load_params
 from faceattr.paths import CHECKPOINTS_DIR, LABELS, MODEL, PARTITIONS_DIR, PIXELS_DIR, TRAIN_HISTORY, TRAIN_METRICS
 from faceattr.pixels import PixelCache
@@ -86,6 +86,9 @@ def main() -> None:
                          "processes": str(cfg.processes)})
         if cfg.teachers:
             mlflow.set_tag("faceattr.teachers_sha256", result.teachers_sha256)
+        if cfg.pretrained:  # which weights it started from, by content
+            mlflow.set_tag("faceattr.pretrained_sha256",
+                           file_sha256(pretrained.resolve(cfg.pretrained, cfg.arch, cfg.alpha)))
         mlflow.log_metrics({"train_seconds": result.seconds, "train_images_per_second": result.images_per_second,
                             "best_epoch": result.best_epoch})
         example = np.zeros((2, 3, *cfg.image_size), dtype=np.float32)

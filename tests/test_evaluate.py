@@ -148,6 +148,9 @@ def test_train_stage_tunes_thresholds_on_validation_and_evaluate_uses_them(proje
         params = yaml.safe_load(saved_params)
         params["alpha"] = 0.25
         params["model"].update(model_params)
+        if model_params:  # and from a weights file: the MLflow run names it by content
+            torch.save(build_model("mobilenet_v2", 1000, 0.25).state_dict(), "start.pth")
+            params["model"]["pretrained"] = str(Path("start.pth").resolve())
         params["train"].update(epochs=1, batch_size=8, threads=1, precision="fp32", device="cpu")
         params["evaluate"].update(tune_thresholds=True, threshold_objective=objective, tta_hflip=tta)
         Path("params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -171,6 +174,7 @@ def test_train_stage_tunes_thresholds_on_validation_and_evaluate_uses_them(proje
 
             run = tracking.find_run_for_model(file_sha256("models/model.pt"))
             assert run.data.params["model.head"] == model_params["head"]
+            assert run.data.tags["faceattr.pretrained_sha256"] == file_sha256("start.pth")
             logged = mlflow.pytorch.load_model(f"runs:/{run.info.run_id}/model")
             x = torch.randn(2, 3, *spec.image_size)
             with torch.no_grad():
