@@ -248,3 +248,35 @@ def test_faceattr_evaluate_gives_the_pipelines_figures(repo, tmp_path):
                         majority_labels(data.labels["train"].numpy()), spec.decision_thresholds()).metrics
     for key in ("mean_accuracy", "mean_balanced_accuracy", "mean_roc_auc"):
         assert tta[key] == pytest.approx(expected[key], abs=1e-6), key
+
+
+def test_quality_benchmark_reads_a_workspace_and_agrees_with_the_evaluate_stage(repo, tmp_path):
+    """benchmarks/quality.py on the pipeline's workspace: at threshold 0.5 (the model's own here) its test
+    accuracy and ROC-AUC are the evaluate stage's, and tuning on validation never lowers validation's
+    balanced accuracy below the 0.5 thresholds' (it maximises it there)."""
+    import sys
+
+    out = tmp_path / "quality.json"
+    run([sys.executable, str(Path(__file__).resolve().parents[1] / "benchmarks" / "quality.py"), str(repo),
+         "--json", str(out)], repo)
+    (found,) = json.loads(out.read_text())
+    stage = json.loads((repo / "metrics/eval.json").read_text())
+    assert found["test_images"] == stage["images"]
+    assert found["test"]["accuracy@0.5"] == pytest.approx(stage["mean_accuracy"], abs=1e-6)
+    assert found["test"]["roc_auc"] == pytest.approx(stage["mean_roc_auc"], abs=1e-6)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import quality
+
+    from faceattr.dataset import load_split, partition_path, read_partition_labels
+    from faceattr.evaluation import predict_probabilities
+    from faceattr.models import load_model
+    from faceattr.pixels import PixelCache
+
+    model, spec = load_model(repo / "models/model.pt")
+    subset = yaml.safe_load((repo / "params.yaml").read_text())["subset"]
+    data = read_partition_labels(repo / "data/processed/labels.csv", partition_path(repo / "data/processed/partitions", subset))
+    val = load_split(data, "val", PixelCache(repo / "data/processed/pixels"), spec.image_size)
+    half = [0.5] * len(spec.attributes)
+    at_half = quality.figures(val.labels.numpy().astype(int), predict_probabilities(model, spec, val.images), half, half)
+    assert found["val"]["accuracy@0.5"] == pytest.approx(at_half["accuracy@0.5"], abs=1e-9)
+    assert found["val"]["balanced_accuracy"] >= at_half["balanced_accuracy"] - 1e-9
