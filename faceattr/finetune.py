@@ -47,8 +47,9 @@ def _blocks_of(names: list[str], blocks: list[str]) -> dict[str, str]:
 
 def backbone_parameters(model: nn.Module, arch: str, head: str) -> list[nn.Parameter]:
     """The backbone's parameters (the rest of the model's are the head's)."""
-    prefix = head_prefix(arch, head)  # under the attention head the backbone holds no head weights at all
-    return [p for name, p in backbone_of(model).named_parameters() if not name.startswith(prefix)]
+    net = backbone_of(model)
+    prefix = head_prefix(arch, head) if net is getattr(model, "module", model) else None
+    return [p for name, p in net.named_parameters() if prefix is None or not name.startswith(prefix)]
 
 
 def apply_freeze(model: nn.Module, arch: str, head: str, freeze: int | None) -> list[nn.Module]:
