@@ -61,6 +61,30 @@ def evaluate(attributes: Sequence[str], y_true: np.ndarray, prob: np.ndarray, ma
     return Evaluation(evaluate_predictions(attributes, y_true, prob, thresholds, majority), prob, thresholds)
 
 
+# What DVC and MLflow show as metrics: a handful of columns, so `dvc metrics show` and `dvc exp show` stay
+# readable. The per-attribute table (9 figures × up to 40 attributes) goes to PER_ATTRIBUTE and MLflow's tables.
+HEADLINE = ("images", "mean_accuracy", "mean_balanced_accuracy", "mean_f1", "mean_roc_auc", "baseline_mean_accuracy")
+
+
+def headline(metrics: dict) -> dict:
+    """The headline figures of evaluate_predictions' result, in HEADLINE's order (missing ones left out)."""
+    return {k: metrics[k] for k in HEADLINE if k in metrics}
+
+
+def per_attribute_records(metrics: dict) -> list[dict]:
+    """evaluate_predictions' per-attribute block as a list of rows (attribute first): a table for DVC's
+    plots (bar charts) and MLflow's `log_table`."""
+    return [{"attribute": name, **figures} for name, figures in metrics["per_attribute"].items()]
+
+
+def read_per_attribute(path: str | Path) -> dict[str, dict]:
+    """The per-attribute table written by the evaluate stage, back as {attribute: figures}."""
+    import json
+
+    return {row["attribute"]: {k: v for k, v in row.items() if k != "attribute"}
+            for row in json.loads(Path(path).read_text())}
+
+
 def operating_thresholds(model: nn.Module, spec: ModelSpec, val_images: torch.Tensor, val_labels: np.ndarray,
                          device: torch.device | str, threshold: float, tune: bool, objective: str,
                          tta_hflip: bool) -> list[float]:

@@ -14,6 +14,7 @@ MODEL = Path("models/model.pt")
 CHECKPOINTS_DIR = Path("models/checkpoints")
 TRAIN_METRICS = Path("metrics/train.json")
 EVAL_METRICS = Path("metrics/eval.json")
+PER_ATTRIBUTE = Path("plots/per_attribute.json")  # the per-attribute table (not DVC metrics: 9 columns each)
 TRAIN_HISTORY = Path("plots/train_history.csv")
 PREDICTIONS = Path("plots/predictions.csv")
 ROC_DIR = Path("plots/roc")
@@ -26,9 +27,10 @@ LABEL_DISTRIBUTION_PNG = Path("plots/label_distribution.png")
 PARAMS_CHECKED = Path("data/params_checked.txt")
 EXPLAIN_DIR = Path("plots/explain")
 EXPLAIN_METRICS = Path("metrics/explain.json")
+HEAT_IN_BOX = Path("plots/heat_in_box.json")  # per attribute and layer (metrics/explain.json: the means)
 
 # Every output of every stage (each stage sweeps their stale temporaries as it starts).
 OUTPUTS = (RAW_SYNTHETIC, IMAGES_DIR, UNZIP_REPORT, LABELS, LABEL_REPORT, PARTITIONS_DIR, PARTITION_REPORT,
-           PIXELS_DIR, MODEL, TRAIN_METRICS, EVAL_METRICS, TRAIN_HISTORY, PREDICTIONS, ROC_DIR, CONFUSION_DIR,
+           PIXELS_DIR, MODEL, TRAIN_METRICS, EVAL_METRICS, PER_ATTRIBUTE, TRAIN_HISTORY, PREDICTIONS, ROC_DIR, CONFUSION_DIR,
            SYNTHETIC_SAMPLES_PNG, TRAINING_CURVES_PNG, ACCURACY_PNG, ROC_PNG, LABEL_DISTRIBUTION_PNG, PARAMS_CHECKED,
-           CHECKPOINTS_DIR / "last.pt", EXPLAIN_DIR, EXPLAIN_METRICS)
+           CHECKPOINTS_DIR / "last.pt", EXPLAIN_DIR, EXPLAIN_METRICS, HEAT_IN_BOX)

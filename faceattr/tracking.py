@@ -17,6 +17,9 @@ from typing import Any, Iterable, Iterator, Mapping
 
 EXPERIMENT = "faceattr"
 MODEL_TAG = "faceattr.model_sha256"
+# MLflow 3's UI opens an experiment on its GenAI overview (traces, prompts) unless the experiment says it is
+# model training: with this tag it opens on the runs table and its chart view.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 
 
 def repo_root() -> Path:
@@ -96,9 +99,13 @@ def start_run(params: Mapping[str, Any], tags: Mapping[str, str]):
     """Start the MLflow run of a training, in experiment `faceattr` (created with its artifact root)."""
     mlflow = _client()
     with _store_lock():
-        if mlflow.get_experiment_by_name(EXPERIMENT) is None:
+        experiment = mlflow.get_experiment_by_name(EXPERIMENT)
+        if experiment is None:
             location = (repo_root() / "mlruns").as_uri() if tracking_uri().startswith("sqlite:") else None
-            mlflow.create_experiment(EXPERIMENT, artifact_location=location)
+            mlflow.create_experiment(EXPERIMENT, artifact_location=location, tags=EXPERIMENT_KIND)
+        elif not EXPERIMENT_KIND.items() <= experiment.tags.items():  # a store made by an older faceattr
+            for key, value in EXPERIMENT_KIND.items():
+                mlflow.MlflowClient().set_experiment_tag(experiment.experiment_id, key, value)
     mlflow.set_experiment(EXPERIMENT)
     run = mlflow.start_run(run_name=run_name())
     all_tags = {"git_commit": git_commit() or "", "dvc_exp_name": os.environ.get("DVC_EXP_NAME", ""),
@@ -106,6 +113,15 @@ def start_run(params: Mapping[str, Any], tags: Mapping[str, str]):
     mlflow.set_tags(all_tags)
     _log_params(mlflow, params)
     return run
+
+
+def run_link(run) -> str:
+    """Where to see a run: its page in the MLflow UI, with the command that serves that UI for this store."""
+    uri = tracking_uri()
+    if uri.startswith(("http://", "https://")):
+        return f"{uri.rstrip('/')}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+    return (f"http://127.0.0.1:5000/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id} "
+            f"(after `mlflow ui --backend-store-uri {uri}`)")
 
 
 def log_epoch(record: Mapping[str, Any]) -> None:
@@ -184,8 +200,9 @@ def find_run_for_model(model_sha256: str):
 
 
 def log_to_model_run(model_sha256: str, metrics: Mapping[str, float], artifacts: Iterable[str | Path],
-                     params: Mapping[str, Any] | None = None) -> str:
-    """Add metrics and artifact files to the run that trained this model; start one if none is found."""
+                     params: Mapping[str, Any] | None = None, tables: Mapping[str, list[dict]] | None = None) -> str:
+    """Add metrics, artifact files and tables (name → rows, shown in the run's Artifacts and in the
+    experiment's Evaluation view) to the run that trained this model; start one if none is found."""
     mlflow = _client()
     run = find_run_for_model(model_sha256)
     if run is None:
@@ -199,4 +216,12 @@ def log_to_model_run(model_sha256: str, metrics: Mapping[str, float], artifacts:
                 mlflow.log_artifacts(str(path), artifact_path=path.name)
             elif path.exists():
                 mlflow.log_artifact(str(path))
+        for name, rows in (tables or {}).items():
+            mlflow.log_table(_columns(rows), artifact_file=name)
     return active.info.run_id
+
+
+def _columns(rows: list[dict]) -> dict[str, list]:
+    """Rows → columns (what mlflow.log_table takes without pandas); a key missing from a row is None."""
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    return {k: [row.get(k) for row in rows] for k in keys}

@@ -1,15 +1,17 @@
-"""DVC stage `evaluate`: test-split metrics (metrics/eval.json), predictions and ROC/confusion plot data."""
+"""DVC stage `evaluate`: test-split headline metrics (metrics/eval.json), the per-attribute table
+(plots/per_attribute.json), predictions and ROC/confusion plot data."""
 
 from faceattr import tracking
 from faceattr.atomic import write_json
 from faceattr.dataset import load_split, partition_path, read_partition_labels
 from faceattr.device import select_device
-from faceattr.evaluation import evaluate, predict_probabilities, predictions_frame, write_csv, write_plot_data
+from faceattr.evaluation import (evaluate, headline, per_attribute_records, predict_probabilities, predictions_frame,
+                                 write_csv, write_plot_data)
 from faceattr.metrics import majority_labels
 from faceattr.models import file_sha256, load_model
 from faceattr.params import get, load_params
-from faceattr.paths import (CONFUSION_DIR, EVAL_METRICS, LABELS, MODEL, PARTITIONS_DIR, PIXELS_DIR, PREDICTIONS,
-                            ROC_DIR)
+from faceattr.paths import (CONFUSION_DIR, EVAL_METRICS, LABELS, MODEL, PARTITIONS_DIR, PER_ATTRIBUTE, PIXELS_DIR,
+                            PREDICTIONS, ROC_DIR)
 from faceattr.pixels import PixelCache
 from faceattr.stage import run_stage
 
@@ -28,7 +30,9 @@ def main() -> None:
     # the thresholds the train stage chose on the validation split (evaluate.* params) travel in the model
     result = evaluate(attributes, y_true, prob, majority_labels(data.labels["train"].numpy()),
                       spec.decision_thresholds())
-    write_json(EVAL_METRICS, result.metrics)
+    write_json(EVAL_METRICS, headline(result.metrics))
+    rows = per_attribute_records(result.metrics)
+    write_json(PER_ATTRIBUTE, rows)
     write_csv(PREDICTIONS, predictions_frame(data.ids["test"], attributes, prob, result.thresholds, y_true))
     write_plot_data(ROC_DIR, CONFUSION_DIR, attributes, y_true, prob, result.thresholds)
 
@@ -37,8 +41,8 @@ def main() -> None:
           f"(majority baseline {m['baseline_mean_accuracy']:.4f}), mean balanced accuracy {m['mean_balanced_accuracy']:.4f}")
     for name, a in m["per_attribute"].items():
         print(f"  {name:<20} acc {a['accuracy']:.4f}  bal {a['balanced_accuracy']:.4f}  base {a['baseline_accuracy']:.4f}")
-    flat = {f"test.{k}": v for k, v in tracking.flatten(m).items() if isinstance(v, (int, float))}
-    tracking.log_to_model_run(file_sha256(MODEL), flat, [EVAL_METRICS, PREDICTIONS], params)
+    tracking.log_to_model_run(file_sha256(MODEL), {f"test.{k}": v for k, v in headline(m).items()},
+                              [EVAL_METRICS, PREDICTIONS], params, tables={"test_per_attribute.json": rows})
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """DVC stage `explain`: Grad-CAM figures of the test split per attribute (plots/explain/) and, on the
-synthetic data, how much of the heat lies where the glasses and hats were drawn (metrics/explain.json)."""
+synthetic data, how much of the heat lies where the glasses and hats were drawn: per attribute and layer in
+plots/heat_in_box.json, and at the configured layer, averaged over the attributes, in metrics/explain.json."""
 
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from faceattr.gallery import Outcomes, attribute_gallery, box_scores
 from faceattr.images import decode_rgb
 from faceattr.models import file_sha256, load_model
 from faceattr.params import get, load_params
-from faceattr.paths import EXPLAIN_DIR, EXPLAIN_METRICS, IMAGES_DIR, MODEL, PIXELS_DIR, PREDICTIONS
+from faceattr.paths import EXPLAIN_DIR, EXPLAIN_METRICS, HEAT_IN_BOX, IMAGES_DIR, MODEL, PIXELS_DIR, PREDICTIONS
 from faceattr.pixels import PixelCache
 from faceattr.stage import run_stage
 from faceattr.synth import BOXES_FILE, IMAGE_HEIGHT, IMAGE_WIDTH, read_boxes
@@ -58,10 +59,21 @@ def main() -> None:
                       f"inside {score['pointing']:.0%}, mean share inside {score['mean_heat_in_box']:.3f} (chance: "
                       f"the box's share of the image, {score['mean_box_area']:.3f}), over half inside "
                       f"{score['majority_in_box']:.0%}")
-    write_json(EXPLAIN_METRICS, {"layer": layer, "heat_in_box": in_box})
-    flat = {f"explain.{a}.{layer_name}.{k}": v for a, by_layer in in_box.items() for layer_name, m in by_layer.items()
-            for k, v in m.items() if k != "images"}
-    tracking.log_to_model_run(file_sha256(MODEL), flat, [EXPLAIN_DIR, EXPLAIN_METRICS], params)
+    write_json(HEAT_IN_BOX, {"layer": layer, "heat_in_box": in_box})
+    summary = heat_summary(in_box, layer)
+    write_json(EXPLAIN_METRICS, {"layer": layer, **summary})
+    tracking.log_to_model_run(file_sha256(MODEL), {f"explain.{k}": v for k, v in summary.items()},
+                              [EXPLAIN_DIR, EXPLAIN_METRICS, HEAT_IN_BOX], params)
+
+
+def heat_summary(in_box: dict, layer: str) -> dict:
+    """The headline of the heat-in-box scores: at `layer`, averaged over the attributes that had scored
+    images (the share whose peak lies in the box, the mean share of heat inside, and the chance level)."""
+    scored = [by_layer[layer] for by_layer in in_box.values() if by_layer[layer]["images"]]
+    if not scored:
+        return {}
+    return {key: round(float(np.mean([s[key] for s in scored])), 4)
+            for key in ("pointing", "mean_heat_in_box", "mean_box_area")}
 
 
 if __name__ == "__main__":

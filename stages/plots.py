@@ -1,24 +1,23 @@
 """DVC stage `plots`: PNG figures of training, test accuracy, ROC and label distribution."""
 
-import json
-
 import pandas as pd
 
 from faceattr import plotting, tracking
 from faceattr.dataset import partition_path, read_partition_labels
+from faceattr.evaluation import read_per_attribute
 from faceattr.models import file_sha256
 from faceattr.params import get, load_params
-from faceattr.paths import (ACCURACY_PNG, EVAL_METRICS, LABEL_DISTRIBUTION_PNG, LABELS, MODEL, PARTITIONS_DIR,
+from faceattr.paths import (ACCURACY_PNG, LABEL_DISTRIBUTION_PNG, LABELS, MODEL, PARTITIONS_DIR, PER_ATTRIBUTE,
                             PREDICTIONS, ROC_PNG, TRAIN_HISTORY, TRAINING_CURVES_PNG)
 from faceattr.stage import run_stage
 
 
 def main() -> None:
     params = load_params()
-    metrics = json.loads(EVAL_METRICS.read_text())
-    attributes = list(metrics["per_attribute"])
+    per_attribute = read_per_attribute(PER_ATTRIBUTE)
+    attributes = list(per_attribute)
     plotting.training_curves(pd.read_csv(TRAIN_HISTORY), TRAINING_CURVES_PNG)
-    plotting.per_attribute_accuracy(metrics["per_attribute"], ACCURACY_PNG)
+    plotting.per_attribute_accuracy(per_attribute, ACCURACY_PNG)
     plotting.roc_curves(pd.read_csv(PREDICTIONS, dtype={"image_id": str}), attributes, ROC_PNG)
     data = read_partition_labels(LABELS, partition_path(PARTITIONS_DIR, get(params, "subset")))
     rates = pd.DataFrame({split: labels.mean(0).numpy() if len(labels) else 0.0

@@ -57,11 +57,14 @@ def main() -> None:
           f"{f', distilled from {len(cfg.teachers)} teacher(s) at weight {cfg.distill_weight}' if cfg.teachers else ''}")
 
     with contextlib.ExitStack() as stack:
+        runs: list = []  # the MLflow run, once fit has started it
+
         def start_tracking(resumed_run_id: str | None, history: list[dict], abandoned_run_id: str | None) -> str:
             """Resume the interrupted run's MLflow run (or a new one holding its epochs) once fit has read the checkpoint."""
             run = tracking.resume_or_start_run(params, {"subset": str(get(params, "subset"))}, resumed_run_id,
                                                history, abandoned_run_id)
             stack.enter_context(run)
+            runs.append(run)
             return run.info.run_id
 
         result = fit(cfg, data.attributes, train, val, CHECKPOINTS_DIR, on_start=start_tracking,
@@ -100,6 +103,7 @@ def main() -> None:
         mlflow.log_artifact(str(TRAIN_METRICS))
     print(f"train: best epoch {result.best_epoch}, val loss {best['val_loss']:.4f}, val acc {best['val_acc']:.4f}; "
           f"{result.images_per_second:.0f} images/s on {result.device}{' (bf16)' if result.bf16 else ''}")
+    print(f"train: MLflow run {tracking.run_link(runs[-1])}")
 
 
 if __name__ == "__main__":

@@ -14,10 +14,10 @@ import yaml
 
 from conftest import REPO
 from faceattr.device import select_device
-from faceattr.evaluation import ieee_fp32, predict_probabilities
+from faceattr.evaluation import ieee_fp32, predict_probabilities, read_per_attribute
 from faceattr.models import ModelSpec, build_model, load_model, save_model
 
-OUTPUTS = ("metrics/eval.json", "plots/predictions.csv", "plots/roc", "plots/confusion")
+OUTPUTS = ("metrics/eval.json", "plots/per_attribute.json", "plots/predictions.csv", "plots/roc", "plots/confusion")
 
 
 def _outputs(root: Path) -> dict[str, bytes]:
@@ -180,8 +180,8 @@ def test_train_stage_tunes_thresholds_on_validation_and_evaluate_uses_them(proje
             with torch.no_grad():
                 assert torch.allclose(logged(x), model_out(model_file="models/model.pt", x=x), atol=1e-5)
         run_stage(evaluate.main)
-        metrics = json.loads(Path("metrics/eval.json").read_text())
-        assert [metrics["per_attribute"][a]["threshold"] for a in spec.attributes] == pytest.approx(spec.thresholds)
+        table = read_per_attribute("plots/per_attribute.json")
+        assert [table[a]["threshold"] for a in spec.attributes] == pytest.approx(spec.thresholds)
         # with tuning off the model carries evaluate.threshold for every attribute
         params["evaluate"].update(tune_thresholds=False, threshold=0.3)
         Path("params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
