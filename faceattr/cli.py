@@ -26,6 +26,8 @@ if TYPE_CHECKING:  # torch, numpy and the rest load when a command runs, so --he
     import numpy as np
     import torch
 
+    from faceattr.sources import ImageItem
+
 DEFAULT_MODEL = "models/model.pt"
 
 
@@ -55,40 +57,58 @@ class Crop:
 
 
 def _iter_crops(inputs: Sequence[str], size: tuple[int, int], scan: Scan, wanted: set[str] | None = None,
-                detect: bool = False, detector: str | None = None, max_megapixels: float = MAX_MEGAPIXELS) -> Iterator[Crop]:
+                detect: bool = False, detector: str | None = None, max_megapixels: float = MAX_MEGAPIXELS,
+                what: str | None = None) -> Iterator[Crop]:
     """Decode the inputs one at a time (with `detect`, find and align their faces). Unreadable files,
-    photos without a face and images unlike an aligned crop are noted in `scan` and, the first two, skipped."""
+    photos without a face and images unlike an aligned crop are noted in `scan` and, the first two, skipped.
+    With `what` (the command's name), a run over many images reports its progress on stderr
+    (faceattr.progress), counted per input image; explain leaves it out, as it prints a line per PNG."""
+    from faceattr.progress import Progress
+    from faceattr.sources import count_images, iter_images
+
+    progress = Progress(count_images(inputs, wanted), what) if what else None
+    try:
+        for item in iter_images(inputs):
+            if wanted is not None and item.image_id not in wanted:
+                continue
+            yield from _crops_of(item, size, scan, detect, detector, max_megapixels)
+            if progress:
+                progress.update()
+    finally:
+        if progress:
+            progress.close()
+
+
+def _crops_of(item: ImageItem, size: tuple[int, int], scan: Scan, detect: bool, detector: str | None,
+              max_megapixels: float) -> Iterator[Crop]:
+    """The crops of one input image: none when it does not decode or, with `detect`, holds no face."""
     from faceattr.detect import DEFAULT_DETECTOR, detect_faces
     from faceattr.images import decode_rgb, resize_to
-    from faceattr.sources import iter_images
 
-    for item in iter_images(inputs):
-        if wanted is not None and item.image_id not in wanted:
-            continue
-        if item.problem:
-            scan.problems.append((item.name, item.problem))
-            continue
-        try:  # a file that does not decode is skipped; anything else (no OpenCV, say) stops the command
-            image = decode_rgb(item.data, item.name, upright=detect, max_megapixels=max_megapixels)
-        except FaceattrError as exc:
-            scan.problems.append((item.name, str(exc).split(": ", 1)[-1]))
-            continue
-        if detect:
-            faces = detect_faces(image, detector or DEFAULT_DETECTOR)
-            if not faces:
-                scan.faceless.append(item.name)
-            for k, face in enumerate(faces):
-                yield Crop(item.name, item.image_id, {"face": k, "box": list(face.box)}, face.crop,
-                           resize_to(face.crop, size))
-        else:
-            if not like_an_aligned_crop(tuple(image.shape[1:]), size):
-                scan.unaligned.append(f"{item.name} ({image.shape[2]}×{image.shape[1]})")
-            yield Crop(item.name, item.image_id, {}, image, resize_to(image, size))
+    if item.problem:
+        scan.problems.append((item.name, item.problem))
+        return
+    try:  # a file that does not decode is skipped; anything else (no OpenCV, say) stops the command
+        image = decode_rgb(item.data, item.name, upright=detect, max_megapixels=max_megapixels)
+    except FaceattrError as exc:
+        scan.problems.append((item.name, str(exc).split(": ", 1)[-1]))
+        return
+    if detect:
+        faces = detect_faces(image, detector or DEFAULT_DETECTOR)
+        if not faces:
+            scan.faceless.append(item.name)
+        for k, face in enumerate(faces):
+            yield Crop(item.name, item.image_id, {"face": k, "box": list(face.box)}, face.crop,
+                       resize_to(face.crop, size))
+    else:
+        if not like_an_aligned_crop(tuple(image.shape[1:]), size):
+            scan.unaligned.append(f"{item.name} ({image.shape[2]}×{image.shape[1]})")
+        yield Crop(item.name, item.image_id, {}, image, resize_to(image, size))
 
 
 def _scan(inputs: Sequence[str], size: tuple[int, int], predict: Callable[[torch.Tensor], np.ndarray],
           wanted: set[str] | None = None, detect: bool = False, detector: str | None = None, batch: int = 256,
-          max_megapixels: float = MAX_MEGAPIXELS) -> tuple[Scan, np.ndarray]:
+          max_megapixels: float = MAX_MEGAPIXELS, what: str | None = None) -> tuple[Scan, np.ndarray]:
     """Predict on every crop a batch at a time, so memory does not grow with the number of images."""
     import numpy as np
     import torch
@@ -100,7 +120,7 @@ def _scan(inputs: Sequence[str], size: tuple[int, int], predict: Callable[[torch
             scan.probabilities.append(predict(torch.stack(pending)))
             pending.clear()
 
-    for crop in _iter_crops(inputs, size, scan, wanted, detect, detector, max_megapixels):
+    for crop in _iter_crops(inputs, size, scan, wanted, detect, detector, max_megapixels, what):
         scan.names.append(crop.name)
         scan.ids.append(crop.image_id)
         scan.where.append(crop.where)
@@ -162,7 +182,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             majority_source = np.stack([labels[i] for i in train_ids])
     cols = [spec.attributes.index(a) for a in attributes]
     scan, prob = _scan(args.images, spec.image_size,
-                       lambda images: predict_probabilities(model, spec, images, tta_hflip=args.tta)[:, cols], wanted)
+                       lambda images: predict_probabilities(model, spec, images, tta_hflip=args.tta)[:, cols], wanted,
+                       what="evaluate")
     problems = scan.problems
     _report_problems(problems)
     missing = len(wanted) - len(scan.ids) - len(problems)
@@ -207,7 +228,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         def predict(images: torch.Tensor) -> np.ndarray:
             return predict_probabilities(model, spec, images, bf16=bf16)
     scan, prob = _scan(args.inputs, spec.image_size, predict, detect=args.detect, detector=args.detector,
-                       max_megapixels=args.max_megapixels)
+                       max_megapixels=args.max_megapixels, what="predict")
     problems = scan.problems
     _warn_about_inputs(scan, spec.image_size)
     _require_inputs(scan, args.inputs)

@@ -264,3 +264,26 @@ def test_evaluate_tta_averages_each_image_with_its_mirror(setup, tmp_path, capsy
         prob = predict_probabilities(model, spec, images, tta_hflip=mirror)
         for c, a in enumerate(ATTRS):
             assert found["per_attribute"][a]["roc_auc"] == pytest.approx(roc_auc_score(labels[:, c], prob[:, c]))
+
+
+def test_predict_reports_progress_on_a_slow_run_and_counts_the_images_first(setup, monkeypatch, capsys):
+    """A run long enough gets progress lines on stderr (n/total from the folder listings, not decoding);
+    stdout stays the answers alone. A clock that moves 4 s per image stands for a slow machine."""
+    import faceattr.progress
+    from faceattr.sources import count_images
+
+    assert count_images([str(setup / "imgs"), str(setup / "imgs.zip")]) == 17  # 9 files + 8 zip entries
+    assert count_images([str(setup / "imgs")], wanted={"000001.jpg", "000002.jpg", "nope.jpg"}) == 2
+    ticks = iter(range(0, 1000, 4))
+
+    class SlowProgress(faceattr.progress.Progress):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs, clock=lambda: float(next(ticks)))
+
+    monkeypatch.setattr(faceattr.progress, "Progress", SlowProgress)
+    assert main(["predict", str(setup / "imgs"), "--model", str(setup / "model.pt"), "--format", "json"]) == 0
+    out = capsys.readouterr()
+    assert len(json.loads(out.out)) == 8
+    lines = [line for line in out.err.splitlines() if line.startswith("predict: ")]
+    assert lines and lines[0].startswith("predict: 3/9 images (33%), ") and "left" in lines[0]
+    assert lines[-1].startswith("predict: 9/9 images (100%)") and lines[-1].endswith("in all")
