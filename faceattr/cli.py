@@ -5,6 +5,10 @@
     faceattr explain <image|folder|zip> ... --out DIR [--attribute A ...] [--against] [--detect] [--feature-maps LAYER]
     faceattr export --model models/model.pt --onnx model.onnx
     faceattr serve [--model models/model.pt] [--host 127.0.0.1] [--port 8000] [--max-upload-mb 10] [...]
+    faceattr info [models/model.pt] [--format text|json] [--no-mlflow]
+
+Exit codes: 0 success (some inputs skipped with a warning is still success when one was answered),
+1 nothing answered, 2 a usage or input error (EXIT_CODES).
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from faceattr.limits import MAX_MEGAPIXELS
 if TYPE_CHECKING:  # torch, numpy and the rest load when a command runs, so --help and --version are instant
     import numpy as np
     import torch
+
+    from faceattr.sources import ImageItem
 
 DEFAULT_MODEL = "models/model.pt"
 
@@ -55,40 +61,58 @@ class Crop:
 
 
 def _iter_crops(inputs: Sequence[str], size: tuple[int, int], scan: Scan, wanted: set[str] | None = None,
-                detect: bool = False, detector: str | None = None, max_megapixels: float = MAX_MEGAPIXELS) -> Iterator[Crop]:
+                detect: bool = False, detector: str | None = None, max_megapixels: float = MAX_MEGAPIXELS,
+                what: str | None = None) -> Iterator[Crop]:
     """Decode the inputs one at a time (with `detect`, find and align their faces). Unreadable files,
-    photos without a face and images unlike an aligned crop are noted in `scan` and, the first two, skipped."""
+    photos without a face and images unlike an aligned crop are noted in `scan` and, the first two, skipped.
+    With `what` (the command's name), a run over many images reports its progress on stderr
+    (faceattr.progress), counted per input image; explain leaves it out, as it prints a line per PNG."""
+    from faceattr.progress import Progress
+    from faceattr.sources import count_images, iter_images
+
+    progress = Progress(count_images(inputs, wanted), what) if what else None
+    try:
+        for item in iter_images(inputs):
+            if wanted is not None and item.image_id not in wanted:
+                continue
+            yield from _crops_of(item, size, scan, detect, detector, max_megapixels)
+            if progress:
+                progress.update()
+    finally:
+        if progress:
+            progress.close()
+
+
+def _crops_of(item: ImageItem, size: tuple[int, int], scan: Scan, detect: bool, detector: str | None,
+              max_megapixels: float) -> Iterator[Crop]:
+    """The crops of one input image: none when it does not decode or, with `detect`, holds no face."""
     from faceattr.detect import DEFAULT_DETECTOR, detect_faces
     from faceattr.images import decode_rgb, resize_to
-    from faceattr.sources import iter_images
 
-    for item in iter_images(inputs):
-        if wanted is not None and item.image_id not in wanted:
-            continue
-        if item.problem:
-            scan.problems.append((item.name, item.problem))
-            continue
-        try:  # a file that does not decode is skipped; anything else (no OpenCV, say) stops the command
-            image = decode_rgb(item.data, item.name, upright=detect, max_megapixels=max_megapixels)
-        except FaceattrError as exc:
-            scan.problems.append((item.name, str(exc).split(": ", 1)[-1]))
-            continue
-        if detect:
-            faces = detect_faces(image, detector or DEFAULT_DETECTOR)
-            if not faces:
-                scan.faceless.append(item.name)
-            for k, face in enumerate(faces):
-                yield Crop(item.name, item.image_id, {"face": k, "box": list(face.box)}, face.crop,
-                           resize_to(face.crop, size))
-        else:
-            if not like_an_aligned_crop(tuple(image.shape[1:]), size):
-                scan.unaligned.append(f"{item.name} ({image.shape[2]}×{image.shape[1]})")
-            yield Crop(item.name, item.image_id, {}, image, resize_to(image, size))
+    if item.problem:
+        scan.problems.append((item.name, item.problem))
+        return
+    try:  # a file that does not decode is skipped; anything else (no OpenCV, say) stops the command
+        image = decode_rgb(item.data, item.name, upright=detect, max_megapixels=max_megapixels)
+    except FaceattrError as exc:
+        scan.problems.append((item.name, str(exc).split(": ", 1)[-1]))
+        return
+    if detect:
+        faces = detect_faces(image, detector or DEFAULT_DETECTOR)
+        if not faces:
+            scan.faceless.append(item.name)
+        for k, face in enumerate(faces):
+            yield Crop(item.name, item.image_id, {"face": k, "box": list(face.box)}, face.crop,
+                       resize_to(face.crop, size))
+    else:
+        if not like_an_aligned_crop(tuple(image.shape[1:]), size):
+            scan.unaligned.append(f"{item.name} ({image.shape[2]}×{image.shape[1]})")
+        yield Crop(item.name, item.image_id, {}, image, resize_to(image, size))
 
 
 def _scan(inputs: Sequence[str], size: tuple[int, int], predict: Callable[[torch.Tensor], np.ndarray],
           wanted: set[str] | None = None, detect: bool = False, detector: str | None = None, batch: int = 256,
-          max_megapixels: float = MAX_MEGAPIXELS) -> tuple[Scan, np.ndarray]:
+          max_megapixels: float = MAX_MEGAPIXELS, what: str | None = None) -> tuple[Scan, np.ndarray]:
     """Predict on every crop a batch at a time, so memory does not grow with the number of images."""
     import numpy as np
     import torch
@@ -100,7 +124,7 @@ def _scan(inputs: Sequence[str], size: tuple[int, int], predict: Callable[[torch
             scan.probabilities.append(predict(torch.stack(pending)))
             pending.clear()
 
-    for crop in _iter_crops(inputs, size, scan, wanted, detect, detector, max_megapixels):
+    for crop in _iter_crops(inputs, size, scan, wanted, detect, detector, max_megapixels, what):
         scan.names.append(crop.name)
         scan.ids.append(crop.image_id)
         scan.where.append(crop.where)
@@ -162,13 +186,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             majority_source = np.stack([labels[i] for i in train_ids])
     cols = [spec.attributes.index(a) for a in attributes]
     scan, prob = _scan(args.images, spec.image_size,
-                       lambda images: predict_probabilities(model, spec, images, tta_hflip=args.tta)[:, cols], wanted)
+                       lambda images: predict_probabilities(model, spec, images, tta_hflip=args.tta)[:, cols], wanted,
+                       what="evaluate")
     problems = scan.problems
     _report_problems(problems)
     missing = len(wanted) - len(scan.ids) - len(problems)
     if missing:
         print(f"warning: {missing} labelled image(s) not found in {', '.join(args.images)}; skipped", file=sys.stderr)
     if not scan.ids:
+        if problems:  # labelled images were there but none could be read: nothing answered
+            print(f"faceattr: error: none of the {len(problems)} labelled image(s) found could be read",
+                  file=sys.stderr)
+            return 1
         raise FaceattrError("no labelled images to evaluate")
     y_true = np.stack([labels[i] for i in scan.ids]).astype(int)
     thresholds = spec.decision_thresholds(args.threshold)
@@ -193,6 +222,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     from faceattr.device import use_bf16
     from faceattr.evaluation import predict_probabilities
+    from faceattr.model_card import notice_if_synthetic
     from faceattr.models import load_model
 
     if args.onnx:
@@ -206,8 +236,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
         def predict(images: torch.Tensor) -> np.ndarray:
             return predict_probabilities(model, spec, images, bf16=bf16)
+    notice_if_synthetic(None if args.onnx else args.model, spec)  # an ONNX file carries the spec's extra too
     scan, prob = _scan(args.inputs, spec.image_size, predict, detect=args.detect, detector=args.detector,
-                       max_megapixels=args.max_megapixels)
+                       max_megapixels=args.max_megapixels, what="predict")
     problems = scan.problems
     _warn_about_inputs(scan, spec.image_size)
     _require_inputs(scan, args.inputs)
@@ -251,9 +282,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     from faceattr.explain import feature_maps, grad_cam, resolve_attributes
     from faceattr.heatmaps import explanation_figure, feature_map_figure
+    from faceattr.model_card import notice_if_synthetic
     from faceattr.models import load_model
 
     model, spec = load_model(args.model)
+    notice_if_synthetic(args.model, spec)
     attributes = resolve_attributes(spec, args.attribute)
     thresholds = dict(zip(spec.attributes, spec.decision_thresholds(args.threshold)))
     if args.feature_maps:
@@ -291,6 +324,18 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 1 if not written else 0
 
 
+def cmd_info(args: argparse.Namespace) -> int:
+    from faceattr.model_card import card, render
+
+    info = card(args.model, mlflow=not args.no_mlflow)
+    if args.format == "json":
+        json.dump(info, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(render(info))
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from faceattr.onnx_export import MAX_ABS_DIFF, export_onnx
 
@@ -302,6 +347,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import torch
 
+    from faceattr.model_card import notice_if_synthetic
     from faceattr.serve import serve
     from faceattr.service import Service
 
@@ -312,6 +358,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     where = f"[{args.host}]" if ":" in args.host else args.host
     print(f"faceattr serve: {args.model} ({service.spec.arch}, {len(service.spec.attributes)} attributes) "
           f"at http://{where}:{args.port}/", file=sys.stderr)
+    notice_if_synthetic(args.model, service.spec)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: --host {args.host}: anyone who can reach this address can upload photos", file=sys.stderr)
     serve(service, args.host, args.port, args.max_upload_mb)
@@ -363,12 +410,76 @@ def _add_input_options(parser: argparse.ArgumentParser, per_face: str) -> None:
                              "(default: %(default)g; a decompression bomb costs gigabytes)")
 
 
+EXIT_CODES = """\
+exit codes:
+  0  success, also when some inputs were skipped with a warning (unreadable, no face found)
+     but at least one image or face was answered
+  1  nothing answered: every input was unreadable, or no face was found in any photo
+  2  a usage or input error: a bad argument, a missing or unreadable model file, an empty
+     folder, a label file without the model's attributes (one line on stderr)"""
+
+EXAMPLES = {
+    "top": """\
+examples:
+  faceattr info                                        # what models/model.pt is and was trained on
+  faceattr predict photos/ archive.zip --format csv > answers.csv
+  faceattr predict group-photo.jpg --detect            # find, align and answer every face
+  faceattr serve --port 8000                           # a web page on http://127.0.0.1:8000/
+
+Run `faceattr COMMAND --help` for a command's options and examples.""",
+    "evaluate": """\
+examples:
+  faceattr evaluate --images data/interim/img_align_celeba --labels list_attr_celeba.txt
+  faceattr evaluate --images img_align_celeba.zip --labels list_attr_celeba.txt \\
+      --partition list_eval_partition.txt --split 2 --out /tmp/test-metrics.json
+  faceattr evaluate --model other/model.pt --images crops/ --labels labels.csv --tta --threshold 0.5""",
+    "predict": """\
+examples:
+  faceattr predict 000001.jpg                          # aligned CelebA-style crops: a table
+  faceattr predict photos/ archive.zip --format csv > answers.csv
+  faceattr predict group-photo.jpg --detect --format json
+  faceattr predict photos/ --onnx model.onnx           # ONNX Runtime, after `faceattr export`""",
+    "explain": """\
+examples:
+  faceattr explain 000001.jpg --out explained/         # every attribute
+  faceattr explain photo.jpg --attribute Eyeglasses Smiling --out explained/
+  faceattr explain group-photo.jpg --detect --against --feature-maps features.6 --out explained/""",
+    "export": """\
+examples:
+  faceattr export --onnx model.onnx                    # models/model.pt, checked against PyTorch
+  faceattr export --model other/model.pt --onnx /tmp/other.onnx""",
+    "serve": """\
+examples:
+  faceattr serve                                       # http://127.0.0.1:8000/, this machine only
+  faceattr serve --model other/model.pt --port 9000 --threads 2
+  faceattr serve --host 0.0.0.0 --max-upload-mb 5      # open to the network""",
+    "info": """\
+examples:
+  faceattr info                                        # models/model.pt
+  faceattr info other/model.pt --format json
+  faceattr info --no-mlflow                            # skip the MLflow lookup (seconds to import)""",
+}
+
+
+def _command(sub: argparse._SubParsersAction, name: str, help: str, description: str | None = None) -> argparse.ArgumentParser:
+    """A subcommand whose --help ends with its examples and the exit codes, line breaks kept (the raw
+    formatter keeps the description's too, so it is wrapped here)."""
+    import textwrap
+
+    description = textwrap.fill(description or help[:1].upper() + help[1:] + ".", width=100)
+    return sub.add_parser(name, help=help, description=description,
+                          epilog=f"{EXAMPLES[name]}\n\n{EXIT_CODES}",
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="faceattr", description="Facial-attribute models trained by the faceattr pipeline.")
+    parser = argparse.ArgumentParser(prog="faceattr", description="Facial-attribute models trained by the faceattr pipeline.",
+                                     epilog=f"{EXAMPLES['top']}\n\n{EXIT_CODES}",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"faceattr {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    ev = sub.add_parser("evaluate", help="metrics of a model on any labelled CelebA-format dataset")
+    ev = _command(sub, "evaluate", "metrics of a model on any labelled CelebA-format dataset")
     ev.add_argument("--model", default=DEFAULT_MODEL, help="model file (default: %(default)s)")
     ev.add_argument("--images", nargs="+", required=True, help="zip archive(s) or folder(s) of images")
     ev.add_argument("--labels", required=True, help="attribute file: official .txt, Kaggle .csv or Filename-header 0/1")
@@ -380,7 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", help="write the metrics JSON here")
     ev.set_defaults(func=cmd_evaluate)
 
-    pr = sub.add_parser("predict", help="per-image (or, with --detect, per-face) attribute probabilities and decisions",
+    pr = _command(sub, "predict", "per-image (or, with --detect, per-face) attribute probabilities and decisions",
                         description="Attribute probabilities and decisions for aligned face crops (like CelebA's), "
                                     "or, with --detect, for every face found in ordinary photos.")
     pr.add_argument("inputs", nargs="+", help="image files, folders or zip archives")
@@ -394,7 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_input_options(pr, "report one row per face with its box x,y,w,h")
     pr.set_defaults(func=cmd_predict)
 
-    xp = sub.add_parser("explain", help="Grad-CAM heat maps (and feature maps): where the model looks, per attribute",
+    xp = _command(sub, "explain", "Grad-CAM heat maps (and feature maps): where the model looks, per attribute",
                         description="One PNG per image (with --detect, per face) and attribute: the crop beside "
                                     "its Grad-CAM heat map, the probability and the decision in the title.")
     xp.add_argument("inputs", nargs="+", help="image files, folders or zip archives")
@@ -409,12 +520,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_input_options(xp, "explain each face")
     xp.set_defaults(func=cmd_explain)
 
-    ex = sub.add_parser("export", help="export to ONNX, checked against PyTorch")
+    ex = _command(sub, "export", "export to ONNX, checked against PyTorch")
     ex.add_argument("--model", default=DEFAULT_MODEL, help="model file (default: %(default)s)")
     ex.add_argument("--onnx", required=True, help="where to write the .onnx file")
     ex.set_defaults(func=cmd_export)
 
-    sv = sub.add_parser("serve", help="a web page and JSON API: upload a photo, see each face's attributes and heat maps",
+    sv = _command(sub, "serve", "a web page and JSON API: upload a photo, see each face's attributes and heat maps",
                         description="A web page where a person drops a photo and sees a box per face, each face's "
                                     "aligned crop, every attribute's probability against the threshold and the heat "
                                     "map of the attribute clicked; beside it a JSON API (/api/predict, /api/explain, "
@@ -437,6 +548,19 @@ def build_parser() -> argparse.ArgumentParser:
                          "side, and on a 2-core CPU one thread answered faster than one per core, with or without "
                          "concurrent clients: benchmarks/README.md)")
     sv.set_defaults(func=cmd_serve)
+
+    nf = _command(sub, "info", "the model card: architecture, attributes, thresholds, what it was trained on",
+                  description="The model card of a model file: architecture, head, parameter count, input size and "
+                              "normalisation, attributes, decision thresholds (and whether tuned), size and SHA-256; "
+                              "and what it was trained on: from the file when it records it, else, for the "
+                              "pipeline's own model, from dvc.lock (when it records this very file) and the metrics "
+                              "files it records beside it; and the MLflow run tagged with the file's hash.")
+    nf.add_argument("model", nargs="?", default=DEFAULT_MODEL, help="model file (default: %(default)s)")
+    nf.add_argument("--format", choices=("text", "json"), default="text")
+    nf.add_argument("--no-mlflow", action="store_true",
+                    help="skip the MLflow lookup (it reads ./mlflow.db or MLFLOW_TRACKING_URI; importing MLflow "
+                         "takes seconds)")
+    nf.set_defaults(func=cmd_info)
     return parser
 
 

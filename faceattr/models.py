@@ -45,14 +45,20 @@ def load_weights_file(path: str | Path | io.BytesIO, what: str) -> object:
     except pickle.UnpicklingError as exc:
         named = re.search(r"GLOBAL (\S+)", str(exc))
         if named is None:
-            raise FaceattrError(f"{what}: {path} is not a readable weights file (corrupt, not written by torch.save, "
-                                f"or holding other Python data); refused without running any of it") from None
+            raise FaceattrError(_not_weights(path, what)) from None
         raise FaceattrError(f"{what}: {path} holds Python objects that are not plain weights ({named.group(1)[:60]}); "
                             f"refused without loading it (it could run code). Use a file written by faceattr or "
                             f"torch.save of a state_dict from a source you trust") from None
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same thing to the user
-        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
-        raise FaceattrError(f"{what}: {path} is not a readable weights file ({reason})") from None
+    except Exception:  # noqa: BLE001 - any unpickling failure means the same thing to the user
+        raise FaceattrError(_not_weights(path, what)) from None
+
+
+def _not_weights(path: str | Path | io.BytesIO, what: str) -> str:
+    """The one-line error for a file torch cannot load: what it is in words (text, ONNX, a zip cut short…)."""
+    from faceattr.file_kinds import describe_file, not_a_weights_file
+
+    kind, hint = describe_file(path)
+    return not_a_weights_file(what, "its content" if isinstance(path, io.BytesIO) else path, kind, hint)
 
 
 @dataclass
@@ -205,7 +211,11 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn
         raise FaceattrError(f"{path}: model file not found (run `dvc repro` or pass --model)")
     payload = load_weights_file(path, "model file")
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
-        raise FaceattrError(f"{path}: not a faceattr model file (expected format {MODEL_FORMAT})")
+        from faceattr.file_kinds import MODEL_EXPECTED, describe_payload
+
+        kind, hint = describe_payload(payload)
+        raise FaceattrError(f"model file: {path} is not a faceattr model: it is {kind}; expected {MODEL_EXPECTED}"
+                            f"{f' ({hint})' if hint else ''}")
     spec = ModelSpec.from_dict(payload.get("spec"), source=str(path))
     model = build_model(spec.arch, len(spec.attributes), spec.alpha, spec.head)
     weights = payload.get("state_dict")

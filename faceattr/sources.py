@@ -48,3 +48,27 @@ def iter_images(inputs: Sequence[str | Path]) -> Iterator[ImageItem]:
             yield ImageItem(str(path), path.name, path.read_bytes())
         else:
             raise FaceattrError(f"{path}: no such file, folder or zip archive")
+
+
+def count_images(inputs: Sequence[str | Path], wanted: set[str] | None = None) -> int | None:
+    """How many images `iter_images` will yield (only those whose id is in `wanted`, when given), from
+    folder listings and zip directories, without reading or decoding any image; None if an input is
+    missing or an archive's directory cannot be read (the count is then unknown, not an error here)."""
+    total = 0
+    try:
+        for raw in inputs:
+            path = Path(raw)
+            if path.is_dir():
+                names = [p.name for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+            elif path.is_file() and zipfile.is_zipfile(path):
+                with zipfile.ZipFile(path) as zf:
+                    names = [PurePosixPath(i.filename).name for i in zf.infolist() if not i.is_dir()
+                             and PurePosixPath(i.filename).suffix.lower() in IMAGE_SUFFIXES]
+            elif path.is_file():
+                names = [path.name]
+            else:
+                return None
+            total += sum(1 for n in names if wanted is None or n in wanted)
+    except (OSError, zipfile.BadZipFile):
+        return None
+    return total

@@ -264,3 +264,58 @@ def test_evaluate_tta_averages_each_image_with_its_mirror(setup, tmp_path, capsy
         prob = predict_probabilities(model, spec, images, tta_hflip=mirror)
         for c, a in enumerate(ATTRS):
             assert found["per_attribute"][a]["roc_auc"] == pytest.approx(roc_auc_score(labels[:, c], prob[:, c]))
+
+
+def test_predict_reports_progress_on_a_slow_run_and_counts_the_images_first(setup, monkeypatch, capsys):
+    """A run long enough gets progress lines on stderr (n/total from the folder listings, not decoding);
+    stdout stays the answers alone. A clock that moves 4 s per image stands for a slow machine."""
+    import faceattr.progress
+    from faceattr.sources import count_images
+
+    assert count_images([str(setup / "imgs"), str(setup / "imgs.zip")]) == 17  # 9 files + 8 zip entries
+    assert count_images([str(setup / "imgs")], wanted={"000001.jpg", "000002.jpg", "nope.jpg"}) == 2
+    ticks = iter(range(0, 1000, 4))
+
+    class SlowProgress(faceattr.progress.Progress):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs, clock=lambda: float(next(ticks)))
+
+    monkeypatch.setattr(faceattr.progress, "Progress", SlowProgress)
+    assert main(["predict", str(setup / "imgs"), "--model", str(setup / "model.pt"), "--format", "json"]) == 0
+    out = capsys.readouterr()
+    assert len(json.loads(out.out)) == 8
+    lines = [line for line in out.err.splitlines() if line.startswith("predict: ")]
+    assert lines and lines[0].startswith("predict: 3/9 images (33%), ") and "left" in lines[0]
+    assert lines[-1].startswith("predict: 9/9 images (100%)") and lines[-1].endswith("in all")
+
+
+def test_exit_codes_are_as_documented(setup, tmp_path, capsys):
+    """0: answered (some skipped is fine); 1: nothing answered; 2: usage or input error."""
+    model = ["--model", str(setup / "model.pt")]
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "000001.jpg").write_bytes(b"not a jpeg")
+    (broken / "000002.jpg").write_bytes(b"nor this")
+    assert main(["predict", str(setup / "imgs"), *model, "--format", "json"]) == 0  # 000009.jpg skipped
+    assert main(["predict", str(broken), *model]) == 1  # every input unreadable
+    assert main(["evaluate", "--images", str(broken), "--labels", str(setup / "attrs.txt"), *model]) == 1
+    assert "none of the 2 labelled image(s) found could be read" in capsys.readouterr().err
+    assert main(["predict", str(setup / "imgs"), "--model", str(tmp_path / "missing.pt")]) == 2
+    assert main(["predict", str(tmp_path / "nowhere"), *model]) == 2
+    assert main(["evaluate", "--images", str(setup / "imgs"), "--labels", str(setup / "part.txt"), *model]) == 2
+    for argv in (["predict"], ["predict", "x.jpg", "--format", "xml"], ["serve", "--port", "99999"], ["nonsense"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2, argv
+    capsys.readouterr()
+
+
+def test_every_help_shows_examples_and_the_exit_codes(capsys):
+    for argv in ([], ["evaluate"], ["predict"], ["explain"], ["export"], ["serve"], ["info"]):
+        with pytest.raises(SystemExit):
+            main([*argv, "--help"])
+        out = capsys.readouterr().out
+        assert "examples:\n  faceattr " in out and "exit codes:\n  0  success" in out, argv
+        assert "\n  1  nothing answered" in out and "\n  2  a usage or input error" in out
+        examples = [line.strip() for line in out.split("examples:\n", 1)[1].split("\n\n", 1)[0].splitlines()]
+        assert 2 <= len([e for e in examples if e.startswith("faceattr ")]) <= 4, argv
