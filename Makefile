@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install repro test bench bench-alignment grid push pull clean-venv
+.PHONY: install repro test bench bench-alignment grid exp show push pull clean-venv
 
 install: $(STAMP)
 
@@ -50,6 +50,16 @@ ALIGN_ARGS ?=
 bench-alignment: install
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[bench]' 2>&1 | { grep -v '^WARNING: Location' || true; }
 	python benchmarks/alignment.py --json benchmarks/alignment_last_run.json $(ALIGN_ARGS)
+
+# A DVC experiment named after what it sets: make exp S="alpha=0.25 train.lr=0.001" runs
+# dvc exp run -n a0p25-s3000-lr0p001 -S alpha=0.25 -S train.lr=0.001 (add --temp or --queue to S to keep the workspace).
+S ?=
+exp: install
+	$(PY) -m faceattr.experiment $(S)
+
+# The experiments table people read: parameters varied most and the headline metrics, within 160 columns.
+show: install
+	$(PY) -m faceattr.show
 
 # The published project's grid as DVC experiments; writes metrics/grid.md.
 grid: install

@@ -16,13 +16,14 @@ import subprocess
 import sys
 import time
 
+from faceattr import experiment
 from faceattr.atomic import write_text
 
 GRID: tuple[tuple[float, int], ...] = ((0.25, 1000), (0.5, 1000), (1.0, 1000), (1.0, 2000), (1.0, 3000))
 
 
 def point_name(token: str, alpha: float, subset: int) -> str:
-    return f"grid-{token}-a{str(alpha).replace('.', 'p')}-s{subset}"
+    return f"grid-{token}-{experiment.point_name(alpha, subset)}"
 
 
 def dvc(*args: str) -> str:

@@ -38,6 +38,7 @@ from faceattr.inference import predict_logits
 from faceattr.losses import make_loss
 from faceattr.models import ModelSpec, build_model, load_pretrained, load_weights_file
 from faceattr.pixels import Images, TensorImages, as_images, to_device
+from faceattr.progress import Progress
 
 CHECKPOINT_FORMAT = "faceattr-checkpoint/1"
 
@@ -517,11 +518,20 @@ def fit(cfg: TrainConfig, attributes: list[str], train: Split, val: Split, check
                      teachers_sha256=teachers_sha256)
 
 
-def _progress(total: int, desc: str, show: bool = True):
-    """A tqdm bar on a terminal (process 0's only); silent otherwise (DVC logs, CI)."""
-    from tqdm import tqdm
+class _Silent:
+    """The progress of processes other than 0 under DDP: nothing."""
 
-    return tqdm(total=total, desc=desc, leave=False, disable=not (show and sys.stderr.isatty()), unit="batch")
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int, desc: str, show: bool = True) -> Progress | _Silent:
+    """Batches done in the epoch, with the rate and time left (process 0's only): a redrawn line on a
+    terminal, and in logs (DVC, CI, `2> log`) a line every 30 s, so a long epoch is not silent for minutes."""
+    return Progress(total, desc, unit="batches", every_s=30.0) if show else _Silent()
 
 
 def config_from_params(params: dict) -> TrainConfig:

@@ -76,6 +76,7 @@ def main() -> None:
             get(params, "evaluate.threshold"), get(params, "evaluate.tune_thresholds"),
             get(params, "evaluate.threshold_objective"), get(params, "evaluate.tta_hflip"))
         result.model.cpu()
+        result.spec.extra["trained_on"] = str(get(params, "data.dir"))  # faceattr info, the synthetic-faces notice
         sha = save_model(MODEL, result.model, result.spec)
         write_text(TRAIN_HISTORY, history_csv(result.history))
         best = result.history[result.best_epoch - 1]

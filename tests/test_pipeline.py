@@ -90,6 +90,8 @@ def test_mlflow_run_of_the_baseline(repo):
     assert [m.step for m in client.get_metric_history(r.info.run_id, "val_acc")] == [1, 2]
     assert "test.mean_accuracy" in r.data.metrics
     assert {"git_commit", "device", "torch_version", "faceattr.model_sha256"} <= set(r.data.tags)
+    # MLflow's UI opens the experiment on its runs table, not the GenAI overview
+    assert client.get_experiment(r.info.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
     artifacts = {a.path for a in client.list_artifacts(r.info.run_id)}
     assert {"eval.json", "training_curves.png", "roc_curves.png", "explain", "explain.json",
             "test_per_attribute.json"} <= artifacts
@@ -134,6 +136,32 @@ def test_experiment_alpha_quarter(repo):
     with torch.no_grad():
         assert model(torch.zeros(3, 3, 32, 32)).shape == (3, 10)
 
+
+
+def test_going_back_to_the_defaults_restores_from_the_run_cache_and_make_exp_names_runs(repo):
+    """After `dvc exp run -S alpha=0.25` in the workspace, `git checkout params.yaml && dvc repro` restores the
+    default model, metrics and plots from DVC's run cache instead of retraining; `make exp` (faceattr.experiment)
+    names its run after what it sets, and `make show` (faceattr.show) fits a 160-column terminal."""
+    import hashlib
+    import sys
+
+    lock = yaml.safe_load(run(["git", "show", "HEAD:dvc.lock"], repo).stdout)
+    committed = {o["path"]: o["md5"] for o in lock["stages"]["train"]["outs"]}
+    run(["git", "checkout", "--", "params.yaml"], repo)
+    out = run(["dvc", "repro"], repo)
+    assert "Running stage 'train'" not in out.stdout and "Running stage 'evaluate'" not in out.stdout, out.stdout
+    assert "Stage 'train' is cached - skipping run, checking out outputs" in out.stdout
+    assert hashlib.md5((repo / "models/model.pt").read_bytes()).hexdigest() == committed["models/model.pt"]
+    assert run(["git", "status", "--porcelain", "dvc.lock", "metrics", "plots"], repo).stdout == ""
+
+    made = run([sys.executable, "-m", "faceattr.experiment", "alpha=0.25", "--temp"], repo)
+    assert "Running stage 'train'" not in made.stdout  # alpha 0.25 ran before: restored too
+    names = [r.get("name") for b in json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
+             for e in (b.get("experiments") or []) for r in e.get("revs") or []]
+    assert "a0p25-s60" in names
+    table = run([sys.executable, "-m", "faceattr.show"], repo, env={"COLUMNS": "160"}).stdout
+    assert "a0p25-s60" in table and "mean_balanced_accuracy" in table and "alpha" in table and "…" not in table
+    assert max(len(line) for line in table.splitlines()) <= 160, table
 
 def test_queued_experiment_logs_to_the_same_store(repo):
     """Queued runs execute in .dvc/tmp/exps/tmp*, which is deleted afterwards: the run must still land

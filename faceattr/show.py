@@ -1,0 +1,31 @@
+"""`make show`: `dvc exp show` narrowed to what people compare, so it fits a 160-column terminal.
+
+Every key of params.yaml is a column of `dvc exp show` (about 60), so the full table is far wider than a
+terminal; this view keeps the experiment's name and date, the keys runs vary most (alpha, subset, seed,
+and learning rate) and the headline metrics. Extra arguments go to `dvc exp show`
+(`make show ARGS=--all-commits`, `--sort-by mean_accuracy`).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Sequence
+
+PARAMS = ("alpha", "subset", "seed", "train.lr")
+METRICS = ("mean_accuracy", "mean_balanced_accuracy", "mean_f1", "mean_roc_auc")
+
+
+def command(extra: Sequence[str] = ()) -> list[str]:
+    """The `dvc exp show` command line of this view (DVC found through this interpreter)."""
+    keep = "|".join(["Experiment", "Created", "State", *PARAMS, *METRICS]).replace(".", r"\.")
+    return [sys.executable, "-m", "dvc", "exp", "show", "--no-pager", "--drop", ".*", "--keep", f"^({keep})$",
+            "--precision", "4", *extra]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return subprocess.run(command(list(sys.argv[1:] if argv is None else argv))).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
