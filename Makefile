@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install repro test bench bench-alignment grid exp show push pull clean-venv
+.PHONY: install repro verify test bench bench-alignment grid exp show push pull clean-venv
 
 install: $(STAMP)
 
@@ -30,6 +30,12 @@ $(STAMP): pyproject.toml Makefile
 repro: install
 	dvc repro
 	$(PY) -m faceattr.cache_check
+
+# Does this machine reproduce the committed results? dvc repro, then data hashes must equal the committed
+# dvc.lock's and the test metrics agree within 0.02 (bit-identical on the committed run's CPU type): README.
+verify: install
+	dvc repro
+	$(PY) -m faceattr.verify
 
 # One worker per core, each taking whole files (so a file's module fixtures are built once): most tests wait on
 # subprocesses (dvc, MLflow, a server), so two workers on two cores finish far sooner than one.
@@ -58,8 +64,9 @@ exp: install
 	$(PY) -m faceattr.experiment $(S)
 
 # The experiments table people read: parameters varied most and the headline metrics, within 160 columns.
+ARGS ?=
 show: install
-	$(PY) -m faceattr.show
+	$(PY) -m faceattr.show $(ARGS)
 
 # The published project's grid as DVC experiments; writes metrics/grid.md.
 grid: install

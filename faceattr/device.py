@@ -45,6 +45,30 @@ def cpu_supports_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def cpu_description() -> str:
+    """The CPU as reproducibility depends on it: model name, cores, and which bf16 kernels it has."""
+    import platform
+
+    name = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    kinds = [f for f in ("amx_bf16", "avx512_bf16") if f in _cpu_flags()]
+    return f"{name}, {cpu_cores()} cores, {'native bf16 (' + ', '.join(kinds) + ')' if kinds else 'no native bf16 (fp32)'}"
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        text = open("/proc/cpuinfo").read()
+    except OSError:
+        return set()
+    return {f for line in text.splitlines() if line.startswith("flags") for f in line.split(":", 1)[1].split()}
+
+
 def use_bf16(device: torch.device, precision: str) -> bool:
     """Resolve `train.precision` (auto | bf16 | fp32) for a device."""
     if precision == "fp32":

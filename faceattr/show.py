@@ -3,7 +3,7 @@
 Every key of params.yaml is a column of `dvc exp show` (about 60), so the full table is far wider than a
 terminal; this view keeps the experiment's name and date, the keys runs vary most (alpha, subset, seed,
 and learning rate) and the headline metrics. Extra arguments go to `dvc exp show`
-(`make show ARGS=--all-commits`, `--sort-by mean_accuracy`).
+(`make show ARGS="--all-commits --sort-by mean_accuracy"`).
 """
 
 from __future__ import annotations

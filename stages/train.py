@@ -16,7 +16,7 @@ import torch
 from faceattr import distributed, pretrained, tracking
 from faceattr.atomic import write_json, write_text
 from faceattr.dataset import load_split, partition_path, read_partition_labels
-from faceattr.device import select_device
+from faceattr.device import cpu_description, select_device
 from faceattr.evaluation import operating_thresholds
 from faceattr.models import file_sha256, save_model
 from faceattr.params import get, load_params
@@ -87,6 +87,7 @@ def main() -> None:
             "train_images": len(train.images), "val_images": len(val.images),
         })
         mlflow.set_tags({tracking.MODEL_TAG: sha, "device": result.device, "bf16": str(result.bf16),
+                         "cpu": cpu_description(),
                          "processes": str(cfg.processes)})
         if cfg.teachers:
             mlflow.set_tag("faceattr.teachers_sha256", result.teachers_sha256)

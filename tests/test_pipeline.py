@@ -4,6 +4,7 @@ synthetic config (a few dozen images, 32×32 input, two epochs)."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,8 @@ def test_second_repro_is_a_noop_and_status_clean(repo):
     assert "Running stage" not in out
     status = run(["dvc", "status"], repo).stdout
     assert "up to date" in status
+    verified = run([sys.executable, "-m", "faceattr.verify"], repo).stdout  # make verify's check, here and now
+    assert "verify: bit-identical" in verified and "data stages: byte-identical" in verified
 
 
 def test_forced_repro_is_byte_identical(repo):
@@ -143,7 +146,6 @@ def test_going_back_to_the_defaults_restores_from_the_run_cache_and_make_exp_nam
     default model, metrics and plots from DVC's run cache instead of retraining; `make exp` (faceattr.experiment)
     names its run after what it sets, and `make show` (faceattr.show) fits a 160-column terminal."""
     import hashlib
-    import sys
 
     lock = yaml.safe_load(run(["git", "show", "HEAD:dvc.lock"], repo).stdout)
     committed = {o["path"]: o["md5"] for o in lock["stages"]["train"]["outs"]}
