@@ -17,9 +17,11 @@ from typing import Any, Iterable, Iterator, Mapping
 
 EXPERIMENT = "faceattr"
 MODEL_TAG = "faceattr.model_sha256"
-# MLflow 3's UI opens an experiment on its GenAI overview (traces, prompts) unless the experiment says it is
-# model training: with this tag it opens on the runs table and its chart view.
+# MLflow 3's UI opens an experiment on its GenAI overview (traces, prompts). The experiment is tagged as
+# model training, and the links faceattr prints carry `workflowType=machine_learning`: MLflow 3.17 takes
+# the view from that URL parameter (or the GenAI / Model training switch, which it remembers) over the tag.
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+TRAINING_VIEW = "?workflowType=machine_learning"
 
 
 def repo_root() -> Path:
@@ -118,10 +120,10 @@ def start_run(params: Mapping[str, Any], tags: Mapping[str, str]):
 def run_link(run) -> str:
     """Where to see a run: its page in the MLflow UI, with the command that serves that UI for this store."""
     uri = tracking_uri()
+    page = f"#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}{TRAINING_VIEW}"
     if uri.startswith(("http://", "https://")):
-        return f"{uri.rstrip('/')}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
-    return (f"http://127.0.0.1:5000/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id} "
-            f"(after `mlflow ui --backend-store-uri {uri}`)")
+        return f"{uri.rstrip('/')}/{page}"
+    return f"http://127.0.0.1:5000/{page} (after `mlflow ui --backend-store-uri {uri}`)"
 
 
 def log_epoch(record: Mapping[str, Any]) -> None:

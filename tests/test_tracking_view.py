@@ -16,6 +16,8 @@ def test_an_older_experiment_gets_the_training_view_and_runs_print_their_link(tm
     with tracking.start_run({"alpha": 0.25}, {"subset": "60"}) as run:
         link = tracking.run_link(run)
     assert mlflow.get_experiment(old).tags["mlflow.experimentKind"] == "custom_model_development"
-    assert f"#/experiments/{old}/runs/{run.info.run_id}" in link and f"mlflow ui --backend-store-uri {uri}" in link
+    assert f"#/experiments/{old}/runs/{run.info.run_id}?workflowType=machine_learning" in link
+    assert f"mlflow ui --backend-store-uri {uri}" in link
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5005/")
-    assert tracking.run_link(run) == f"http://127.0.0.1:5005/#/experiments/{old}/runs/{run.info.run_id}"
+    assert tracking.run_link(run) == (f"http://127.0.0.1:5005/#/experiments/{old}/runs/{run.info.run_id}"
+                                      "?workflowType=machine_learning")
