@@ -50,10 +50,10 @@ def per_attribute_scores(per_attribute: Mapping[str, Mapping[str, float]]) -> pd
     majority-class rate in accuracy (Mustache: 0.96) but 0.5 in balanced accuracy and 0 in F1.
     Ties are broken by name, so the order (and the PNG) is deterministic.
     """
-    frame = pd.DataFrame({name: {c: float(fields[c]) for c in SCORE_COLUMNS} for name, fields in per_attribute.items()}).T
-    frame.index.name = "attribute"
-    frame = frame.reset_index().sort_values(["balanced_accuracy", "attribute"], kind="mergesort")
-    return frame.set_index("attribute")[list(SCORE_COLUMNS)]
+    rows = [{"attribute": name, **{c: float(fields[c]) for c in SCORE_COLUMNS}}
+            for name, fields in per_attribute.items()]
+    frame = pd.DataFrame(rows, columns=["attribute", *SCORE_COLUMNS])
+    return frame.sort_values(["balanced_accuracy", "attribute"], kind="mergesort").set_index("attribute")
 
 
 def per_attribute_accuracy_figure(per_attribute: Mapping[str, Mapping[str, float]]) -> Figure:
