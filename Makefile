@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install repro verify test bench bench-alignment grid exp show push pull clean-venv
+.PHONY: install repro verify test bench bench-alignment grid exp show plots-diff push pull clean-venv
 
 install: $(STAMP)
 
@@ -73,6 +73,13 @@ show: install
 # The published project's grid as DVC experiments; writes metrics/grid.md.
 grid: install
 	python -m faceattr.grid
+
+# `dvc plots diff` as PNGs that need no network: curves.png and confusion_<rev>.png in PLOTS_OUT.
+# REVS: git revisions, DVC experiment names or `workspace` (none: the workspace and HEAD, as dvc plots diff).
+REVS ?=
+PLOTS_OUT ?= dvc_plots/png
+plots-diff: install
+	python -m faceattr.compare_plots $(REVS) --out $(PLOTS_OUT)
 
 # Share data and models through the default DVC remote (see README: Remote storage).
 push: install

@@ -23,6 +23,7 @@ SYNTHETIC_SAMPLES_PNG = Path("plots/synthetic_samples.png")
 TRAINING_CURVES_PNG = Path("plots/training_curves.png")
 ACCURACY_PNG = Path("plots/per_attribute_accuracy.png")
 ROC_PNG = Path("plots/roc_curves.png")
+CONFUSION_PNG = Path("plots/confusion_matrices.png")
 LABEL_DISTRIBUTION_PNG = Path("plots/label_distribution.png")
 PARAMS_CHECKED = Path("data/params_checked.txt")
 EXPLAIN_DIR = Path("plots/explain")
@@ -31,6 +32,6 @@ HEAT_IN_BOX = Path("plots/heat_in_box.json")  # per attribute and layer (metrics
 
 # Every output of every stage (each stage sweeps their stale temporaries as it starts).
 OUTPUTS = (RAW_SYNTHETIC, IMAGES_DIR, UNZIP_REPORT, LABELS, LABEL_REPORT, PARTITIONS_DIR, PARTITION_REPORT,
-           PIXELS_DIR, MODEL, TRAIN_METRICS, EVAL_METRICS, PER_ATTRIBUTE, TRAIN_HISTORY, PREDICTIONS, ROC_DIR, CONFUSION_DIR,
-           SYNTHETIC_SAMPLES_PNG, TRAINING_CURVES_PNG, ACCURACY_PNG, ROC_PNG, LABEL_DISTRIBUTION_PNG, PARAMS_CHECKED,
-           CHECKPOINTS_DIR / "last.pt", EXPLAIN_DIR, EXPLAIN_METRICS, HEAT_IN_BOX)
+           PIXELS_DIR, MODEL, TRAIN_METRICS, EVAL_METRICS, PER_ATTRIBUTE, TRAIN_HISTORY, PREDICTIONS, ROC_DIR,
+           CONFUSION_DIR, SYNTHETIC_SAMPLES_PNG, TRAINING_CURVES_PNG, ACCURACY_PNG, ROC_PNG, CONFUSION_PNG,
+           LABEL_DISTRIBUTION_PNG, PARAMS_CHECKED, CHECKPOINTS_DIR / "last.pt", EXPLAIN_DIR, EXPLAIN_METRICS, HEAT_IN_BOX)

@@ -1,4 +1,9 @@
-"""DVC stage `plots`: PNG figures of training, test accuracy, ROC and label distribution."""
+"""DVC stage `plots`: PNG figures of training, test scores, ROC, confusion matrices and label distribution.
+
+They work offline (DVC's own HTML loads vega from a CDN) and are logged to the model's MLflow run.
+"""
+
+from __future__ import annotations
 
 import pandas as pd
 
@@ -7,8 +12,8 @@ from faceattr.dataset import partition_path, read_partition_labels
 from faceattr.evaluation import read_per_attribute
 from faceattr.models import file_sha256
 from faceattr.params import get, load_params
-from faceattr.paths import (ACCURACY_PNG, LABEL_DISTRIBUTION_PNG, LABELS, MODEL, PARTITIONS_DIR, PER_ATTRIBUTE,
-                            PREDICTIONS, ROC_PNG, TRAIN_HISTORY, TRAINING_CURVES_PNG)
+from faceattr.paths import (ACCURACY_PNG, CONFUSION_PNG, LABEL_DISTRIBUTION_PNG, LABELS, MODEL, PARTITIONS_DIR,
+                            PER_ATTRIBUTE, PREDICTIONS, ROC_PNG, TRAIN_HISTORY, TRAINING_CURVES_PNG)
 from faceattr.stage import run_stage
 
 
@@ -16,14 +21,17 @@ def main() -> None:
     params = load_params()
     per_attribute = read_per_attribute(PER_ATTRIBUTE)
     attributes = list(per_attribute)
+    predictions = pd.read_csv(PREDICTIONS, dtype={"image_id": str})
     plotting.training_curves(pd.read_csv(TRAIN_HISTORY), TRAINING_CURVES_PNG)
     plotting.per_attribute_accuracy(per_attribute, ACCURACY_PNG)
-    plotting.roc_curves(pd.read_csv(PREDICTIONS, dtype={"image_id": str}), attributes, ROC_PNG)
+    plotting.roc_curves(predictions, attributes, ROC_PNG)
+    thresholds = {name: float(fields["threshold"]) for name, fields in per_attribute.items()}
+    plotting.confusion_matrices(predictions, attributes, thresholds, CONFUSION_PNG)
     data = read_partition_labels(LABELS, partition_path(PARTITIONS_DIR, get(params, "subset")))
     rates = pd.DataFrame({split: labels.mean(0).numpy() if len(labels) else 0.0
                           for split, labels in data.labels.items()}, index=data.attributes)
     plotting.label_distribution(rates, LABEL_DISTRIBUTION_PNG)
-    pngs = [TRAINING_CURVES_PNG, ACCURACY_PNG, ROC_PNG, LABEL_DISTRIBUTION_PNG]
+    pngs = [TRAINING_CURVES_PNG, ACCURACY_PNG, ROC_PNG, CONFUSION_PNG, LABEL_DISTRIBUTION_PNG]
     tracking.log_to_model_run(file_sha256(MODEL), {}, pngs, params)
     print("plots: " + ", ".join(map(str, pngs)))
 
