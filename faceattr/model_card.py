@@ -165,7 +165,9 @@ def card(model_path: str | Path, mlflow: bool = True) -> dict[str, Any]:
         model_params = params.get("model") or {}
         result["training"] = {k: v for k, v in {
             "subset": params.get("subset"), "seed": params.get("seed"),
-            "pretrained": model_params.get("pretrained") if isinstance(model_params, dict) else None,
+            # '' means from scratch: say so rather than print an empty value
+            "pretrained": (model_params.get("pretrained") or "none (from scratch)") if isinstance(model_params, dict)
+            else None,
             "freeze": model_params.get("freeze") if isinstance(model_params, dict) else None,
             **{f"train.{k}": v for k, v in (params.get("train") or {}).items()
                if k in ("image_size", "epochs", "batch_size", "optimizer", "lr", "loss", "teachers")},

@@ -80,7 +80,8 @@ def test_hostile_dataset_end_to_end(tmp_path):
     assert labels["rows_bad_image"] == 3 and labels["rows_missing_image"] == 1
     assert labels["rows_kept"] == 77
     assert (clone / "models/model.pt").is_file()
-    assert json.loads((clone / "metrics/eval.json").read_text())["images"] == 6
+    assert len((clone / "plots/predictions.csv").read_text().splitlines()) == 1 + 6  # the 6 test images
+    assert "mean_accuracy" in json.loads((clone / "metrics/eval.json").read_text())
 
     # Duplicate ids are an error naming both lines; the earlier outputs stay.
     model = (clone / "models/model.pt").read_bytes()
