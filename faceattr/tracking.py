@@ -9,6 +9,7 @@ MLFLOW_TRACKING_URI overrides it, e.g. a shared `mlflow server`.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import subprocess
 import sys
@@ -17,6 +18,11 @@ from typing import Any, Iterable, Iterator, Mapping
 
 EXPERIMENT = "faceattr"
 MODEL_TAG = "faceattr.model_sha256"
+# Every training's model becomes a version of this registered model; `faceattr promote` moves the alias
+# CHAMPION, and the CLI's --model accepts models:/faceattr@champion (faceattr/registry.py).
+REGISTERED_MODEL = "faceattr"
+CHAMPION = "champion"
+DATASET_TAG = "faceattr.dataset_sha256"
 # MLflow 3's UI opens an experiment on its GenAI overview (traces, prompts). The experiment is tagged as
 # model training, and the links faceattr prints carry `workflowType=machine_learning`: MLflow 3.17 takes
 # the view from that URL parameter (or the GenAI / Model training switch, which it remembers) over the tag.
@@ -227,3 +233,58 @@ def _columns(rows: list[dict]) -> dict[str, list]:
     """Rows → columns (what mlflow.log_table takes without pandas); a key missing from a row is None."""
     keys = list(dict.fromkeys(k for row in rows for k in row))
     return {k: [row.get(k) for row in rows] for k in keys}
+
+
+def dataset_digest(*files: str | Path) -> str:
+    """SHA-256 over the files' bytes in order (the clean labels, then the partition): what a training learnt
+    from, so two runs with the same digest saw the same images, labels and splits."""
+    digest = hashlib.sha256()
+    for path in files:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def log_training_dataset(name: str, source: str, digest: str, attributes: list[str],
+                         ids: Mapping[str, list[str]], labels: Mapping[str, Any]) -> None:
+    """The labels and splits a training used as the active run's input dataset (MLflow's Datasets column
+    and the run page): one row per image (image_id, split, 0/1 per attribute), its digest `digest`."""
+    import warnings
+
+    import mlflow
+    import numpy as np
+    import pandas as pd
+
+    frames = []
+    for split, split_ids in ids.items():
+        frame = pd.DataFrame(np.asarray(labels[split], dtype=np.int8).reshape(len(split_ids), len(attributes)),
+                             columns=attributes)
+        frame.insert(0, "split", split)
+        frame.insert(0, "image_id", split_ids)
+        frames.append(frame)
+    rows = pd.concat(frames, ignore_index=True)
+    # MLflow keeps at most 36 characters of a digest; the full SHA-256 is the run's DATASET_TAG
+    with warnings.catch_warnings():  # MLflow 3.17 registers its local-path source class twice, then warns it is ambiguous
+        warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted in multiple ways")
+        dataset = mlflow.data.from_pandas(rows, source=source, name=name, digest=digest[:32])
+    mlflow.log_input(dataset, context="training")
+    mlflow.set_tag(DATASET_TAG, digest)
+
+
+def register_logged_model(model_info, tags: Mapping[str, str]) -> str:
+    """Tag the registered model version that `mlflow.pytorch.log_model(registered_model_name=...)` made
+    (so `faceattr promote` and the UI can tell versions apart) and return its number."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    version = str(model_info.registered_model_version)
+    for key, value in tags.items():
+        client.set_model_version_tag(REGISTERED_MODEL, version, key, value)
+    registered = client.get_registered_model(REGISTERED_MODEL)
+    if not registered.description:
+        client.update_registered_model(
+            REGISTERED_MODEL, description="faceattr's trainings, one version each (dvc repro / dvc exp run). "
+            "`faceattr promote <run id | experiment name>` sets the alias champion; "
+            "`faceattr predict --model models:/faceattr@champion` uses it.")
+    return version

@@ -9,6 +9,7 @@ import csv
 import io
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -44,7 +45,8 @@ def main() -> None:
         lock = lock_checkpoints(CHECKPOINTS_DIR)
         if cfg.processes > 1 and not w.distributed:
             sys.exit(distributed.launch(cfg.processes, "stages.train", pass_fds=[lock]))
-    data = read_partition_labels(LABELS, partition_path(PARTITIONS_DIR, get(params, "subset")))
+    partition_file = partition_path(PARTITIONS_DIR, get(params, "subset"))
+    data = read_partition_labels(LABELS, partition_file)
     cache = PixelCache(PIXELS_DIR)
     train = load_split(data, "train", cache, cfg.image_size)
     val = load_split(data, "val", cache, cfg.image_size)
@@ -95,13 +97,25 @@ def main() -> None:
         example = np.zeros((2, 3, *cfg.image_size), dtype=np.float32)
         with torch.no_grad():
             output = result.model(torch.from_numpy(example)).numpy()
-        mlflow.pytorch.log_model(result.model, name="model", input_example=example,
-                                 signature=mlflow.models.infer_signature(example, output))
+        data_dir = str(get(params, "data.dir"))
+        digest = tracking.dataset_digest(LABELS, partition_file)
+        tracking.log_training_dataset(f"{Path(data_dir).name}/{partition_file.name}", data_dir, digest,
+                                      data.attributes, data.ids, data.labels)
+        # models/model.pt rides along (extra_files) so `faceattr … --model models:/faceattr@champion` gets the
+        # faceattr model file, thresholds and all; every training is a new version of the registered model
+        info = mlflow.pytorch.log_model(result.model, name="model", input_example=example,
+                                        signature=mlflow.models.infer_signature(example, output),
+                                        extra_files=[str(MODEL)], registered_model_name=tracking.REGISTERED_MODEL)
+        version = tracking.register_logged_model(info, {
+            tracking.MODEL_TAG: sha, tracking.DATASET_TAG: digest, "subset": str(get(params, "subset")),
+            "dvc_exp_name": os.environ.get("DVC_EXP_NAME", ""), "git_commit": tracking.git_commit() or ""})
         mlflow.log_artifact(str(TRAIN_HISTORY))
         mlflow.log_artifact(str(TRAIN_METRICS))
     print(f"train: best epoch {result.best_epoch}, val loss {best['val_loss']:.4f}, val acc {best['val_acc']:.4f}; "
           f"{result.images_per_second:.0f} images/s on {result.device}{' (bf16)' if result.bf16 else ''}")
     print(f"train: MLflow run {tracking.run_link(runs[-1])}")
+    print(f"train: registered as models:/{tracking.REGISTERED_MODEL}/{version} "
+          f"(`faceattr promote {runs[-1].info.run_id}` makes it models:/{tracking.REGISTERED_MODEL}@{tracking.CHAMPION})")
 
 
 if __name__ == "__main__":

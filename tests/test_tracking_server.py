@@ -71,3 +71,7 @@ def test_training_logs_to_a_tracking_server(repo, server, tmp_path):
     assert [m["info"]["name"] for m in models["models"]] == ["model"]
     assert models["models"][0]["info"]["source_run_id"] == runs[0]["info"]["run_id"]
     assert any((tmp_path / "artifacts").rglob("MLmodel"))  # the model's files went to the server's artifact root
+    versions = api(server, "/api/2.0/mlflow/model-versions/search?filter=name%3D%27faceattr%27")["model_versions"]
+    assert [(v["version"], v["run_id"]) for v in versions] == [("1", runs[0]["info"]["run_id"])]
+    inputs = api(server, f"/api/2.0/mlflow/runs/get?run_id={runs[0]['info']['run_id']}")["run"]["inputs"]
+    assert inputs["dataset_inputs"][0]["dataset"]["name"] == "synthetic/list_partition_60.txt"
