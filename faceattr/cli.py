@@ -6,6 +6,10 @@
     faceattr export --model models/model.pt --onnx model.onnx
     faceattr serve [--model models/model.pt] [--host 127.0.0.1] [--port 8000] [--max-upload-mb 10] [...]
     faceattr info [models/model.pt] [--format text|json] [--no-mlflow]
+    faceattr promote <run id | DVC experiment name> [--alias champion]
+
+--model (and info's model) also takes models:/faceattr@champion or models:/faceattr/<version>: a version of
+the registered model every training adds to the MLflow store (faceattr/registry.py).
 
 Exit codes: 0 success (some inputs skipped with a warning is still success when one was answered),
 1 nothing answered, 2 a usage or input error (EXIT_CODES).
@@ -33,6 +37,8 @@ if TYPE_CHECKING:  # torch, numpy and the rest load when a command runs, so --he
     from faceattr.sources import ImageItem
 
 DEFAULT_MODEL = "models/model.pt"
+MODEL_HELP = ("model file, or a registered version: models:/faceattr@champion, models:/faceattr/<version> "
+              "(default: %(default)s)")
 
 
 @dataclass
@@ -336,6 +342,18 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_promote(args: argparse.Namespace) -> int:
+    from faceattr.registry import promote
+
+    version, before, metrics = promote(args.ref, args.alias)
+    shown = ", ".join(f"{k} {metrics[k]:.4f}" for k in ("mean_accuracy", "mean_balanced_accuracy", "mean_f1")
+                      if k in metrics)
+    print(f"models:/{version.name}@{args.alias} is now {version.uri} (run {version.run_id}"
+          f"{'; test ' + shown if shown else '; its run has no test metrics yet: the evaluate stage logs them'})")
+    print(f"before: {before.uri if before else 'no version had @' + args.alias}")
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from faceattr.onnx_export import MAX_ABS_DIFF, export_onnx
 
@@ -422,9 +440,9 @@ EXAMPLES = {
     "top": """\
 examples:
   faceattr info                                        # what models/model.pt is and was trained on
-  faceattr predict photos/ archive.zip --format csv > answers.csv
   faceattr predict group-photo.jpg --detect            # find, align and answer every face
   faceattr serve --port 8000                           # a web page on http://127.0.0.1:8000/
+  faceattr promote a0p25-s3000                         # that experiment's model becomes models:/faceattr@champion
 
 Run `faceattr COMMAND --help` for a command's options and examples.""",
     "evaluate": """\
@@ -437,8 +455,8 @@ examples:
 examples:
   faceattr predict 000001.jpg                          # aligned CelebA-style crops: a table
   faceattr predict photos/ archive.zip --format csv > answers.csv
-  faceattr predict group-photo.jpg --detect --format json
-  faceattr predict photos/ --onnx model.onnx           # ONNX Runtime, after `faceattr export`""",
+  faceattr predict photos/ --onnx model.onnx           # ONNX Runtime, after `faceattr export`
+  faceattr predict photos/ --model models:/faceattr@champion   # the promoted version (faceattr promote)""",
     "explain": """\
 examples:
   faceattr explain 000001.jpg --out explained/         # every attribute
@@ -457,7 +475,14 @@ examples:
 examples:
   faceattr info                                        # models/model.pt
   faceattr info other/model.pt --format json
-  faceattr info --no-mlflow                            # skip the MLflow lookup (seconds to import)""",
+  faceattr info --no-mlflow                            # skip the MLflow lookup (seconds to import)
+  faceattr info models:/faceattr@champion              # the promoted version""",
+    "promote": """\
+examples:
+  faceattr promote a0p25-s3000                         # a DVC experiment's training (dvc exp show names them)
+  faceattr promote 3f2c1e0b9a8d4c7e8f6a5b4c3d2e1f0a    # an MLflow run id
+  faceattr promote a0p25-s3000 --alias challenger
+  faceattr predict photos/ --model models:/faceattr@champion   # then use it""",
 }
 
 
@@ -480,7 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     ev = _command(sub, "evaluate", "metrics of a model on any labelled CelebA-format dataset")
-    ev.add_argument("--model", default=DEFAULT_MODEL, help="model file (default: %(default)s)")
+    ev.add_argument("--model", default=DEFAULT_MODEL, help=MODEL_HELP)
     ev.add_argument("--images", nargs="+", required=True, help="zip archive(s) or folder(s) of images")
     ev.add_argument("--labels", required=True, help="attribute file: official .txt, Kaggle .csv or Filename-header 0/1")
     ev.add_argument("--partition", help="a partition file (NNNNNN.jpg 0|1|2) to evaluate one split of")
@@ -495,7 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Attribute probabilities and decisions for aligned face crops (like CelebA's), "
                                     "or, with --detect, for every face found in ordinary photos.")
     pr.add_argument("inputs", nargs="+", help="image files, folders or zip archives")
-    pr.add_argument("--model", default=DEFAULT_MODEL, help="model file (default: %(default)s)")
+    pr.add_argument("--model", default=DEFAULT_MODEL, help=MODEL_HELP)
     pr.add_argument("--format", choices=("table", "json", "csv"), default="table")
     pr.add_argument("--threshold", type=_probability, default=None, help=THRESHOLD_HELP)
     pr.add_argument("--onnx", help="run this exported ONNX model with ONNX Runtime instead of --model")
@@ -509,7 +534,7 @@ def build_parser() -> argparse.ArgumentParser:
                         description="One PNG per image (with --detect, per face) and attribute: the crop beside "
                                     "its Grad-CAM heat map, the probability and the decision in the title.")
     xp.add_argument("inputs", nargs="+", help="image files, folders or zip archives")
-    xp.add_argument("--model", default=DEFAULT_MODEL, help="model file (default: %(default)s)")
+    xp.add_argument("--model", default=DEFAULT_MODEL, help=MODEL_HELP)
     xp.add_argument("--out", required=True, help="folder to write the PNGs into")
     xp.add_argument("--attribute", nargs="+", metavar="A", help="attributes to explain (default: all of the model's)")
     xp.add_argument("--against", action="store_true",
@@ -521,7 +546,7 @@ def build_parser() -> argparse.ArgumentParser:
     xp.set_defaults(func=cmd_explain)
 
     ex = _command(sub, "export", "export to ONNX, checked against PyTorch")
-    ex.add_argument("--model", default=DEFAULT_MODEL, help="model file (default: %(default)s)")
+    ex.add_argument("--model", default=DEFAULT_MODEL, help=MODEL_HELP)
     ex.add_argument("--onnx", required=True, help="where to write the .onnx file")
     ex.set_defaults(func=cmd_export)
 
@@ -530,7 +555,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "aligned crop, every attribute's probability against the threshold and the heat "
                                     "map of the attribute clicked; beside it a JSON API (/api/predict, /api/explain, "
                                     "/api/model, /healthz). Listens on loopback unless --host says otherwise.")
-    sv.add_argument("--model", default=DEFAULT_MODEL, help="model file (default: %(default)s)")
+    sv.add_argument("--model", default=DEFAULT_MODEL, help=MODEL_HELP)
     sv.add_argument("--host", default="127.0.0.1",
                     help="address to listen on (default: %(default)s, this machine only; 0.0.0.0 opens it to the network)")
     sv.add_argument("--port", type=_port, default=8000, help="TCP port (default: %(default)s)")
@@ -555,18 +580,41 @@ def build_parser() -> argparse.ArgumentParser:
                               "and what it was trained on: from the file when it records it, else, for the "
                               "pipeline's own model, from dvc.lock (when it records this very file) and the metrics "
                               "files it records beside it; and the MLflow run tagged with the file's hash.")
-    nf.add_argument("model", nargs="?", default=DEFAULT_MODEL, help="model file (default: %(default)s)")
+    nf.add_argument("model", nargs="?", default=DEFAULT_MODEL, help=MODEL_HELP)
     nf.add_argument("--format", choices=("text", "json"), default="text")
     nf.add_argument("--no-mlflow", action="store_true",
                     help="skip the MLflow lookup (it reads ./mlflow.db or MLFLOW_TRACKING_URI; importing MLflow "
                          "takes seconds)")
     nf.set_defaults(func=cmd_info)
+
+    pm = _command(sub, "promote", "make a training's registered model version the champion (models:/faceattr@champion)",
+                  description="Every training registers its model as a version of the MLflow registered model "
+                              "faceattr. This points the alias (champion unless --alias says otherwise) at the "
+                              "version that one training registered, found by its MLflow run id or by its DVC "
+                              "experiment name (an experiment name used twice: its newest run). Reads ./mlflow.db "
+                              "or MLFLOW_TRACKING_URI.")
+    pm.add_argument("ref", help="MLflow run id or DVC experiment name (dvc exp show lists them)")
+    pm.add_argument("--alias", default="champion", type=_alias, help="alias to set (default: %(default)s)")
+    pm.set_defaults(func=cmd_promote)
     return parser
+
+
+def _alias(text: str) -> str:
+    """An argparse type: an MLflow alias (letters, digits, _ and -, not a version-like v<number>)."""
+    import re
+
+    if not re.fullmatch(r"[A-Za-z_][\w-]*", text) or re.fullmatch(r"[vV]\d+", text):
+        raise argparse.ArgumentTypeError(f"expected an alias of letters, digits, _ and - (not v<number>), got {text!r}")
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if str(getattr(args, "model", "")).startswith("models:/"):  # a registered version: fetch its file
+            from faceattr.registry import fetch
+
+            args.model = str(fetch(args.model))
         return args.func(args)
     except FaceattrError as exc:
         print(f"faceattr: error: {exc}", file=sys.stderr)

@@ -225,5 +225,7 @@ def render(info: dict[str, Any]) -> str:
         run = info["mlflow"]
         lines.append(("mlflow run", f"{run['run_id']} ({run.get('run_name')})" if run.get("run_id")
                       else f"none ({run.get('reason')})"))
+        if run.get("registered"):
+            lines.append(("registered", ", ".join(run["registered"])))
     width = max(len(k) for k, _ in lines) + 2
     return "\n".join(f"{k:<{width}}{v}" for k, v in lines)

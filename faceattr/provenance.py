@@ -8,15 +8,7 @@ nothing to look up, and nothing is created (MLflow would otherwise make an empty
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-
-
-def _store_exists() -> bool:
-    from faceattr.tracking import tracking_uri
-
-    uri = tracking_uri()
-    return bool(os.environ.get("MLFLOW_TRACKING_URI")) or Path(uri[len("sqlite:///"):]).is_file()
 
 
 def model_run(model_path: str | Path) -> dict:
@@ -25,7 +17,9 @@ def model_run(model_path: str | Path) -> dict:
     from faceattr.models import file_sha256
 
     sha = file_sha256(model_path)
-    if not _store_exists():
+    from faceattr.tracking import store_exists
+
+    if not store_exists():
         return {"model_sha256": sha, "run_id": None, "reason": "no MLflow store here (mlflow.db or MLFLOW_TRACKING_URI)"}
     from faceattr import tracking
 
@@ -36,4 +30,8 @@ def model_run(model_path: str | Path) -> dict:
     if run is None:
         return {"model_sha256": sha, "run_id": None, "reason": "no MLflow run is tagged with this model's hash"}
     metrics = {k[len("test."):]: v for k, v in sorted(run.data.metrics.items()) if k.startswith("test.")}
-    return {"model_sha256": sha, "run_id": run.info.run_id, "run_name": run.info.run_name, "test_metrics": metrics}
+    from faceattr.registry import versions_of_run
+
+    registered = [f"{v.uri}{''.join(f' @{a}' for a in v.aliases)}" for v in versions_of_run(run.info.run_id)]
+    return {"model_sha256": sha, "run_id": run.info.run_id, "run_name": run.info.run_name, "test_metrics": metrics,
+            "registered": registered}

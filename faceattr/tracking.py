@@ -39,6 +39,13 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{repo_root() / 'mlflow.db'}"
 
 
+def store_exists() -> bool:
+    """Whether there is a store to read: MLFLOW_TRACKING_URI is set, or the default sqlite file exists
+    (opening a missing one would create an empty database)."""
+    uri = tracking_uri()
+    return bool(os.environ.get("MLFLOW_TRACKING_URI")) or Path(uri[len("sqlite:///"):]).is_file()
+
+
 def git_commit(short: bool = False) -> str | None:
     args = ["git", "rev-parse", "--short" if short else "--verify", "HEAD"]
     try:
@@ -95,6 +102,8 @@ def _client():
 
     import mlflow
 
+    # registering a model downloads it once: no progress bar in the stage's log
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     with _store_lock():
@@ -267,8 +276,9 @@ def log_training_dataset(name: str, source: str, digest: str, attributes: list[s
     # MLflow keeps at most 36 characters of a digest; the full SHA-256 is the run's DATASET_TAG
     with warnings.catch_warnings():  # MLflow 3.17 registers its local-path source class twice, then warns it is ambiguous
         warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted in multiple ways")
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")  # 0/1 labels: never missing
         dataset = mlflow.data.from_pandas(rows, source=source, name=name, digest=digest[:32])
-    mlflow.log_input(dataset, context="training")
+        mlflow.log_input(dataset, context="training")
     mlflow.set_tag(DATASET_TAG, digest)
 
 

@@ -75,3 +75,13 @@ def test_training_logs_to_a_tracking_server(repo, server, tmp_path):
     assert [(v["version"], v["run_id"]) for v in versions] == [("1", runs[0]["info"]["run_id"])]
     inputs = api(server, f"/api/2.0/mlflow/runs/get?run_id={runs[0]['info']['run_id']}")["run"]["inputs"]
     assert inputs["dataset_inputs"][0]["dataset"]["name"] == "synthetic/list_partition_60.txt"
+
+    # the registry through the server: promote, then predict with the champion fetched from its artifact store
+    faceattr = str(BIN / "faceattr")
+    promoted = run([faceattr, "promote", runs[0]["info"]["run_id"]], repo, env=env).stdout
+    assert "models:/faceattr@champion is now models:/faceattr/1" in promoted
+    assert api(server, "/api/2.0/mlflow/registered-models/alias?name=faceattr&alias=champion")["model_version"]["version"] == "1"
+    images = [str(p) for p in sorted((repo / "data/interim/img_align_celeba").glob("*.jpg"))[:2]]
+    by_uri = run([faceattr, "predict", *images, "--format", "json", "--model", "models:/faceattr@champion"], repo, env=env)
+    by_file = run([faceattr, "predict", *images, "--format", "json", "--model", "models/model.pt"], repo)
+    assert by_uri.stdout == by_file.stdout
