@@ -7,6 +7,8 @@
     faceattr serve [--model models/model.pt] [--host 127.0.0.1] [--port 8000] [--max-upload-mb 10] [...]
     faceattr info [models/model.pt] [--format text|json] [--no-mlflow]
     faceattr promote <run id | DVC experiment name> [--alias champion]
+    faceattr recipe recipes/<name>.yaml --data-dir <CelebA folder> [-S key=value ...] [--print]
+    faceattr grid [-S key=value ...] [-j N]
 
 --model (and info's model) also takes models:/faceattr@champion or models:/faceattr/<version>: a version of
 the registered model every training adds to the MLflow store (faceattr/registry.py).
@@ -354,6 +356,18 @@ def cmd_promote(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recipe(args: argparse.Namespace) -> int:
+    from faceattr.recipe import run
+
+    return run(args)
+
+
+def cmd_grid(args: argparse.Namespace) -> int:
+    from faceattr.grid import run
+
+    return run(args)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from faceattr.onnx_export import MAX_ABS_DIFF, export_onnx
 
@@ -477,6 +491,15 @@ examples:
   faceattr info other/model.pt --format json
   faceattr info --no-mlflow                            # skip the MLflow lookup (seconds to import)
   faceattr info models:/faceattr@champion              # the promoted version""",
+    "recipe": """\
+examples:
+  faceattr recipe recipes/celeba-seed-halfres.yaml --data-dir ../shared/celeba
+  faceattr recipe recipes/celeba-40-identity.yaml --data-dir ../shared/celeba -S alpha=0.5 -n wide
+  faceattr recipe recipes/celeba-40-identity-imagenet.yaml --data-dir ../shared/celeba --print""",
+    "grid": """\
+examples:
+  faceattr grid                                        # 5 experiments, one at a time; metrics/grid.md
+  faceattr grid -S train.epochs=30 -j 2""",
     "promote": """\
 examples:
   faceattr promote a0p25-s3000                         # a DVC experiment's training (dvc exp show names them)
@@ -596,6 +619,22 @@ def build_parser() -> argparse.ArgumentParser:
     pm.add_argument("ref", help="MLflow run id or DVC experiment name (dvc exp show lists them)")
     pm.add_argument("--alias", default="champion", type=_alias, help="alias to set (default: %(default)s)")
     pm.set_defaults(func=cmd_promote)
+
+    from faceattr import grid, recipe  # light modules: argparse, yaml
+
+    rc = _command(sub, "recipe", "run a named recipe (recipes/*.yaml: params overrides) as one DVC experiment",
+                  description="Run a recipe, a named set of params.yaml overrides in recipes/*.yaml, as one "
+                              "`dvc exp run --temp` experiment (and MLflow run) named after it. DVC runs from this "
+                              "faceattr's own Python environment. Exit status: DVC's.")
+    recipe.add_arguments(rc)
+    rc.set_defaults(func=cmd_recipe)
+
+    gd = _command(sub, "grid", "the published project's grid (alpha × subset) as queued DVC experiments, tabulated",
+                  description="Queue alpha 0.25/0.5/1.0 on subset 1000 and subsets 1000/2000/3000 at alpha 1.0 as "
+                              "DVC experiments, run them, and write their test metrics to metrics/grid.md. "
+                              "Exit status 1 when a point failed.")
+    grid.add_arguments(gd)
+    gd.set_defaults(func=cmd_grid)
     return parser
 
 

@@ -4,8 +4,10 @@ The grid: alpha 0.25 / 0.5 / 1.0 on subset 1000, and subsets 1000 / 2000 / 3000 
 since alpha 1.0 on 1000 is shared). Each point is queued with `dvc exp run --queue` and run in DVC's
 temporary workspaces, so the workspace is left as it was; every run is logged to the same MLflow store.
 
-    python -m faceattr.grid                       # on the current params.yaml
-    python -m faceattr.grid -S train.epochs=30    # extra overrides for every point
+    faceattr grid                       # on the current params.yaml (or make grid; python -m faceattr.grid)
+    faceattr grid -S train.epochs=30    # extra overrides for every point
+
+DVC runs as `python -m dvc` of the interpreter running this: the virtual environment need not be activated.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ def point_name(token: str, alpha: float, subset: int) -> str:
 
 
 def dvc(*args: str) -> str:
-    proc = subprocess.run(["dvc", *args], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "dvc", *args], capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"error: dvc {' '.join(args)} failed:\n{proc.stderr or proc.stdout}")
     return proc.stdout
@@ -53,7 +55,7 @@ def table(rows: list[tuple[str, float, int, dict]], overrides: list[str]) -> str
     lines = [
         "# Published-project grid (MobileNetV2)",
         "",
-        f"Reproduce with `python -m faceattr.grid{''.join(' -S ' + o for o in overrides)}`.",
+        f"Reproduce with `faceattr grid{''.join(' -S ' + o for o in overrides)}`.",
         "",
         "| experiment | alpha | subset | test mean accuracy | mean balanced accuracy | majority baseline | best epoch |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -70,15 +72,15 @@ def table(rows: list[tuple[str, float, int, dict]], overrides: list[str]) -> str
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-S", "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="a params.yaml override applied to every grid point (repeatable)")
     parser.add_argument("--out", default="metrics/grid.md", help="where to write the table (default: %(default)s)")
     parser.add_argument("-j", "--jobs", type=int, default=1, help="experiments run at a time (default: 1)")
-    args = parser.parse_args(argv)
 
+
+def run(args: argparse.Namespace) -> int:
+    """Queue and run the grid, write the table; 1 when a point failed."""
     token = time.strftime("%m%d%H%M%S")
     names = []
     for alpha, subset in GRID:
@@ -88,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
         names.append(name)
         print(f"queued {name}: {' '.join(sets)}", flush=True)
     print(f"running {len(names)} experiments ({args.jobs} at a time)…", flush=True)
-    subprocess.run(["dvc", "exp", "run", "--run-all", "-j", str(args.jobs)], check=False)
+    subprocess.run([sys.executable, "-m", "dvc", "exp", "run", "--run-all", "-j", str(args.jobs)], check=False)
     results = collect(names)
     failed = [n for n in names if n not in results or not results[n]["eval"]]
     rows = [(n, a, s, results.get(n, {})) for n, (a, s) in zip(names, GRID)]
@@ -96,7 +98,17 @@ def main(argv: list[str] | None = None) -> None:
     write_text(args.out, text)
     print(text)
     if failed:
-        sys.exit(f"error: {len(failed)} grid point(s) failed: {', '.join(failed)} (see `dvc queue logs <name>`)")
+        print(f"error: {len(failed)} grid point(s) failed: {', '.join(failed)} (see `dvc queue logs <name>`)",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m faceattr.grid", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    sys.exit(run(parser.parse_args(argv)))
 
 
 if __name__ == "__main__":

@@ -1,13 +1,17 @@
 """Named recipes: params.yaml overrides kept in `recipes/*.yaml`, run as one DVC experiment.
 
-    python -m faceattr.recipe recipes/celeba-seed-halfres.yaml --data-dir /path/to/celeba
-    python -m faceattr.recipe recipes/celeba-seed-halfres.yaml --data-dir /path/to/celeba --print
-    python -m faceattr.recipe recipes/celeba-40-identity.yaml --data-dir /path/to/celeba -S alpha=0.5
+    faceattr recipe recipes/celeba-seed-halfres.yaml --data-dir /path/to/celeba
+    faceattr recipe recipes/celeba-seed-halfres.yaml --data-dir /path/to/celeba --print
+    faceattr recipe recipes/celeba-40-identity.yaml --data-dir /path/to/celeba -S alpha=0.5
+
+(`python -m faceattr.recipe …` is the same command.)
 
 A recipe file holds `description` and `overrides`, a mapping of dotted params keys to values (and may
 start from another recipe's with `extends: other.yaml`). The runner
 turns them into `dvc exp run --temp -n <name> -S key=value …` (quoted for DVC's Hydra grammar), so the
 run is an ordinary DVC experiment and MLflow run; `--print` shows that command instead of running it.
+DVC runs as `python -m dvc` of the interpreter running this, so the virtual environment need not be
+activated (`.venv/bin/faceattr recipe …` works with DVC off PATH).
 `data.dir` comes from `--data-dir`, since only the user knows where their copy of CelebA lives; further
 `-S key=value` arguments pass through to DVC after the recipe's own, so they win.
 """
@@ -88,25 +92,33 @@ def command(recipe: str | Path, data_dir: str | None, name: str | None = None,
             *[arg for setting in extra for arg in ("-S", setting)]]
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipe", help="a recipes/*.yaml file")
     parser.add_argument("--data-dir", help="the folder of CelebA's files (sets data.dir)")
     parser.add_argument("-n", "--name", help="experiment name (default: the recipe's name and a time stamp)")
     parser.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE",
                         help="one more params override, as `dvc exp run -S` takes it (after the recipe's)")
     parser.add_argument("--print", action="store_true", help="print the dvc command instead of running it")
-    args = parser.parse_args(argv)
-    try:
-        cmd = command(args.recipe, args.data_dir, args.name, args.set)
-    except FaceattrError as exc:
-        sys.exit(f"error: {exc}")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run (or print) the recipe's experiment; DVC's exit status. A bad recipe raises FaceattrError."""
+    cmd = command(args.recipe, args.data_dir, args.name, args.set)
     if args.print:
         print(shlex.join(cmd))
-        return
+        return 0
     print(f"running: {shlex.join(cmd)}", file=sys.stderr, flush=True)
-    sys.exit(subprocess.run(cmd, check=False).returncode)
+    return subprocess.run([sys.executable, "-m", *cmd], check=False).returncode  # DVC of this interpreter
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m faceattr.recipe", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    try:
+        sys.exit(run(parser.parse_args(argv)))
+    except FaceattrError as exc:
+        sys.exit(f"error: {exc}")
 
 
 if __name__ == "__main__":

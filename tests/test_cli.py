@@ -311,7 +311,8 @@ def test_exit_codes_are_as_documented(setup, tmp_path, capsys):
 
 
 def test_every_help_shows_examples_and_the_exit_codes(capsys):
-    for argv in ([], ["evaluate"], ["predict"], ["explain"], ["export"], ["serve"], ["info"], ["promote"]):
+    for argv in ([], ["evaluate"], ["predict"], ["explain"], ["export"], ["serve"], ["info"], ["promote"], ["recipe"],
+                 ["grid"]):
         with pytest.raises(SystemExit):
             main([*argv, "--help"])
         out = capsys.readouterr().out

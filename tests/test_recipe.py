@@ -84,3 +84,25 @@ def test_the_distilled_recipe_is_the_seed_recipe_plus_teachers():
         "train.teachers": ["models/teachers/seed42.pt", "models/teachers/seed1.pt", "models/teachers/seed2.pt"],
         "train.distill_weight": 0.5}
     assert all(distilled[k] == v for k, v in base.items())
+
+
+def test_faceattr_recipe_runs_dvc_of_its_own_environment_without_it_on_path(tmp_path):
+    """`.venv/bin/faceattr recipe …` with the environment not activated (no dvc on PATH): DVC still runs, from
+    the interpreter's environment, and answers for itself (here: this folder is no DVC repository)."""
+    import os
+    import subprocess
+    import sys
+
+    faceattr = str(Path(sys.executable).parent / "faceattr")
+    env = {**os.environ, "PATH": "/usr/bin:/bin", "DVC_NO_ANALYTICS": "1"}
+    recipe = str(REPO / "recipes" / "celeba-seed-halfres.yaml")
+    shown = subprocess.run([faceattr, "recipe", recipe, "--data-dir", "celeba", "-n", "x", "--print"], cwd=tmp_path,
+                           env=env, capture_output=True, text=True)
+    assert shown.returncode == 0 and shown.stdout.startswith("dvc exp run --temp -n x -S ")
+    ran = subprocess.run([faceattr, "recipe", recipe, "--data-dir", "celeba", "-n", "x"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True)
+    assert ran.returncode != 0 and "not inside of a DVC repository" in ran.stderr, ran.stderr
+    assert "FileNotFoundError" not in ran.stderr and "Traceback" not in ran.stderr
+    bad = subprocess.run([faceattr, "recipe", str(tmp_path / "none.yaml")], cwd=tmp_path, env=env,
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "none.yaml: recipe not found" in bad.stderr
