@@ -3,6 +3,7 @@ and peak memory when training on 50,000 images. Figures are printed, never asser
 
     python benchmarks/bench.py            # the full set (about 20-30 minutes on a 2-core CPU)
     python benchmarks/bench.py --quick    # fewer steps, images and memory-run time (about 5 minutes)
+    python benchmarks/bench.py --predict-only   # only `faceattr predict`: PyTorch against ONNX Runtime
 
 On identical synthetic data, model (MobileNetV2, alpha 1.0), batch size and resolution (218×178), it measures
 1. `naive`: training images/s of a pipeline built like the published project's: a DataLoader with 3 workers
@@ -10,8 +11,10 @@ On identical synthetic data, model (MobileNetV2, alpha 1.0), batch size and reso
 2. `faceattr`: training images/s of faceattr's `fit` on the pixel cache (the train stage's code path);
 3. `ceiling`: compute-only images/s of the same model and precision on random tensors;
 then inference on a folder of aligned images: `faceattr predict` against a naive per-image PIL + float32
-NCHW eager loop, and the ONNX Runtime path; and peak resident memory of `fit` on 3,000 and 50,000 images
-at 109×89. Each measurement runs in a fresh process. The last line printed is machine-readable:
+NCHW eager loop, and the ONNX Runtime path (faceattr's session options, ONNX Runtime's defaults, batch 16;
+the `faceattr predict` variants alternate, 3 rounds, medians); and peak resident memory of `fit` on 3,000
+and 50,000 images at 109×89. Each measurement runs in a fresh process. The last line printed is
+machine-readable:
 
     train_vs_naive=<x> train_vs_ceiling=<y> predict_vs_naive=<z> peak_rss_gb_50k=<w>
 """
@@ -193,9 +196,21 @@ def measure_naive_predict(args) -> dict:
 
 
 def measure_cli_predict(args) -> dict:
-    """`faceattr predict <folder>` in this process (CSV to nowhere), with --model or --onnx."""
+    """`faceattr predict <folder>` in this process (CSV to nowhere), with --model or --onnx.
+
+    With --onnx, `--onnx-session plain` builds ONNX Runtime's session with default SessionOptions (as
+    before issue 20) instead of faceattr's (onnx_export.session_options); --onnx-batch sets the images
+    per session.run.
+    """
+    from faceattr import onnx_export
     from faceattr.cli import main
 
+    if args.onnx_session == "plain":
+        import onnxruntime as ort
+
+        onnx_export.session_options = lambda threads=None: ort.SessionOptions()
+    if args.onnx_batch:
+        onnx_export.OnnxPredictor.batch_size = int(args.onnx_batch)
     argv = ["predict", args.folder, "--format", "csv", *(["--onnx", args.onnx] if args.onnx else ["--model", args.model])]
     started = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
@@ -282,8 +297,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", help="also write every figure to this JSON file")
     # one measure, run by main() in a child process
     parser.add_argument("--measure", choices=sorted(MEASURES), help=argparse.SUPPRESS)
-    for name in ("folder", "cache", "labels", "model", "onnx"):
-        parser.add_argument(f"--{name}", help=argparse.SUPPRESS)
+    parser.add_argument("--predict-only", action="store_true",
+                        help="only inference: `faceattr predict` against `--onnx` (default and faceattr's ONNX "
+                             "Runtime session) at 109×89 and 218×178, alternating, --repeats times, medians")
+    parser.add_argument("--repeats", type=int, help="inference runs per variant, alternating (default: 3; 1 quick)")
+    parser.add_argument("--predict-images", type=int, help="inference images (default: 1000; 300 quick)")
+    parser.add_argument("--predict-sizes", nargs="+", default=[f"{h}x{w}" for h, w in (HALF, FULL)],
+                        help="with --predict-only: input sizes HxW (default: %(default)s)")
+    parser.add_argument("--variants", nargs="+", choices=sorted(PREDICT_VARIANTS), default=list(PREDICT_VARIANTS),
+                        help="with --predict-only: which ways to predict (default: all)")
+    for name in ("folder", "cache", "labels", "model", "onnx", "onnx_session", "onnx_batch"):
+        parser.add_argument(f"--{name.replace('_', '-')}", help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, nargs=2, default=list(FULL), help=argparse.SUPPRESS)
     parser.add_argument("--alpha", type=float, default=1.0, help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, default=0, help=argparse.SUPPRESS)
@@ -295,13 +319,32 @@ def main(argv: list[str] | None = None) -> None:
     work = Path(args.work).resolve()
     work.mkdir(parents=True, exist_ok=True)
     steps = args.steps or (12 if args.quick else 75)
-    predict_images = 300 if args.quick else 1000
+    predict_images = args.predict_images or (300 if args.quick else 1000)
+    repeats = args.repeats or (1 if args.quick else 3)
     figures: dict = {"mode": "quick" if args.quick else "full", "batch_size": args.batch_size, "steps": steps,
                      "resolution": list(FULL), "alpha": 1.0, "torch": torch.__version__,
                      "cpu_cores": len(os.sched_getaffinity(0))}
 
     def say(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
+
+    if args.predict_only:
+        import onnxruntime
+
+        from faceattr.device import cpu_description
+
+        say(f"inference only: {predict_images} aligned images, {repeats} alternating runs per variant")
+        predict_folder, _, _ = synthetic_folder(work, predict_images, min(predict_images, 3000))
+        figures.update(mode="predict-only", cpu=cpu_description(), onnxruntime=onnxruntime.__version__,
+                       predict_images=predict_images, repeats=repeats, load_before=os.getloadavg()[0])
+        figures["predict_side_by_side"] = {
+            size: predict_side_by_side(work, predict_folder, tuple(map(int, size.split("x"))), repeats, say,
+                                       args.variants) for size in args.predict_sizes}
+        figures["load_after"] = os.getloadavg()[0]
+        print(report_side_by_side(figures))
+        if args.json:
+            Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+        return
 
     say(f"data: {steps * args.batch_size + args.batch_size} training images and {predict_images} for inference")
     n_train = steps * args.batch_size + args.batch_size
@@ -322,20 +365,12 @@ def main(argv: list[str] | None = None) -> None:
     figures["train"] = {"naive": naive, "faceattr": ours, "ceiling": ceiling}
 
     say(f"inference: {predict_images} aligned images …")
-    from faceattr.models import ModelSpec, build_model, save_model
-    from faceattr.onnx_export import export_onnx
-
     predict_folder, _, _ = synthetic_folder(work, predict_images, min(predict_images, 3000))
-    model_path, onnx_path = work / "model.pt", work / "model.onnx"
-    torch.manual_seed(0)
-    save_model(model_path, build_model("mobilenet_v2", len(ATTRIBUTES), 1.0).eval(),
-               ModelSpec("mobilenet_v2", 1.0, ATTRIBUTES, FULL))
-    with contextlib.redirect_stdout(io.StringIO()):
-        export_onnx(model_path, onnx_path)
+    model_path, _ = predict_models(work, FULL)
     naive_predict = run_measure("naive_predict", folder=predict_folder, model=model_path)
-    cli_predict = run_measure("cli_predict", folder=predict_folder, model=model_path)
-    onnx_predict = run_measure("cli_predict", folder=predict_folder, onnx=onnx_path)
-    figures["predict"] = {"naive": naive_predict, "faceattr": cli_predict, "faceattr_onnx": onnx_predict}
+    side = predict_side_by_side(work, predict_folder, FULL, repeats, say)
+    cli_predict, onnx_predict = side["faceattr"], side["faceattr_onnx"]
+    figures["predict"] = {"naive": naive_predict, **side}
     say(f"  naive {naive_predict['images_per_second']:.1f}, faceattr {cli_predict['images_per_second']:.1f}, "
         f"onnx {onnx_predict['images_per_second']:.1f} images/s")
 
@@ -366,6 +401,64 @@ def main(argv: list[str] | None = None) -> None:
     print(" ".join(f"{k}={v:.3f}" if k != "peak_rss_gb_50k" else f"{k}={v:.2f}" for k, v in ratios.items()))
 
 
+# `faceattr predict` on the same folder: PyTorch, ONNX Runtime with default session options (as before
+# issue 20), and with faceattr's (onnx_export.session_options), each at images per session.run shown
+PREDICT_VARIANTS = {
+    "faceattr": ("`faceattr predict` (PyTorch)", {}),
+    "faceattr_onnx_plain": ("`--onnx`, default SessionOptions, batch 256", {"onnx_session": "plain"}),
+    "faceattr_onnx": ("`--onnx`, faceattr's SessionOptions, batch 256", {"onnx_session": "tuned"}),
+    "faceattr_onnx_b16": ("`--onnx`, faceattr's SessionOptions, batch 16", {"onnx_session": "tuned", "onnx_batch": 16}),
+}
+
+
+def predict_models(work: Path, size: tuple[int, int]) -> tuple[Path, Path]:
+    """A MobileNetV2 (alpha 1.0, seed 0, untrained: speed does not depend on the weights) at `size`, and its
+    ONNX export."""
+    from faceattr.models import ModelSpec, build_model, save_model
+    from faceattr.onnx_export import export_onnx
+
+    model_path, onnx_path = work / f"model-{size[0]}x{size[1]}.pt", work / f"model-{size[0]}x{size[1]}.onnx"
+    if not onnx_path.is_file():
+        torch.manual_seed(0)
+        save_model(model_path, build_model("mobilenet_v2", len(ATTRIBUTES), 1.0).eval(),
+                   ModelSpec("mobilenet_v2", 1.0, ATTRIBUTES, size))
+        with contextlib.redirect_stdout(io.StringIO()):
+            export_onnx(model_path, onnx_path)
+    return model_path, onnx_path
+
+
+def predict_side_by_side(work: Path, folder: Path, size: tuple[int, int], repeats: int, say,
+                         variants=tuple(PREDICT_VARIANTS)) -> dict:
+    """Each of `variants` (PREDICT_VARIANTS) in turn, `repeats` rounds (so load from other jobs falls on
+    all alike), each run a fresh process; per variant the median images/s and every run's."""
+    model_path, onnx_path = predict_models(work, size)
+    runs: dict[str, list[float]] = {k: [] for k in variants}
+    for r in range(repeats):
+        for key in variants:
+            options = PREDICT_VARIANTS[key][1]
+            where = {"onnx": onnx_path, **options} if options else {"model": model_path}
+            runs[key].append(run_measure("cli_predict", folder=folder, **where)["images_per_second"])
+        say(f"  {size[0]}×{size[1]} round {r + 1}/{repeats}: " +
+            ", ".join(f"{k} {v[-1]:.1f}" for k, v in runs.items()) + " images/s")
+    return {k: {"images_per_second": float(np.median(v)), "runs": [round(x, 1) for x in v]} for k, v in runs.items()}
+
+
+def report_side_by_side(f: dict) -> str:
+    sizes = list(f["predict_side_by_side"])
+    lines = [f"faceattr predict, side by side ({f['cpu']}; torch {f['torch']}, onnxruntime {f['onnxruntime']}; "
+             f"MobileNetV2 alpha 1.0; {f['predict_images']} aligned images; median of {f['repeats']} alternating runs; "
+             f"load average {f['load_before']:.1f} before, {f['load_after']:.1f} after)",
+             "", "| images/s | " + " | ".join(s.replace("x", "×") for s in sizes) + " |",
+             "|---|" + "---:|" * len(sizes)]
+    for key, (label, _) in PREDICT_VARIANTS.items():
+        if key not in f["predict_side_by_side"][sizes[0]]:
+            continue
+        cells = [f["predict_side_by_side"][s][key] for s in sizes]
+        lines.append(f"| {label} | " + " | ".join(f"{c['images_per_second']:.1f} ({', '.join(map(str, c['runs']))})"
+                                                  for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def report(f: dict, memory_images: int) -> str:
     t, p, m = f["train"], f["predict"], f["memory"]
     lines = [
@@ -384,6 +477,10 @@ def report(f: dict, memory_images: int) -> str:
         f"| naive (PIL, per image, NCHW fp32) | {p['naive']['images_per_second']:.1f} |",
         f"| `faceattr predict` | {p['faceattr']['images_per_second']:.1f} |",
         f"| `faceattr predict --onnx` (ONNX Runtime) | {p['faceattr_onnx']['images_per_second']:.1f} |",
+        *([f"| `faceattr predict --onnx`, default SessionOptions | "
+           f"{p['faceattr_onnx_plain']['images_per_second']:.1f} |",
+           f"| `faceattr predict --onnx`, batch 16 | {p['faceattr_onnx_b16']['images_per_second']:.1f} |"]
+          if "faceattr_onnx_plain" in p else []),
         "",
         "| memory (fit at 109×89, batch 64) | peak RSS GB | peak anonymous GB | measured over |",
         "|---|---:|---:|---|",

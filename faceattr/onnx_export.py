@@ -23,6 +23,27 @@ MAX_ABS_DIFF = 1e-4
 SPEC_KEY = "faceattr.spec"
 
 
+def session_options(threads: int | None = None):
+    """ONNX Runtime's session options for `faceattr predict --onnx`, stated rather than left to defaults.
+
+    All graph optimisations (constant folding, operator fusion, the CPU's blocked layout); one operator at
+    a time (sequential, one inter-op thread: a MobileNetV2 is a chain, nothing to run side by side); inside
+    each operator as many threads as PyTorch uses in this process (`threads`, default
+    torch.get_num_threads(): the physical cores, or OMP_NUM_THREADS where set), so `--onnx` and the
+    PyTorch path follow one thread rule. ONNX Runtime 1.32's own defaults are the same level and mode with
+    one intra-op thread per physical core, so on an unconstrained machine these match them (measured:
+    benchmarks/README.md); they differ where OMP_NUM_THREADS or torch's thread count says otherwise.
+    """
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.intra_op_num_threads = threads or torch.get_num_threads()
+    options.inter_op_num_threads = 1
+    return options
+
+
 def export_onnx(model_path: str | Path, onnx_path: str | Path, samples: int = 4, seed: int = 0) -> float:
     """Export to ONNX (dynamic batch) and return the largest |ONNX − PyTorch| logit difference on random inputs.
 
@@ -77,14 +98,17 @@ def _check_writable(path: Path) -> None:
 class OnnxPredictor:
     """An exported model run by ONNX Runtime on the CPU, with the spec it was exported with."""
 
-    def __init__(self, path: str | Path):
+    batch_size = 256  # images per session.run: see benchmarks/README.md (ONNX Runtime against PyTorch)
+
+    def __init__(self, path: str | Path, threads: int | None = None):
         import onnxruntime as ort
 
         path = Path(path)
         if not path.is_file():
             raise FaceattrError(f"{path}: ONNX model not found (make one with `faceattr export`)")
         try:
-            self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(str(path), session_options(threads),
+                                                providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises several types for a bad file
             raise FaceattrError(f"{path}: not a readable ONNX model ({exc})") from None
         meta = self.session.get_modelmeta().custom_metadata_map
@@ -93,7 +117,8 @@ class OnnxPredictor:
         self.spec = ModelSpec.from_dict(json.loads(meta[SPEC_KEY]))
         self.input_name = self.session.get_inputs()[0].name
 
-    def probabilities(self, images: torch.Tensor, batch_size: int = 256) -> np.ndarray:
+    def probabilities(self, images: torch.Tensor, batch_size: int | None = None) -> np.ndarray:
+        batch_size = batch_size or self.batch_size
         out = []
         for start in range(0, images.shape[0], batch_size):
             x = normalize(images[start:start + batch_size], self.spec.mean, self.spec.std).numpy()

@@ -103,6 +103,33 @@ def test_export_onnx_parity_and_predict_with_onnxruntime(setup, tmp_path, capsys
             assert abs(a[attr]["probability"] - b[attr]["probability"]) <= 1e-4
 
 
+def test_onnx_session_is_built_with_faceattr_options(setup, tmp_path, monkeypatch):
+    """`predict --onnx` states its graph optimisation level, execution mode and thread counts: with
+    SessionOptions whose defaults are all different, the session still gets faceattr's choices."""
+    import onnxruntime as ort
+
+    from faceattr.onnx_export import OnnxPredictor
+
+    onnx_path = tmp_path / "model.onnx"
+    assert main(["export", "--model", str(setup / "model.pt"), "--onnx", str(onnx_path)]) == 0
+
+    class OtherDefaults(ort.SessionOptions):
+        def __init__(self):
+            super().__init__()
+            self.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+            self.execution_mode = ort.ExecutionMode.ORT_PARALLEL
+            self.intra_op_num_threads = 7
+            self.inter_op_num_threads = 5
+
+    monkeypatch.setattr(ort, "SessionOptions", OtherDefaults)
+    for threads, expected in ((None, torch.get_num_threads()), (1, 1)):
+        options = OnnxPredictor(onnx_path, threads=threads).session.get_session_options()
+        assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        assert options.execution_mode == ort.ExecutionMode.ORT_SEQUENTIAL
+        assert options.intra_op_num_threads == expected  # PyTorch's thread count unless told otherwise
+        assert options.inter_op_num_threads == 1
+
+
 def test_predict_with_a_non_onnx_file_is_a_clear_error(setup, capsys):
     assert main(["predict", str(setup / "imgs"), "--onnx", str(setup / "attrs.txt")]) == 2
     assert "not a readable ONNX model" in capsys.readouterr().err
