@@ -18,7 +18,7 @@ Per stage it reports:
   which adds DVC's own work (hashing the dependencies and outputs, copying or linking them into the cache);
 - CPU: user + system seconds of the stage's command and every process it waited for (pool workers);
 - memory: the peak resident memory (RSS) of the largest single process of the command (the kernel's figure),
-  the peak proportional set size (PSS) of its processes together (summed, sampled every 0.1 s: pages that
+  the peak proportional set size (PSS) of its processes together (summed, sampled every 0.5 s: pages that
   forked workers share are counted once), and DVC's own process's peak RSS (sampled);
 - disk: what the project folder grew by (outputs and DVC cache; hard-linked files counted once), and the
   number of files it gained.
@@ -42,7 +42,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -58,30 +57,34 @@ DATA_STAGES = ("unzip", "clean_labels", "partition", "preprocess")
 CELEBA_SPLITS = (162_770, 19_867, 19_962)
 SCALE_DIR = "data/raw/scale"
 PROBE_ENV = "FACEATTR_SCALE_PROBE"
-SAMPLE_S = 0.1
+SAMPLE_S = 0.5
 GB = 1e9
 
 
 # ------------------------------------------------------------------------------------------- the probe
 def _sample_peak(pid: int, stop: threading.Event, peak: list[int], tree: bool) -> None:
     """Largest memory seen of pid until stop is set: with `tree`, the PSS of it and its descendants summed
-    (pages shared between forked workers counted once), else its RSS."""
+    (pages shared between forked workers counted once), else its RSS. The descendants are listed again
+    every few samples only (listing them reads every process's /proc entry)."""
     try:
         root = psutil.Process(pid)
     except psutil.NoSuchProcess:
         return
+    procs, samples = [root], 0
     while not stop.is_set():
-        try:
-            procs = [root, *root.children(recursive=True)] if tree else [root]
-            total = 0
-            for p in procs:
-                try:
-                    total += p.memory_full_info().pss if tree else p.memory_info().rss
-                except (psutil.NoSuchProcess, psutil.AccessDenied):  # ended between listing and reading
-                    pass
-            peak[0] = max(peak[0], total)
-        except psutil.NoSuchProcess:
-            return
+        if tree and samples % 4 == 0:
+            try:
+                procs = [root, *root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                return
+        samples += 1
+        total = 0
+        for p in procs:
+            try:
+                total += p.memory_full_info().pss if tree else p.memory_info().rss
+            except (psutil.NoSuchProcess, psutil.AccessDenied):  # ended between listing and reading
+                pass
+        peak[0] = max(peak[0], total)
         stop.wait(SAMPLE_S)
 
 
@@ -201,8 +204,21 @@ def bench_params(params: dict, count: int) -> dict:
 
 
 # ------------------------------------------------------------------------------------------- a run
-def run_pipeline(label: str, count: int | None, work: Path, keep: bool) -> dict:
-    """Clone, set params (count None: the committed defaults), run every stage measured; the run's figures."""
+def set_param(params: dict, assignment: str) -> None:
+    """KEY=VALUE (a dotted key, a YAML value) into params, as `dvc exp run -S` does."""
+    key, sep, value = assignment.partition("=")
+    if not sep:
+        raise SystemExit(f"scale: --set expects KEY=VALUE, got {assignment!r}")
+    *groups, last = key.split(".")
+    node = params
+    for group in groups:
+        node = node.setdefault(group, {})
+    node[last] = yaml.safe_load(value)
+
+
+def run_pipeline(label: str, count: int | None, work: Path, keep: bool, overrides: list[str] = ()) -> dict:
+    """Clone, set params (count None: the committed defaults; then the overrides), run every stage measured;
+    the run's figures."""
     run_dir = work / label
     if run_dir.exists():
         shutil.rmtree(run_dir)
@@ -219,7 +235,11 @@ def run_pipeline(label: str, count: int | None, work: Path, keep: bool) -> dict:
     params_path = project / "params.yaml"
     params = yaml.safe_load(params_path.read_text())
     if count is not None:
-        params_path.write_text(yaml.safe_dump(bench_params(params, count), sort_keys=False))
+        params = bench_params(params, count)
+    for assignment in overrides:
+        set_param(params, assignment)
+    if count is not None or overrides:
+        params_path.write_text(yaml.safe_dump(params, sort_keys=False))
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "PYTHONPATH", PROBE_ENV)}
     env.update({"PATH": f"{bindir}:{project / '.venv' / 'bin'}:{env.get('PATH', '')}", "PYTHONPATH": str(project),
                 "DVC_NO_ANALYTICS": "1", "PYTHONDONTWRITEBYTECODE": "1"})
@@ -309,46 +329,72 @@ def superlinear(base: dict, run: dict, margin: float = 1.1) -> list[str]:
             and exponent(s["cpu_s"], r["cpu_s"], ratio) > margin]
 
 
+def report(runs: dict[str, dict]) -> tuple[str, list[str]]:
+    """Every run's table, the growth from the smallest bench run to the largest, and the whole runs' times
+    against the default pipeline's; with the stages that grew faster than linearly."""
+    parts = [table(run) for run in runs.values()]
+    benches = sorted((r for r in runs.values() if r["label"] != "default"), key=lambda r: r["images"])
+    slow: list[str] = []
+    if len(benches) >= 2 and benches[-1]["images"] > benches[0]["images"]:
+        parts.append(growth(benches[0], benches[-1]))
+        slow = superlinear(benches[0], benches[-1])
+    if "default" in runs and benches:
+        base = _sum(runs["default"]["stages"], "dvc_wall_s", STAGES)
+        parts.append("whole run (dvc repro s, all stages) against the default pipeline's "
+                     f"({runs['default']['images']:,} images, {runs['default']['params']['epochs']} epochs, alpha "
+                     f"{runs['default']['params']['alpha']}: {base:.0f} s): "
+                     + "; ".join(f"{r['images']:,} images {_sum(r['stages'], 'dvc_wall_s', STAGES):.0f} s "
+                                 f"(×{_sum(r['stages'], 'dvc_wall_s', STAGES) / base:.1f})" for r in benches))
+    return "\n\n".join(parts), slow
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--probe"]:  # the stage-command probe (see the module docstring)
         sys.exit(probe(argv[1], argv[3:] if argv[2:3] == ["--"] else argv[2:]))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--count", type=int, default=200_000, help="synthetic images (default 200000)")
+    parser.add_argument("--count", type=int, default=200_000,
+                        help="synthetic images (default 200000; 0: no such run, e.g. with --default-pipeline)")
     parser.add_argument("--baseline", type=int, default=3000,
                         help="first run the same bench on this many images and compare (0: no baseline)")
     parser.add_argument("--default-pipeline", action="store_true",
                         help="also run the committed default pipeline (params.yaml as committed) stage by stage")
-    parser.add_argument("--work", type=Path, help="folder for the runs (default: a new temporary folder); each "
+    parser.add_argument("--work", type=Path, help="folder for the runs (default: .bench/scale in the repository); each "
                         "run's clone is deleted after it unless --keep, its logs and figures stay")
     parser.add_argument("--keep", action="store_true", help="keep each run's clone")
+    parser.add_argument("--set", "-S", action="append", default=[], metavar="KEY=VALUE",
+                        help="a param for every run, after the bench's (e.g. -S explain.attributes=[Eyeglasses])")
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
+    parser.add_argument("--report", type=Path, nargs="+", metavar="JSON",
+                        help="run nothing: report the runs of earlier --json files together")
     args = parser.parse_args(argv)
-    if args.count < 3 or (args.baseline and args.baseline < 3):
-        parser.error("--count and --baseline need at least 3 images")
-    work = args.work or Path(tempfile.mkdtemp(prefix="faceattr-scale-"))
-    work.mkdir(parents=True, exist_ok=True)
-    print(f"scale: working in {work}; free disk {shutil.disk_usage(work).free / GB:.1f} GB", file=sys.stderr)
-    runs = {}
-    if args.default_pipeline:
-        runs["default"] = run_pipeline("default", None, work, args.keep)
-    if args.baseline:
-        runs["baseline"] = run_pipeline(f"bench-{args.baseline}", args.baseline, work, args.keep)
-    runs["scale"] = run_pipeline(f"bench-{args.count}", args.count, work, args.keep)
-    for run in runs.values():
-        print(table(run) + "\n")
-    scale = runs["scale"]
-    slow: list[str] = []
-    if "baseline" in runs:
-        print(growth(runs["baseline"], scale) + "\n")
-        slow = superlinear(runs["baseline"], scale)
-    figures = {"cpu_cores": os.cpu_count(), "load_average": os.getloadavg(), "runs": runs, "superlinear": slow}
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=1) + "\n")
-    stages = scale["stages"]
-    print(f"scale_count={scale['images']} total_s={_sum(stages, 'dvc_wall_s', STAGES):.1f} "
+    runs: dict[str, dict] = {}
+    if args.report:
+        for path in args.report:
+            runs.update({run["label"]: run for run in json.loads(path.read_text())["runs"].values()})
+    else:
+        if args.count and args.count < 3 or args.baseline and args.baseline < 3:
+            parser.error("--count and --baseline need at least 3 images")
+        if not (args.count or args.baseline or args.default_pipeline):
+            parser.error("nothing to run")
+        work = args.work or REPO / ".bench" / "scale"
+        work.mkdir(parents=True, exist_ok=True)
+        print(f"scale: working in {work}; free disk {shutil.disk_usage(work).free / GB:.1f} GB", file=sys.stderr)
+        if args.default_pipeline:
+            runs["default"] = run_pipeline("default", None, work, args.keep, args.set)
+        for count in dict.fromkeys(c for c in (args.baseline, args.count) if c):
+            runs[f"bench-{count}"] = run_pipeline(f"bench-{count}", count, work, args.keep, args.set)
+    text, slow = report(runs)
+    print(text + "\n")
+    if args.json and not args.report:
+        args.json.write_text(json.dumps({"cpu_cores": os.cpu_count(), "load_average_after": os.getloadavg(),
+                                         "runs": runs, "superlinear": slow}, indent=1) + "\n")
+    largest = max(runs.values(), key=lambda r: (r["label"] != "default", r["images"]))
+    stages = largest["stages"]
+    print(f"scale_count={largest['images']} total_s={_sum(stages, 'dvc_wall_s', STAGES):.1f} "
           f"data_stages_s={_sum(stages, 'dvc_wall_s', DATA_STAGES):.1f} "
-          f"max_stage_memory_gb={max(max(s['peak_rss_gb'], s['peak_pss_sum_gb']) for s in stages):.2f} superlinear={','.join(slow) or 'none'}")
+          f"max_stage_memory_gb={max(max(s['peak_rss_gb'], s['peak_pss_sum_gb']) for s in stages):.2f} "
+          f"superlinear={','.join(slow) or 'none'}")
 
 
 if __name__ == "__main__":
