@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install repro verify test bench bench-alignment grid exp show plots-diff push pull clean-venv
+.PHONY: install repro verify test bench bench-scale bench-alignment grid exp show plots-diff push pull clean-venv
 
 install: $(STAMP)
 
@@ -51,6 +51,14 @@ BENCH_ARGS ?=
 bench: install
 	python benchmarks/bench.py --json benchmarks/last_run.json $(BENCH_ARGS)
 	python benchmarks/serve_latency.py --json benchmarks/last_serve.json $(filter --quick,$(BENCH_ARGS))
+
+# Every stage on 200,000 synthetic images in CelebA's layout (official split, subset all, one epoch of alpha 0.25),
+# after the same bench on 3,000 images and the committed default pipeline: per stage wall and CPU time, peak
+# memory, disk and files (benchmarks/README.md: Scale). Hours on a 2-core CPU and about 25 GB of disk under
+# .bench/scale; `make bench-scale SCALE_ARGS="--count 20000 --work /big/disk"` for another size or folder.
+SCALE_ARGS ?=
+bench-scale: install
+	python benchmarks/scale.py --default-pipeline --json benchmarks/scale_last_run.json $(SCALE_ARGS)
 
 # Face detection and alignment on composed photos, mtcnn against haar (benchmarks/README.md: Face alignment);
 # `make bench-alignment ALIGN_ARGS="--celeba /work/shared/celeba"` adds real CelebA faces.

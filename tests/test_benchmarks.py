@@ -40,3 +40,38 @@ def test_ensemble_refuses_runs_on_other_images(tmp_path):
     b = _predictions(tmp_path / "b.csv", [0.9, 0.1], [1, 0], ids=["000001.jpg", "000009.jpg"])
     out = _run(a, b)
     assert out.returncode != 0 and "b.csv" in out.stderr and "other attributes or images" in out.stderr
+
+
+SCALE = ENSEMBLE.with_name("scale.py")
+
+
+def test_scale_bench_runs_every_stage_and_reports_each(tmp_path):
+    """benchmarks/scale.py end to end on a few images: every stage runs through DVC and is measured."""
+    import json
+
+    out = subprocess.run([sys.executable, str(SCALE), "--count", "200", "--baseline", "0", "--work", str(tmp_path / "w"),
+                          "--json", str(tmp_path / "scale.json"), "-S", "explain.attributes=[Eyeglasses]"],
+                         capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    figures = json.loads((tmp_path / "scale.json").read_text())
+    run = figures["runs"]["bench-200"]
+    assert run["images"] == 200 and run["params"]["strategy"] == "official"
+    # CelebA's shares (80.3 / 9.8 / 9.9 %), moved to identity boundaries
+    counts = run["splits"]["all"]
+    assert sum(counts.values()) == 200 and 150 <= counts["train"] <= 170 and counts["val"] > 0 and counts["test"] > 0
+    stages = [s["stage"] for s in run["stages"]]
+    assert stages == ["check_params", "synth", "unzip", "clean_labels", "partition", "preprocess", "train",
+                      "evaluate", "plots", "explain"]
+    for s in run["stages"]:
+        for key in ("wall_s", "cpu_s", "peak_rss_gb", "peak_pss_sum_gb", "dvc_wall_s", "dvc_peak_rss_gb"):
+            assert s[key] > 0, (s["stage"], key, s[key])
+        assert s["dvc_wall_s"] >= s["wall_s"]
+        assert s["files"] > 0 and s["disk_gb"] >= 0, s
+    unzip = run["stages"][2]
+    assert unzip["files"] >= 200  # the extracted images (and their DVC cache entries)
+    table = out.stdout.splitlines()
+    assert any(line.startswith("| explain |") for line in table)
+    last = dict(field.split("=", 1) for field in table[-1].split())
+    assert last["scale_count"] == "200" and float(last["total_s"]) > 0
+    assert not (tmp_path / "w" / "bench-200" / "project").exists()  # the clone is removed, the logs stay
+    assert (tmp_path / "w" / "bench-200" / "logs" / "train.log").is_file()
