@@ -199,10 +199,22 @@ def test_model_description_and_its_mlflow_run(setup, monkeypatch, tmp_path):
     asked = []
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9/")
     monkeypatch.setattr(tracking, "find_run_for_model", lambda sha: asked.append(sha) or Run)
+    from faceattr import registry
+
+    monkeypatch.setattr(registry, "versions_of_run",  # the versions that run registered (faceattr promote's alias)
+                        lambda run_id: [registry.Version("faceattr", "3", run_id, ("champion",))])
     body = TestClient(create_app(setup["service"])).get("/api/model").json()
     assert asked == [file_sha256(setup["model"])]
     assert body["mlflow"] == {"model_sha256": asked[0], "run_id": "0123abcd", "run_name": "exp-1",
-                              "test_metrics": {"mean_accuracy": 0.91, "per_attribute.Male.f1": 0.88}}
+                              "test_metrics": {"mean_accuracy": 0.91, "per_attribute.Male.f1": 0.88},
+                              "registered": ["models:/faceattr/3 @champion"]}
+
+    def unreachable(run_id):
+        raise ConnectionError("the registry is down")
+
+    monkeypatch.setattr(registry, "versions_of_run", unreachable)  # extra information: never a failure
+    body = TestClient(create_app(setup["service"])).get("/api/model").json()
+    assert body["mlflow"]["run_id"] == "0123abcd" and "registered" not in body["mlflow"]
 
 
 def test_page_and_static_files_carry_the_content_security_policy(setup):
