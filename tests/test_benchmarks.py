@@ -51,7 +51,7 @@ def test_scale_bench_runs_every_stage_and_reports_each(tmp_path):
 
     out = subprocess.run([sys.executable, str(SCALE), "--count", "200", "--baseline", "0", "--work", str(tmp_path / "w"),
                           "--json", str(tmp_path / "scale.json"), "-S", "explain.attributes=[Eyeglasses]"],
-                         capture_output=True, text=True, timeout=900)
+                         capture_output=True, text=True, timeout=3600)
     assert out.returncode == 0, out.stderr[-3000:]
     figures = json.loads((tmp_path / "scale.json").read_text())
     run = figures["runs"]["bench-200"]
