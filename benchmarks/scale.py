@@ -23,8 +23,9 @@ Per stage it reports:
 - memory: the peak resident memory (RSS) of the largest single process of the command (the kernel's figure),
   the peak proportional set size (PSS) of its processes together (summed, sampled every 0.5 s: pages that
   forked workers share are counted once), and DVC's own process's peak RSS (sampled);
-- disk: what the project folder grew by (outputs and DVC cache; hard-linked files counted once), and the
-  number of files it gained.
+- disk: what the project folder grew by (outputs and DVC cache; hard-linked files counted once), the files
+  the stage created or changed (DVC's cache, run cache and MLflow's files included), and the net number of
+  files the folder gained (negative when a stage replaces more files than it writes).
 
 With --baseline N (default 3000) the same bench first runs on N images, and a last table compares the two:
 each stage's time ratio against the image ratio, as an exponent (1: linear), and its CPU time per image beyond
@@ -128,10 +129,11 @@ def probe(out: str, argv: list[str]) -> int:
 
 
 # ---------------------------------------------------------------------------------------- measuring
-def disk_usage(root: Path) -> tuple[int, int]:
-    """(bytes allocated, regular files) under root, each inode counted once; .git and links not followed."""
+def disk_usage(root: Path, since: float = math.inf) -> tuple[int, int, int]:
+    """(bytes allocated, regular files, files created or changed at or after `since`) under root, each inode's
+    blocks counted once; .git and symbolic links not followed."""
     seen: set[tuple[int, int]] = set()
-    size = files = 0
+    size = files = changed = 0
     stack = [root]
     while stack:
         with os.scandir(stack.pop()) as entries:
@@ -144,17 +146,19 @@ def disk_usage(root: Path) -> tuple[int, int]:
                     continue
                 st = entry.stat(follow_symlinks=False)
                 files += 1
+                changed += st.st_ctime >= since
                 if (st.st_dev, st.st_ino) not in seen:
                     seen.add((st.st_dev, st.st_ino))
                     size += st.st_blocks * 512
-    return size, files
+    return size, files, changed
 
 
 def run_stage(project: Path, stage: str, env: dict[str, str], logs: Path) -> dict:
     """`dvc repro --force --single-item stage` in project, measured: the probe's figures, DVC's, the disk's."""
     probe_file = logs / f"{stage}.probe.json"
     probe_file.unlink(missing_ok=True)
-    disk0, files0 = disk_usage(project)
+    since = time.time() - 0.05  # file times come from a coarser kernel clock
+    disk0, files0, _ = disk_usage(project)
     started = time.perf_counter()
     with open(logs / f"{stage}.log", "w") as log:
         dvc = subprocess.Popen([str(project / ".venv" / "bin" / "dvc"), "repro", "--force", "--single-item", stage],
@@ -174,13 +178,14 @@ def run_stage(project: Path, stage: str, env: dict[str, str], logs: Path) -> dic
     if not probe_file.is_file():
         raise SystemExit(f"scale: stage {stage} did not run through the probe (already up to date?)")
     measured = json.loads(probe_file.read_text())
-    disk1, files1 = disk_usage(project)
+    disk1, files1, written = disk_usage(project, since)
     return {"stage": stage, "wall_s": measured["wall_s"], "cpu_s": measured["cpu_s"],
             "peak_rss_gb": measured["peak_rss_gb"], "peak_pss_sum_gb": measured["peak_pss_sum_gb"],
             "dvc_wall_s": dvc_wall,
             # DVC and the stage's command; not the probe's own sampling
             "dvc_cpu_s": usage.ru_utime + usage.ru_stime - measured.get("probe_cpu_s", 0.0),
-            "dvc_peak_rss_gb": peak[0] / GB, "disk_gb": (disk1 - disk0) / GB, "files": files1 - files0}
+            "dvc_peak_rss_gb": peak[0] / GB, "disk_gb": (disk1 - disk0) / GB, "files": files1 - files0,
+            "files_written": written}
 
 
 # ------------------------------------------------------------------------------------------ the data
@@ -301,6 +306,11 @@ def _sum(stages: list[dict], key: str, names: tuple[str, ...]) -> float:
     return sum(s[key] for s in stages if s["stage"] in names)
 
 
+def _written(stage: dict) -> str:
+    """Files created or changed (runs recorded before the bench counted them show —)."""
+    return f"{int(stage['files_written']):,}" if "files_written" in stage else "—"
+
+
 def table(run: dict) -> str:
     """One run's markdown table: a row per stage, then the data stages and the whole run."""
     head = (f"{run['label']}: {run['images']:,} images (alpha {run['params']['alpha']}, {run['params']['epochs']} "
@@ -308,11 +318,11 @@ def table(run: dict) -> str:
             + ", ".join(f"{n}: {c['train']:,} / {c['val']:,} / {c['test']:,}" for n, c in run["splits"].items())
             + (f"; training {run['train_images_per_s']:.0f} images/s" if run["train_images_per_s"] else "") + ")")
     lines = [head, "", "| stage | wall s | CPU s | peak RSS GB (largest process) | peak PSS GB (processes summed) "
-             "| dvc repro s | DVC's peak RSS GB | disk GB | files |", "|---|" + "---:|" * 8]
+             "| dvc repro s | DVC's peak RSS GB | disk GB | files written | files net |", "|---|" + "---:|" * 9]
     for s in run["stages"]:
         lines.append(f"| {s['stage']} | {s['wall_s']:.1f} | {s['cpu_s']:.1f} | {s['peak_rss_gb']:.2f} | "
                      f"{s['peak_pss_sum_gb']:.2f} | {s['dvc_wall_s']:.1f} | {s['dvc_peak_rss_gb']:.2f} | "
-                     f"{s['disk_gb']:.3f} | {s['files']:,} |")
+                     f"{s['disk_gb']:.3f} | {_written(s)} | {s['files']:,} |")
     ran = tuple(s["stage"] for s in run["stages"])
     for name, names in (("data stages (unzip … preprocess)", DATA_STAGES),
                         ("all stages" if len(ran) == len(STAGES) else "stages run", ran)):
@@ -322,7 +332,9 @@ def table(run: dict) -> str:
         lines.append(f"| **{name}** | **{_sum(chosen, 'wall_s', names):.1f}** | {_sum(chosen, 'cpu_s', names):.1f} "
                      f"| {max(s['peak_rss_gb'] for s in chosen):.2f} | {max(s['peak_pss_sum_gb'] for s in chosen):.2f} "
                      f"| **{_sum(chosen, 'dvc_wall_s', names):.1f}** | {max(s['dvc_peak_rss_gb'] for s in chosen):.2f} "
-                     f"| {_sum(chosen, 'disk_gb', names):.3f} | {int(_sum(chosen, 'files', names)):,} |")
+                     f"| {_sum(chosen, 'disk_gb', names):.3f} | "
+                     f"{_written({'files_written': _sum(chosen, 'files_written', names)} if all('files_written' in c for c in chosen) else {})} "
+                     f"| {int(_sum(chosen, 'files', names)):,} |")
     return "\n".join(lines)
 
 
