@@ -54,8 +54,9 @@ bench: install
 
 # Every stage on 200,000 synthetic images in CelebA's layout (official split, subset all, one epoch of alpha 0.25),
 # after the same bench on 3,000 images and the committed default pipeline: per stage wall and CPU time, peak
-# memory, disk and files (benchmarks/README.md: Scale). Hours on a 2-core CPU and about 25 GB of disk under
-# .bench/scale; `make bench-scale SCALE_ARGS="--count 20000 --work /big/disk"` for another size or folder.
+# memory, disk and files (benchmarks/README.md: Scale). An hour or more on an idle 2-core CPU (estimated from
+# 20,000 images) and about 25 GB of disk under .bench/scale;
+# `make bench-scale SCALE_ARGS="--count 20000 --work /big/disk"` for another size or folder.
 SCALE_ARGS ?=
 bench-scale: install
 	python benchmarks/scale.py --default-pipeline --json benchmarks/scale_last_run.json $(SCALE_ARGS)

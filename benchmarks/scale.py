@@ -3,6 +3,8 @@
     python benchmarks/scale.py                          # 200,000 images, after the same bench at 3,000
     python benchmarks/scale.py --count 20000 --baseline 0 --json out.json
     python benchmarks/scale.py --default-pipeline      # also the committed default pipeline (12 epochs)
+    python benchmarks/scale.py --count 50000 --last-stage preprocess   # the data stages only
+    python benchmarks/scale.py --report a.json b.json  # the tables and growth of earlier --json files
 
 Each run is a `git clone` of this repository's HEAD into --work (its `.venv` linked to the running
 interpreter's environment), whose params.yaml is rewritten for the bench: `synth.count` images,
@@ -16,15 +18,19 @@ so no synthetic person is in two splits); the generator's own file has 80/10/10.
 Per stage it reports:
 - wall: the stage's command (`python -m stages.X`), from start to exit; `dvc s`: the whole `dvc repro`,
   which adds DVC's own work (hashing the dependencies and outputs, copying or linking them into the cache);
-- CPU: user + system seconds of the stage's command and every process it waited for (pool workers);
+- CPU: user + system seconds of the stage's command and every process it waited for (pool workers); the
+  `dvc repro` CPU figure in the JSON adds DVC's own (the probe's sampling left out);
 - memory: the peak resident memory (RSS) of the largest single process of the command (the kernel's figure),
   the peak proportional set size (PSS) of its processes together (summed, sampled every 0.5 s: pages that
   forked workers share are counted once), and DVC's own process's peak RSS (sampled);
-- disk: what the project folder grew by (outputs and DVC cache; hard-linked files counted once), and the
-  number of files it gained.
+- disk: what the project folder grew by (outputs and DVC cache; hard-linked files counted once), the files
+  the stage created or changed (DVC's cache, run cache and MLflow's files included), and the net number of
+  files the folder gained (negative when a stage replaces more files than it writes).
 
 With --baseline N (default 3000) the same bench first runs on N images, and a last table compares the two:
-each stage's time ratio against the image ratio, as an exponent (1: linear). The last line printed is
+each stage's time ratio against the image ratio, as an exponent (1: linear), and its CPU time per image beyond
+the start-up every stage pays (check_params's CPU), whose growth flags a stage as super-linear. The last line
+printed is
 machine-readable: `scale_count=<n> total_s=<s> data_stages_s=<s> max_stage_memory_gb=<gb> superlinear=<stages>`.
 
 A stage's `python` is found on PATH; the bench puts a probe named `python` first on the PATH it gives DVC,
@@ -62,6 +68,21 @@ GB = 1e9
 
 
 # ------------------------------------------------------------------------------------------- the probe
+def _pss(process: psutil.Process) -> int:
+    """A process's proportional set size from /proc/PID/smaps_rollup (psutil's memory_full_info reads the
+    whole smaps, which costs a busy CPU several per cent at this sampling rate); its RSS where there is none."""
+    try:
+        with open(f"/proc/{process.pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except FileNotFoundError:
+        if psutil.pid_exists(process.pid):
+            return process.memory_info().rss
+        raise psutil.NoSuchProcess(process.pid) from None
+    return process.memory_info().rss
+
+
 def _sample_peak(pid: int, stop: threading.Event, peak: list[int], tree: bool) -> None:
     """Largest memory seen of pid until stop is set: with `tree`, the PSS of it and its descendants summed
     (pages shared between forked workers counted once), else its RSS. The descendants are listed again
@@ -81,8 +102,8 @@ def _sample_peak(pid: int, stop: threading.Event, peak: list[int], tree: bool) -
         total = 0
         for p in procs:
             try:
-                total += p.memory_full_info().pss if tree else p.memory_info().rss
-            except (psutil.NoSuchProcess, psutil.AccessDenied):  # ended between listing and reading
+                total += _pss(p) if tree else p.memory_info().rss
+            except (psutil.NoSuchProcess, psutil.AccessDenied, OSError):  # ended between listing and reading
                 pass
         peak[0] = max(peak[0], total)
         stop.wait(SAMPLE_S)
@@ -103,15 +124,16 @@ def probe(out: str, argv: list[str]) -> int:
     Path(out).write_text(json.dumps({
         "argv": argv, "wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime,
         "peak_rss_gb": usage.ru_maxrss * 1024 / GB, "peak_pss_sum_gb": peak[0] / GB,
-        "returncode": child.returncode}) + "\n")
+        "probe_cpu_s": sum(os.times()[:2]), "returncode": child.returncode}) + "\n")
     return child.returncode
 
 
 # ---------------------------------------------------------------------------------------- measuring
-def disk_usage(root: Path) -> tuple[int, int]:
-    """(bytes allocated, regular files) under root, each inode counted once; .git and links not followed."""
+def disk_usage(root: Path, since: float = math.inf) -> tuple[int, int, int]:
+    """(bytes allocated, regular files, files created or changed at or after `since`) under root, each inode's
+    blocks counted once; .git and symbolic links not followed."""
     seen: set[tuple[int, int]] = set()
-    size = files = 0
+    size = files = changed = 0
     stack = [root]
     while stack:
         with os.scandir(stack.pop()) as entries:
@@ -124,17 +146,19 @@ def disk_usage(root: Path) -> tuple[int, int]:
                     continue
                 st = entry.stat(follow_symlinks=False)
                 files += 1
+                changed += st.st_ctime >= since
                 if (st.st_dev, st.st_ino) not in seen:
                     seen.add((st.st_dev, st.st_ino))
                     size += st.st_blocks * 512
-    return size, files
+    return size, files, changed
 
 
 def run_stage(project: Path, stage: str, env: dict[str, str], logs: Path) -> dict:
     """`dvc repro --force --single-item stage` in project, measured: the probe's figures, DVC's, the disk's."""
     probe_file = logs / f"{stage}.probe.json"
     probe_file.unlink(missing_ok=True)
-    disk0, files0 = disk_usage(project)
+    since = time.time() - 0.05  # file times come from a coarser kernel clock
+    disk0, files0, _ = disk_usage(project)
     started = time.perf_counter()
     with open(logs / f"{stage}.log", "w") as log:
         dvc = subprocess.Popen([str(project / ".venv" / "bin" / "dvc"), "repro", "--force", "--single-item", stage],
@@ -154,11 +178,14 @@ def run_stage(project: Path, stage: str, env: dict[str, str], logs: Path) -> dic
     if not probe_file.is_file():
         raise SystemExit(f"scale: stage {stage} did not run through the probe (already up to date?)")
     measured = json.loads(probe_file.read_text())
-    disk1, files1 = disk_usage(project)
+    disk1, files1, written = disk_usage(project, since)
     return {"stage": stage, "wall_s": measured["wall_s"], "cpu_s": measured["cpu_s"],
             "peak_rss_gb": measured["peak_rss_gb"], "peak_pss_sum_gb": measured["peak_pss_sum_gb"],
-            "dvc_wall_s": dvc_wall, "dvc_cpu_s": usage.ru_utime + usage.ru_stime,
-            "dvc_peak_rss_gb": peak[0] / GB, "disk_gb": (disk1 - disk0) / GB, "files": files1 - files0}
+            "dvc_wall_s": dvc_wall,
+            # DVC and the stage's command; not the probe's own sampling
+            "dvc_cpu_s": usage.ru_utime + usage.ru_stime - measured.get("probe_cpu_s", 0.0),
+            "dvc_peak_rss_gb": peak[0] / GB, "disk_gb": (disk1 - disk0) / GB, "files": files1 - files0,
+            "files_written": written}
 
 
 # ------------------------------------------------------------------------------------------ the data
@@ -216,7 +243,8 @@ def set_param(params: dict, assignment: str) -> None:
     node[last] = yaml.safe_load(value)
 
 
-def run_pipeline(label: str, count: int | None, work: Path, keep: bool, overrides: list[str] = ()) -> dict:
+def run_pipeline(label: str, count: int | None, work: Path, keep: bool, overrides: list[str] = (),
+                 last_stage: str = STAGES[-1]) -> dict:
     """Clone, set params (count None: the committed defaults; then the overrides), run every stage measured;
     the run's figures."""
     run_dir = work / label
@@ -245,8 +273,8 @@ def run_pipeline(label: str, count: int | None, work: Path, keep: bool, override
                 "DVC_NO_ANALYTICS": "1", "PYTHONDONTWRITEBYTECODE": "1"})
     images = params["synth"]["count"]
     print(f"scale: {label}: {images} images in {project}", file=sys.stderr, flush=True)
-    stages, splits, started = [], None, time.perf_counter()
-    for stage in STAGES:
+    stages, started = [], time.perf_counter()
+    for stage in STAGES[:STAGES.index(last_stage) + 1]:
         stages.append(run_stage(project, stage, env, logs))
         s = stages[-1]
         (run_dir / "stages.json").write_text(json.dumps(stages, indent=1) + "\n")  # survives an interrupted run
@@ -257,9 +285,11 @@ def run_pipeline(label: str, count: int | None, work: Path, keep: bool, override
             splits = write_official_layout(project)
             print(f"scale: {label}: official split {splits} in {time.perf_counter() - t:.1f} s", file=sys.stderr)
     total = time.perf_counter() - started
-    train_log = (logs / "train.log").read_text()
-    speed = re.search(r"([\d.]+) images/s", train_log)
-    report = json.loads((project / "data" / "processed" / "partition_report.json").read_text())
+    train_log = logs / "train.log"
+    speed = re.search(r"([\d.]+) images/s", train_log.read_text()) if train_log.is_file() else None
+    ran = [s["stage"] for s in stages]
+    report = (json.loads((project / "data" / "processed" / "partition_report.json").read_text())
+              if "partition" in ran else {"subsets": {}})
     result = {"label": label, "images": images, "splits": report["subsets"], "stages": stages, "total_s": total,
               "train_images_per_s": float(speed.group(1)) if speed else None,
               "params": {k: params[k] for k in ("alpha", "subset")} | {
@@ -276,6 +306,11 @@ def _sum(stages: list[dict], key: str, names: tuple[str, ...]) -> float:
     return sum(s[key] for s in stages if s["stage"] in names)
 
 
+def _written(stage: dict) -> str:
+    """Files created or changed (runs recorded before the bench counted them show —)."""
+    return f"{int(stage['files_written']):,}" if "files_written" in stage else "—"
+
+
 def table(run: dict) -> str:
     """One run's markdown table: a row per stage, then the data stages and the whole run."""
     head = (f"{run['label']}: {run['images']:,} images (alpha {run['params']['alpha']}, {run['params']['epochs']} "
@@ -283,17 +318,23 @@ def table(run: dict) -> str:
             + ", ".join(f"{n}: {c['train']:,} / {c['val']:,} / {c['test']:,}" for n, c in run["splits"].items())
             + (f"; training {run['train_images_per_s']:.0f} images/s" if run["train_images_per_s"] else "") + ")")
     lines = [head, "", "| stage | wall s | CPU s | peak RSS GB (largest process) | peak PSS GB (processes summed) "
-             "| dvc repro s | DVC's peak RSS GB | disk GB | files |", "|---|" + "---:|" * 8]
+             "| dvc repro s | DVC's peak RSS GB | disk GB | files written | files net |", "|---|" + "---:|" * 9]
     for s in run["stages"]:
         lines.append(f"| {s['stage']} | {s['wall_s']:.1f} | {s['cpu_s']:.1f} | {s['peak_rss_gb']:.2f} | "
                      f"{s['peak_pss_sum_gb']:.2f} | {s['dvc_wall_s']:.1f} | {s['dvc_peak_rss_gb']:.2f} | "
-                     f"{s['disk_gb']:.3f} | {s['files']:,} |")
-    for name, names in (("data stages (unzip … preprocess)", DATA_STAGES), ("all stages", STAGES)):
+                     f"{s['disk_gb']:.3f} | {_written(s)} | {s['files']:,} |")
+    ran = tuple(s["stage"] for s in run["stages"])
+    for name, names in (("data stages (unzip … preprocess)", DATA_STAGES),
+                        ("all stages" if len(ran) == len(STAGES) else "stages run", ran)):
         chosen = [s for s in run["stages"] if s["stage"] in names]
+        if not set(names) <= set(ran):
+            continue
         lines.append(f"| **{name}** | **{_sum(chosen, 'wall_s', names):.1f}** | {_sum(chosen, 'cpu_s', names):.1f} "
                      f"| {max(s['peak_rss_gb'] for s in chosen):.2f} | {max(s['peak_pss_sum_gb'] for s in chosen):.2f} "
                      f"| **{_sum(chosen, 'dvc_wall_s', names):.1f}** | {max(s['dvc_peak_rss_gb'] for s in chosen):.2f} "
-                     f"| {_sum(chosen, 'disk_gb', names):.3f} | {int(_sum(chosen, 'files', names)):,} |")
+                     f"| {_sum(chosen, 'disk_gb', names):.3f} | "
+                     f"{_written({'files_written': _sum(chosen, 'files_written', names)} if all('files_written' in c for c in chosen) else {})} "
+                     f"| {int(_sum(chosen, 'files', names)):,} |")
     return "\n".join(lines)
 
 
@@ -302,31 +343,45 @@ def exponent(small: float, large: float, ratio: float) -> float:
     return math.log(large / small) / math.log(ratio) if small > 0 and large > 0 and ratio > 1 else float("nan")
 
 
+def _fixed_cpu(run: dict) -> float:
+    """CPU seconds any stage spends whatever the image count (starting Python, importing torch): check_params's."""
+    return next((s["cpu_s"] for s in run["stages"] if s["stage"] == "check_params"), 0.0)
+
+
 def growth(base: dict, run: dict) -> str:
-    """Per stage, the time at both sizes and its growth exponent against the image count."""
+    """Per stage, the times at both sizes, their growth exponents against the image count, and the CPU time per
+    image beyond the fixed start-up (the stage's CPU less check_params's), whose growth is the fairer test."""
     ratio = run["images"] / base["images"]
+    fb, fr = _fixed_cpu(base), _fixed_cpu(run)
     lines = [f"growth from {base['images']:,} to {run['images']:,} images (×{ratio:.1f}); exponent = "
-             "log(time ratio) / log(image ratio), 1 = linear", "",
-             f"| stage | dvc repro s at {base['images']:,} | at {run['images']:,} | ratio | exponent | "
-             f"CPU s at {base['images']:,} | at {run['images']:,} | CPU exponent |", "|---|" + "---:|" * 7]
+             "log(time ratio) / log(image ratio), 1 = linear; per image: CPU ms per image beyond the fixed "
+             f"start-up (check_params's CPU: {fb:.1f} s and {fr:.1f} s)", "",
+             f"| stage | dvc repro s at {base['images']:,} | at {run['images']:,} | exponent | "
+             f"CPU s at {base['images']:,} | at {run['images']:,} | exponent | per image ms at {base['images']:,} "
+             f"| at {run['images']:,} | per-image exponent |", "|---|" + "---:|" * 9]
     rows = [(s["stage"], s, r) for s, r in zip(base["stages"], run["stages"])]
-    rows.append(("all stages", {"dvc_wall_s": _sum(base["stages"], "dvc_wall_s", STAGES),
-                                "cpu_s": _sum(base["stages"], "cpu_s", STAGES)},
-                 {"dvc_wall_s": _sum(run["stages"], "dvc_wall_s", STAGES),
-                  "cpu_s": _sum(run["stages"], "cpu_s", STAGES)}))
+    both = tuple(name for name, _, _ in rows)  # a run stopped early (--last-stage) is compared on its stages
+    for name, names in (("data stages", DATA_STAGES), ("all stages" if len(both) == len(STAGES) else "stages run", both)):
+        if set(names) <= set(both):
+            rows.append((name, *({key: _sum(r["stages"], key, names) for key in ("dvc_wall_s", "cpu_s")} | {"n": len(names)}
+                                 for r in (base, run))))
     for name, s, r in rows:
-        lines.append(f"| {name} | {s['dvc_wall_s']:.1f} | {r['dvc_wall_s']:.1f} | {r['dvc_wall_s'] / s['dvc_wall_s']:.1f} "
+        n = s.get("n", 1)
+        mb, mr = (s["cpu_s"] - n * fb) / base["images"] * 1000, (r["cpu_s"] - n * fr) / run["images"] * 1000
+        lines.append(f"| {name} | {s['dvc_wall_s']:.1f} | {r['dvc_wall_s']:.1f} "
                      f"| {exponent(s['dvc_wall_s'], r['dvc_wall_s'], ratio):.2f} | {s['cpu_s']:.1f} | {r['cpu_s']:.1f} "
-                     f"| {exponent(s['cpu_s'], r['cpu_s'], ratio):.2f} |")
+                     f"| {exponent(s['cpu_s'], r['cpu_s'], ratio):.2f} | {mb:.2f} | {mr:.2f} "
+                     f"| {exponent(mb * base['images'], mr * run['images'], ratio):.2f} |")
     return "\n".join(lines)
 
 
-def superlinear(base: dict, run: dict, margin: float = 1.1) -> list[str]:
-    """Stages whose DVC wall time and CPU time both grow faster than images^margin."""
+def superlinear(base: dict, run: dict, margin: float = 1.15) -> list[str]:
+    """Stages whose CPU time beyond the fixed start-up grows faster than images^margin (their cost per image
+    rises with the count); the start-up itself is left out, or every cheap stage would look sublinear."""
     ratio = run["images"] / base["images"]
+    fb, fr = _fixed_cpu(base), _fixed_cpu(run)
     return [r["stage"] for s, r in zip(base["stages"], run["stages"])
-            if exponent(s["dvc_wall_s"], r["dvc_wall_s"], ratio) > margin
-            and exponent(s["cpu_s"], r["cpu_s"], ratio) > margin]
+            if r["stage"] != "check_params" and exponent(s["cpu_s"] - fb, r["cpu_s"] - fr, ratio) > margin]
 
 
 def report(runs: dict[str, dict]) -> tuple[str, list[str]]:
@@ -365,6 +420,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--set", "-S", action="append", default=[], metavar="KEY=VALUE",
                         help="a param for every run, after the bench's (e.g. -S explain.attributes=[Eyeglasses])")
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
+    parser.add_argument("--last-stage", choices=STAGES, default=STAGES[-1],
+                        help="stop after this stage (e.g. preprocess: the data stages only)")
     parser.add_argument("--report", type=Path, nargs="+", metavar="JSON",
                         help="run nothing: report the runs of earlier --json files together")
     args = parser.parse_args(argv)
@@ -381,9 +438,9 @@ def main(argv: list[str] | None = None) -> None:
         work.mkdir(parents=True, exist_ok=True)
         print(f"scale: working in {work}; free disk {shutil.disk_usage(work).free / GB:.1f} GB", file=sys.stderr)
         if args.default_pipeline:
-            runs["default"] = run_pipeline("default", None, work, args.keep, args.set)
+            runs["default"] = run_pipeline("default", None, work, args.keep, args.set, args.last_stage)
         for count in dict.fromkeys(c for c in (args.baseline, args.count) if c):
-            runs[f"bench-{count}"] = run_pipeline(f"bench-{count}", count, work, args.keep, args.set)
+            runs[f"bench-{count}"] = run_pipeline(f"bench-{count}", count, work, args.keep, args.set, args.last_stage)
     text, slow = report(runs)
     print(text + "\n")
     if args.json and not args.report:
