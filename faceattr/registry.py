@@ -75,7 +75,7 @@ def _span(versions: list) -> str:
     return f"versions {numbers[0]}–{numbers[-1]}" if len(numbers) > 1 else f"version {numbers[0]}" if numbers else "no versions"
 
 
-def lookup(uri: str) -> Version:
+def lookup(uri: str, client=None) -> Version:
     """The version a models:/ URI names, with errors that say what exists instead."""
     match = _URI.match(uri)
     if not match:
@@ -83,7 +83,7 @@ def lookup(uri: str) -> Version:
                             f"e.g. {URI_PREFIX}{REGISTERED_MODEL}@{CHAMPION} or {URI_PREFIX}{REGISTERED_MODEL}/1")
     from mlflow.exceptions import MlflowException
 
-    client = _client()
+    client = client or _client()
     name, alias, number = match["name"], match["alias"], match["version"]
     aliases, versions = _versions(client, name)
     try:
@@ -98,11 +98,11 @@ def lookup(uri: str) -> Version:
 
 def fetch(uri: str) -> Path:
     """The faceattr model file of a models:/ URI, downloaded into a folder removed when the process ends."""
-    version = lookup(uri)
+    client = _client()  # once: opening the store checks its schema under a file lock
+    version = lookup(uri, client)
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    client = _client()
     where = client.get_model_version_download_uri(version.name, version.version)
     folder = tempfile.mkdtemp(prefix="faceattr-model-")
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
