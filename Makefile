@@ -53,13 +53,13 @@ bench: install
 	python benchmarks/serve_latency.py --json benchmarks/last_serve.json $(filter --quick,$(BENCH_ARGS))
 
 # Every stage on 200,000 synthetic images in CelebA's layout (official split, subset all, one epoch of alpha 0.25),
-# after the same bench on 3,000 images and the committed default pipeline: per stage wall and CPU time, peak
-# memory, disk and files (benchmarks/README.md: Scale). An hour or more on an idle 2-core CPU (estimated from
-# 20,000 images) and about 25 GB of disk under .bench/scale;
-# `make bench-scale SCALE_ARGS="--count 20000 --work /big/disk"` for another size or folder.
+# after the same bench on 3,000 images: per stage wall and CPU time, peak memory, disk and files
+# (benchmarks/README.md: Scale). An hour or more on an idle 2-core CPU and about 25 GB of disk under .bench/scale;
+# `make bench-scale SCALE_ARGS="--count 20000 --work /big/disk"` for another size or folder,
+# SCALE_ARGS=--default-pipeline to also time the committed default pipeline (12 epochs, about 30 minutes more).
 SCALE_ARGS ?=
 bench-scale: install
-	python benchmarks/scale.py --default-pipeline --json benchmarks/scale_last_run.json $(SCALE_ARGS)
+	python benchmarks/scale.py --json benchmarks/scale_last_run.json $(SCALE_ARGS)
 
 # Face detection and alignment on composed photos, mtcnn against haar (benchmarks/README.md: Face alignment);
 # `make bench-alignment ALIGN_ARGS="--celeba /work/shared/celeba"` adds real CelebA faces.
