@@ -6,7 +6,7 @@ import zipfile
 import pytest
 import torch
 
-from conftest import jpeg_bytes, png16_and_png8, png_header_only
+from helpers import jpeg_bytes, png16_and_png8, png_header_only
 from faceattr.cli import main
 from faceattr.models import ModelSpec, build_model, save_model
 

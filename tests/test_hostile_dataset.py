@@ -8,9 +8,10 @@ import stat
 import zipfile
 from pathlib import Path
 
-from conftest import jpeg_bytes
+import pytest
+
 from faceattr.synth import generate_dataset
-from pipeline_helpers import TINY, make_clone, merge, run
+from helpers import TINY, jpeg_bytes, make_clone, merge, run
 
 HOSTILE = merge(TINY, {"data": {"dir": "data/raw/hostile", "images": "img_align_celeba.zip",
                                 "attributes": "list_attr_celeba.txt"},
@@ -30,6 +31,7 @@ def rezip(source: Path, dest: Path, extra: dict[str, bytes], links: tuple[str, .
             out.writestr(link, "../../etc/passwd")
 
 
+@pytest.mark.e2e
 def test_hostile_dataset_end_to_end(tmp_path):
     clone = make_clone(tmp_path / "repo", HOSTILE)
     raw = clone / "data/raw/hostile"

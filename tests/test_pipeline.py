@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline_helpers import run
+from helpers import run
+
+pytestmark = pytest.mark.e2e  # every test uses the session `repo` (dvc repro) and runs dvc, dvc exp run or torchrun
+
 
 def mlflow_runs(repo: Path):
     from mlflow import MlflowClient

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import DEFAULT_PARAMS
+from helpers import DEFAULT_PARAMS
 from faceattr import compare_plots, plotting
 from faceattr.errors import FaceattrError
 
@@ -130,7 +130,7 @@ def test_plots_stage_writes_sound_stable_pngs(tmp_path, monkeypatch):
 
 
 def test_every_stage_png_is_a_declared_output_and_plot():
-    from conftest import REPO
+    from helpers import REPO
 
     dvc = yaml.safe_load((REPO / "dvc.yaml").read_text())
     # declared under the stage's plots (uncached files there, not in outs, keep DVC's run cache working)

@@ -5,28 +5,10 @@ from faceattr import training
 from faceattr.errors import FaceattrError
 from faceattr.images import draw_mixup
 from faceattr.models import load_model, save_model
-from faceattr.training import Checkpoints, Split, TrainConfig, fit
-
-ATTRS = ["A", "B", "C"]
-
-
-def tiny_data(n: int, seed: int) -> Split:
-    g = torch.Generator().manual_seed(seed)
-    images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
-    labels = (torch.rand(n, 3, generator=g) > 0.5).float()
-    labels[:, 0] = (images[:, 0].float().mean((1, 2)) > 127).float()  # something learnable
-    return Split(images, labels)
-
-
-def config(**overrides) -> TrainConfig:
-    base = dict(alpha=0.25, image_size=(32, 32), epochs=3, batch_size=8, lr=0.01, seed=7, threads=1,
-                precision="fp32", augment={"hflip": True, "max_rotate_deg": 5, "brightness": 0.1})
-    return TrainConfig(**{**base, **overrides})
-
-
-def same_weights(a, b) -> bool:
-    """Two fits (FitResults) ended with bit-identical weights."""
-    return all(torch.equal(a.model.state_dict()[k], v) for k, v in b.model.state_dict().items())
+from faceattr.training import Checkpoints, fit
+from helpers import TRAIN_ATTRS as ATTRS
+from helpers import same_weights, tiny_data
+from helpers import train_config as config
 
 
 def test_same_seed_same_weights(tmp_path):
