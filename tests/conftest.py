@@ -55,7 +55,7 @@ def e2e_command(args, env) -> str | None:
             return f"mlflow {after[0]}"
         if name in ("faceattr", "faceattr.cli") and after[:1] == ["serve"]:
             return "faceattr serve"
-    if env and int(env.get("WORLD_SIZE", "1") or 1) > 1:
+    if env and str(env.get("WORLD_SIZE", "1")).isdigit() and int(env["WORLD_SIZE"]) > 1:
         return "a multi-process training"
     return None
 
