@@ -55,7 +55,8 @@ def e2e_command(args, env) -> str | None:
             return f"mlflow {after[0]}"
         if name in ("faceattr", "faceattr.cli") and after[:1] == ["serve"]:
             return "faceattr serve"
-    if env and str(env.get("WORLD_SIZE", "1")).isdigit() and int(env["WORLD_SIZE"]) > 1:
+    world = str((env or {}).get("WORLD_SIZE", "1"))
+    if world.isdigit() and int(world) > 1:
         return "a multi-process training"
     return None
 

@@ -211,6 +211,7 @@ def tiny_repo(tmp_path_factory) -> Path:
     return repo
 
 
+@pytest.mark.e2e  # tiny_repo: dvc repro and dvc exp run of a toy pipeline
 def test_compare_plots_overlays_revisions_and_experiments_on_shared_axes(tiny_repo, tmp_path):
     curves = compare_plots.histories(["one", "two", "big"], tiny_repo)
     assert list(curves) == ["one", "two", "big"]
@@ -233,6 +234,7 @@ def test_compare_plots_overlays_revisions_and_experiments_on_shared_axes(tiny_re
         assert_png(path, min_size=(150, 150))
 
 
+@pytest.mark.e2e  # tiny_repo: dvc repro and dvc exp run of a toy pipeline
 def test_compare_plots_cli_defaults_to_workspace_and_head_and_names_a_revision_without_history(tiny_repo,
                                                                                                tmp_path, capsys):
     assert compare_plots.compared_revisions([]) == ["workspace", "HEAD"]
