@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install repro verify test bench bench-scale bench-alignment grid exp show plots-diff push pull clean-venv
+.PHONY: install repro verify test test-fast bench bench-scale bench-alignment grid exp show plots-diff push pull clean-venv
 
 install: $(STAMP)
 
@@ -43,6 +43,11 @@ verify: install
 # subprocesses (dvc, MLflow, a server), so two workers on two cores finish far sooner than one.
 test: install
 	$(PY) -m pytest -n auto --dist loadfile
+
+# The suite without its `e2e` tests (those running `dvc repro`, `dvc exp run`, several training processes or a
+# server; pyproject.toml): unit and in-process stage tests, for the edit-test loop. The e2e tests stay in `make test`.
+test-fast: install
+	$(PY) -m pytest -n auto --dist loadfile -m "not e2e"
 
 # Speed and memory against a naive pipeline and the compute ceiling, then `faceattr serve`'s latency
 # (benchmarks/README.md);

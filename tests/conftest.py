@@ -1,99 +1,94 @@
-"""Shared fixtures: small generated images and label files (never real CelebA)."""
+"""Shared fixtures (small generated images and zips, never real CelebA; the tiny pipeline clone) and the e2e
+guard. Shared functions live in helpers.py.
+
+Tests that run `dvc repro`, `dvc exp run`, several training processes (torchrun's job, done by
+faceattr.distributed.launch) or a server (mlflow server or ui, faceattr serve, the browser test) carry the
+`e2e` marker; `make test-fast` leaves them out. So that the fast tier cannot silently grow slow, an unmarked
+test is stopped: at collection when it uses the `repo` fixture, and at run time when it (or any fixture it
+sets up, of any scope) starts one of those commands.
+"""
 
 from __future__ import annotations
 
-import copy
-import io
 import os
-import struct
-import zipfile
-import zlib
+import shlex
+import subprocess
 from pathlib import Path
 
-import numpy as np
 import pytest
-import yaml
-from PIL import Image
+
+from helpers import TINY, make_clone, run, write_zip
 
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs one worker per core: one torch thread each
     import torch
 
     torch.set_num_threads(1)
-from pipeline_helpers import REPO  # noqa: E402,F401  (re-exported for tests)
+
+E2E_FIXTURES = {"repo"}  # fixtures that run the pipeline: only e2e tests may use them
 
 
-def small_model(path: Path, attributes: list[str]) -> Path:
-    """A MobileNetV2 (alpha 0.25, 64×52 input) with batch-norm statistics from one batch of noise: freshly
-    initialised, its signal fades to nothing in eval mode (every probability 0.5); these statistics make its
-    answers depend on the image, so tests can compare them."""
-    import torch
-
-    from faceattr.models import ModelSpec, build_model, save_model
-
-    torch.manual_seed(0)
-    model = build_model("mobilenet_v2", len(attributes), alpha=0.25)
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.momentum = None
-    with torch.no_grad():
-        model.train()(torch.rand(16, 3, 64, 52))
-    save_model(path, model.eval(), ModelSpec("mobilenet_v2", 0.25, list(attributes), (64, 52)))
-    return path
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Runs before `-m` deselects anything, so `-m "not e2e"` reports an unmarked user of `repo` too."""
+    wrong = [f"{item.nodeid} (uses {', '.join(sorted(E2E_FIXTURES & set(item.fixturenames)))})" for item in items
+             if E2E_FIXTURES & set(item.fixturenames) and item.get_closest_marker("e2e") is None]
+    if wrong:
+        raise pytest.UsageError("not marked e2e but running the pipeline: mark them with @pytest.mark.e2e "
+                                "(or the module's pytestmark):\n  " + "\n  ".join(wrong))
 
 
-def jpeg_bytes(seed: int = 0, size: tuple[int, int] = (24, 30), fmt: str = "JPEG") -> bytes:
-    rng = np.random.default_rng(seed)
-    img = Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8))
-    buf = io.BytesIO()
-    img.save(buf, format=fmt)
-    return buf.getvalue()
+def e2e_command(args, env) -> str | None:
+    """What makes this command e2e (a description), or None."""
+    words = shlex.split(args) if isinstance(args, (str, bytes)) else [os.fspath(a) for a in args]
+    words = [w.decode() if isinstance(w, bytes) else w for w in words]
+    names = [Path(w).name for w in words]
+    for k, name in enumerate(names):
+        after = names[k + 1:k + 3]
+        if name == "dvc" or (name == "-m" and after[:1] == ["dvc"]):
+            rest = names[k + (2 if name == "-m" else 1):][:2]
+            if rest[:1] == ["repro"] or rest == ["exp", "run"]:
+                return f"dvc {' '.join(rest)}"
+        if name == "torchrun" or (name == "-m" and after[:1] == ["torch.distributed.run"]):
+            return "torchrun"
+        if name == "mlflow" and after[:1] in (["server"], ["ui"]):
+            return f"mlflow {after[0]}"
+        if name in ("faceattr", "faceattr.cli") and after[:1] == ["serve"]:
+            return "faceattr serve"
+    world = str((env or {}).get("WORLD_SIZE", "1"))
+    if world.isdigit() and int(world) > 1:
+        return "a multi-process training"
+    return None
 
 
-DEFAULT_PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())
+class _Running:
+    item: pytest.Item | None = None
 
 
-def with_value(key: str, value) -> dict:
-    """A copy of the committed params.yaml with one dotted key set to `value`."""
-    params = copy.deepcopy(DEFAULT_PARAMS)
-    *parents, last = key.split(".")
-    node = params
-    for part in parents:
-        node = node[part]
-    node[last] = value
-    return params
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    _Running.item = item  # set for its fixtures' set-up (of any scope), the call and the teardown
+    try:
+        return (yield)
+    finally:
+        _Running.item = None
 
 
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    """One PNG chunk (PIL writes no 16-bit RGB and never a lying header, so some PNGs are made by hand)."""
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+def pytest_configure(config):
+    original = subprocess.Popen.__init__
 
+    def guarded(self, args, *rest, **kwargs):
+        item = _Running.item
+        if item is not None and item.get_closest_marker("e2e") is None:
+            what = e2e_command(args, kwargs.get("env"))
+            if what:
+                self._child_created = False  # a Popen that never started: nothing for __del__ to reap
+                pytest.fail(f"{item.nodeid} runs {what} but is not marked e2e: add @pytest.mark.e2e (or the "
+                            "module's pytestmark) so that `make test-fast` stays fast", pytrace=False)
+        original(self, args, *rest, **kwargs)
 
-def png16_and_png8(seed: int, size=(30, 36)) -> tuple[bytes, bytes]:
-    """The same picture as a 16-bit RGB PNG and as the 8-bit PNG of its high bytes."""
-    rng = np.random.default_rng(seed)
-    high = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint16)
-    wide = (high << 8) | high  # v*257: exactly v after scaling to 8 bits
-    raw = b"".join(b"\x00" + row.astype(">u2").tobytes() for row in wide)  # PIL cannot write 16-bit RGB
-
-    ihdr = struct.pack(">IIBBBBB", size[0], size[1], 16, 2, 0, 0, 0)
-    png16 = b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(raw)) + _chunk(b"IEND", b"")
-    buf = io.BytesIO()
-    Image.fromarray(high.astype(np.uint8)).save(buf, format="PNG")
-    return png16, buf.getvalue()
-
-
-def png_header_only(width: int, height: int) -> bytes:
-    """A PNG that declares width×height pixels in a few dozen bytes (a decompression bomb's header)."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(b"\0" * 64)) + _chunk(b"IEND", b"")
-
-
-def write_zip(path: Path, entries: dict[str, bytes]) -> Path:
-    with zipfile.ZipFile(path, "w") as zf:
-        for name, data in entries.items():
-            zf.writestr(name, data)
-    return path
+    subprocess.Popen.__init__ = guarded
+    config.add_cleanup(lambda: setattr(subprocess.Popen, "__init__", original))
 
 
 @pytest.fixture
@@ -106,9 +101,7 @@ def make_zip(tmp_path):
 
 @pytest.fixture(scope="session")
 def repo(tmp_path_factory) -> Path:
-    """A temporary clone on the tiny config after `dvc repro`, with the results committed as HEAD."""
-    from pipeline_helpers import TINY, make_clone, run
-
+    """A temporary clone on the tiny config after `dvc repro`, with the results committed as HEAD (e2e only)."""
     clone = make_clone(tmp_path_factory.mktemp("pipeline"), TINY)
     run(["dvc", "repro"], clone)
     run(["git", "add", "-A"], clone)

@@ -3,7 +3,7 @@ import zipfile
 
 import pytest
 
-from conftest import jpeg_bytes, png_header_only
+from helpers import jpeg_bytes, png_header_only
 from faceattr.archive import extract_images
 from faceattr.errors import FaceattrError
 

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 ENSEMBLE = Path(__file__).resolve().parents[1] / "benchmarks" / "ensemble.py"
 
@@ -45,6 +46,7 @@ def test_ensemble_refuses_runs_on_other_images(tmp_path):
 SCALE = ENSEMBLE.with_name("scale.py")
 
 
+@pytest.mark.e2e  # the whole pipeline through dvc
 def test_scale_bench_runs_every_stage_and_reports_each(tmp_path):
     """benchmarks/scale.py end to end on a few images: every stage runs through DVC and is measured."""
     import json

@@ -18,7 +18,9 @@ import pytest
 from faceattr import demo
 from faceattr.serve import create_app
 from faceattr.service import Service
-from serve_helpers import running_server, tiny_model
+from helpers import running_server, tiny_model
+
+pytestmark = pytest.mark.e2e  # a uvicorn server and Chromium
 
 
 def _chromium() -> str:

@@ -8,10 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from faceattr.cache_check import missing_from_cache
-from pipeline_helpers import run
+from helpers import run
+
+pytestmark = pytest.mark.e2e  # the session `repo` (dvc repro)
 
 
 def test_an_output_missing_from_the_cache_fails_the_check(repo, tmp_path):

@@ -6,7 +6,7 @@ import zipfile
 import pytest
 import torch
 
-from conftest import jpeg_bytes, png16_and_png8, png_header_only
+from helpers import jpeg_bytes, png16_and_png8, png_header_only, small_model
 from faceattr.cli import main
 from faceattr.models import ModelSpec, build_model, save_model
 
@@ -41,20 +41,53 @@ def test_predict_folder_zip_and_bad_file_json(setup, capsys):
     rows = json.loads(captured.out)
     assert rc == 0 and len(rows) == 16  # 8 from the folder, 8 from the zip; the broken file is skipped
     assert "000009.jpg: skipped" in captured.err
-    assert set(rows[0]) == {"image", *ATTRS}
-    assert 0 <= rows[0]["Male"]["probability"] <= 1
+    assert set(rows[0]) == {"image", *ATTRS}  # the values: test_predict_csv_and_table_are_the_models_forward_pass…
     folder_probs = [r["Male"]["probability"] for r in rows[:8]]
     zip_probs = [r["Male"]["probability"] for r in rows[8:]]
     assert folder_probs == zip_probs  # same images, same answers
 
 
-def test_predict_csv_and_table(setup, capsys):
-    assert main(["predict", str(setup / "imgs" / "000001.jpg"), "--model", str(setup / "model.pt"), "--format", "csv",
-                 "--threshold", "0.000001"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("image,Male_prob,Male_present") and lines[1].endswith(",1")
-    assert main(["predict", str(setup / "imgs" / "000001.jpg"), "--model", str(setup / "model.pt")]) == 0
-    assert "Smiling" in capsys.readouterr().out
+def test_predict_csv_and_table_are_the_models_forward_pass_decided_at_the_threshold(setup, tmp_path, capsys):
+    """predict's csv and table, parsed: each probability is the model's own forward pass (the sigmoid of its
+    logits on the decoded, resized, normalised image) to 4 decimals, each decision is probability ≥ the
+    threshold (one that splits the answers), and the table lists as present exactly what the csv marks 1."""
+    import csv
+    import io
+
+    from faceattr.images import decode_resized, normalize
+    from faceattr.models import load_model
+
+    model_file = small_model(tmp_path / "m.pt", ATTRS)  # an untrained model whose answers depend on the image
+    images = [setup / "imgs" / f"{i:06d}.jpg" for i in range(1, 5)]
+    model, spec = load_model(model_file)
+    x = torch.stack([decode_resized(path.read_bytes(), spec.image_size) for path in images])
+    with torch.no_grad():
+        expected = torch.sigmoid(model(normalize(x, spec.mean, spec.std))).numpy()
+    ranked = sorted(expected.ravel().tolist())
+    threshold = (ranked[len(ranked) // 2 - 1] + ranked[len(ranked) // 2]) / 2  # half the answers on each side
+    assert min(abs(p - threshold) for p in ranked) > 1e-5, ranked  # no decision left to float rounding
+    common = [*map(str, images), "--model", str(model_file), "--precision", "fp32", "--threshold", repr(threshold)]
+
+    assert main(["predict", *common, "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [row["image"].rsplit("/", 1)[-1] for row in rows] == [path.name for path in images]
+    for row, probabilities in zip(rows, expected):
+        for attribute, p in zip(ATTRS, probabilities):
+            assert float(row[f"{attribute}_prob"]) == pytest.approx(p, abs=5e-5 + 1e-6), (row["image"], attribute)
+            assert row[f"{attribute}_present"] == ("1" if p >= threshold else "0"), (row["image"], attribute)
+    assert sum(row[f"{a}_present"] == "1" for row in rows for a in ATTRS) == len(ranked) // 2
+
+    assert main(["predict", *common]) == 0  # the table: per image a line naming what is present, then one per attribute
+    table = capsys.readouterr().out.splitlines()
+    assert len(table) == len(rows) * (1 + len(ATTRS))
+    for k, row in enumerate(rows):
+        head, *lines = table[k * (1 + len(ATTRS)):(k + 1) * (1 + len(ATTRS))]
+        present = [a for a in ATTRS if row[f"{a}_present"] == "1"]
+        assert head == f"{row['image']}: {', '.join(present) or '(none)'}"
+        for attribute, line in zip(ATTRS, lines):
+            name, shown, *mark = line.split()
+            assert name == attribute and float(shown) == pytest.approx(float(row[f"{attribute}_prob"]), abs=1e-9)
+            assert mark == (["✓"] if attribute in present else [])
 
 
 def test_predict_non_image_only_fails(setup, capsys):

@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import jpeg_bytes
+from helpers import jpeg_bytes
 from faceattr.cli import main
 from faceattr.model_card import SYNTHETIC_NOTICE
 from faceattr.models import ModelSpec, build_model, file_sha256, save_model

@@ -9,7 +9,7 @@ import zipfile
 import pytest
 import torch
 
-from conftest import jpeg_bytes
+from helpers import jpeg_bytes
 from faceattr.cli import main
 from faceattr.models import ModelSpec, build_model, save_model
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import small_model
+from helpers import small_model
 from faceattr import demo, detect, mtcnn
 from faceattr.cli import build_parser, main
 from faceattr.detect import (CELEBA_LANDMARKS, CELEBA_LEFT_EYE, CELEBA_RIGHT_EYE, BOX_CENTRE_IN_CROP, DEFAULT_DETECTOR,

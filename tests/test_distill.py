@@ -9,7 +9,9 @@ from faceattr.images import normalize
 from faceattr.models import ModelSpec, build_model, save_model
 from faceattr.pixels import TensorImages
 from faceattr.training import fit
-from test_training import ATTRS, config, same_weights, tiny_data
+from helpers import TRAIN_ATTRS as ATTRS
+from helpers import same_weights, tiny_data
+from helpers import train_config as config
 
 CPU = torch.device("cpu")
 

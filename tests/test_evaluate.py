@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import REPO
+from helpers import REPO
 from faceattr.device import select_device
 from faceattr.evaluation import ieee_fp32, predict_probabilities, read_per_attribute
 from faceattr.models import ModelSpec, build_model, load_model, save_model

@@ -19,7 +19,9 @@ import torch
 from faceattr.explain import grad_cam
 from faceattr.images import decode_rgb, resize_to
 from faceattr.models import load_model
-from pipeline_helpers import make_clone, run
+from helpers import make_clone, run
+
+pytestmark = pytest.mark.e2e  # dvc repro with the default params
 
 # The default pipeline with a shorter training: every other param as in params.yaml.
 SHORT = {"train": {"epochs": 5}}

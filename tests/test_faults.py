@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline_helpers import BIN, REPO, TINY, make_clone, run
+from helpers import BIN, REPO, TINY, make_clone, run
 
 STAGE_OUTS = ("synth", "unzip", "clean_labels", "partition", "preprocess", "train", "evaluate")
 
@@ -55,6 +55,7 @@ def kill_repro_when(clone: Path, ready, timeout: float = 300) -> str:
     raise AssertionError("timed out waiting for the stage to start")
 
 
+@pytest.mark.e2e  # dvc repro, SIGKILLed three times, then to the end
 def test_sigkill_during_unzip_clean_labels_and_train_then_repro_completes(tmp_path, reference_lock):
     clone = make_clone(tmp_path, TINY)
 
@@ -104,6 +105,7 @@ def snapshot(repo: Path) -> dict[str, bytes]:
             for p in sorted((repo / top).rglob("*")) if p.is_file()}
 
 
+@pytest.mark.e2e  # dvc exp run, on the session `repo`
 def test_bad_param_stops_before_any_output_changes(repo):
     """`dvc exp run -S alpha=-1` fails in check_params, before DVC removes any stage's outputs."""
     before = snapshot(repo)

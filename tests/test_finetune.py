@@ -19,8 +19,9 @@ from faceattr.layers import layer_names
 from faceattr.models import ModelSpec, build_model, load_model, load_pretrained, save_model
 from faceattr.schema import validate
 from faceattr.training import TrainConfig, fit, recalibrate_batchnorm
-from test_training import ATTRS, tiny_data
-from test_training import config as training_config
+from helpers import TRAIN_ATTRS as ATTRS
+from helpers import tiny_data
+from helpers import train_config as training_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -192,16 +193,17 @@ def test_distillation_from_a_teacher_with_another_head(tmp_path):
 DDP_WORKER = """
 import json, sys, torch
 sys.path.insert(0, {tests!r})
-from test_finetune import ATTRS, config, tiny_data
+from helpers import TRAIN_ATTRS as ATTRS, tiny_data, train_config
 from faceattr import distributed
 from faceattr.training import fit
-cfg = config(**json.loads(sys.argv[1]))
+cfg = train_config(**{{"epochs": 2, **json.loads(sys.argv[1])}})  # test_finetune's config()
 result = fit(cfg, ATTRS, tiny_data(32, 0), tiny_data(8, 1), sys.argv[2])
 if distributed.world().is_main:
     torch.save(result.model.state_dict(), sys.argv[3])
 """
 
 
+@pytest.mark.e2e  # two training processes (DDP), as torchrun would start them
 @pytest.mark.parametrize("options, exact", [
     ({"arch": "resnet18", "alpha": 1.0, "head": "linear", "freeze": 0, "epochs": 2, "augment": {}}, True),
     ({"head": "attention", "freeze": 2, "ema_decay": 0.9, "epochs": 2}, False),

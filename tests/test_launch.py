@@ -14,7 +14,7 @@ import pytest
 from faceattr import distributed
 from faceattr.errors import FaceattrError
 from faceattr.training import lock_checkpoints
-from pipeline_helpers import REPO
+from helpers import REPO
 
 WORKER = """
 import time, torch, torch.distributed as dist
@@ -61,6 +61,7 @@ def listening_addresses(pids: list[int]) -> set[tuple[str, int]]:
     return found
 
 
+@pytest.mark.e2e  # two training processes, as torchrun would start them
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux's /proc")
 def test_launched_processes_listen_on_the_loopback_only(tmp_path, monkeypatch):
     (tmp_path / "ddp_worker.py").write_text(WORKER)

@@ -12,7 +12,7 @@ import torch
 
 from faceattr.errors import FaceattrError
 from faceattr.models import MODEL_FORMAT, ModelSpec, build_model, load_model, load_pretrained
-from pipeline_helpers import REPO
+from helpers import REPO
 
 ATTRS = [f"A{i}" for i in range(10)]
 

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from conftest import DEFAULT_PARAMS as DEFAULT
-from conftest import REPO, with_value
+from helpers import DEFAULT_PARAMS as DEFAULT
+from helpers import REPO, with_value
 from faceattr.errors import FaceattrError
 from faceattr.params import load_params
 from faceattr.schema import validate

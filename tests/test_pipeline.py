@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline_helpers import run
+from helpers import run
+
+pytestmark = pytest.mark.e2e  # every test uses the session `repo` (dvc repro) and runs dvc, dvc exp run or torchrun
+
 
 def mlflow_runs(repo: Path):
     from mlflow import MlflowClient
@@ -47,6 +50,61 @@ def test_repro_writes_every_output(repo):
     assert [r["attribute"] for r in per_attribute] == trained
     assert metrics["mean_accuracy"] == pytest.approx(sum(r["accuracy"] for r in per_attribute) / len(trained), abs=1e-6)
     assert len((repo / "plots/train_history.csv").read_text().splitlines()) == 3  # header + 2 epochs
+
+
+def test_evaluation_is_what_the_saved_predictions_and_the_clean_labels_give(repo):
+    """metrics/eval.json and plots/per_attribute.json, recomputed here by counting from plots/predictions.csv:
+    its rows are the partition's test split with labels.csv's labels, each decision is probability ≥ the
+    model file's threshold, and accuracy, balanced accuracy, F1, ROC-AUC and the majority baseline (the
+    training split's commonest class) are what those decisions, probabilities and labels give."""
+    import csv
+
+    from faceattr.models import load_model
+
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    attributes = params["labels"]["attributes"]
+    with open(repo / "data/processed/labels.csv", newline="") as f:
+        labels = {r["image_id"]: {a: int(r[a]) for a in attributes} for r in csv.DictReader(f)}
+    partition = repo / f"data/processed/partitions/list_partition_{params['subset']}.txt"
+    split = dict(line.split() for line in partition.read_text().splitlines())
+    train_ids = [i for i, s in split.items() if s == "0"]
+    with open(repo / "plots/predictions.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(r["image_id"] for r in rows) == sorted(i for i, s in split.items() if s == "2") and len(rows) == 6
+    _, spec = load_model(repo / "models/model.pt")
+    thresholds = dict(zip(spec.attributes, spec.decision_thresholds()))
+    table = {r["attribute"]: r for r in json.loads((repo / "plots/per_attribute.json").read_text())}
+    means = {key: [] for key in ("accuracy", "balanced_accuracy", "f1", "baseline_accuracy", "roc_auc")}
+    for a in attributes:
+        y = [labels[r["image_id"]][a] for r in rows]
+        p = [float(r[f"{a}_prob"]) for r in rows]
+        d = [int(r[f"{a}_pred"]) for r in rows]
+        assert [int(r[f"{a}_true"]) for r in rows] == y, a
+        assert table[a]["threshold"] == pytest.approx(thresholds[a], abs=1e-6), a
+        assert all(di == int(pi >= thresholds[a]) for pi, di in zip(p, d) if abs(pi - thresholds[a]) > 1e-6), a
+        tp, fp = sum(di and yi for di, yi in zip(d, y)), sum(di and not yi for di, yi in zip(d, y))
+        fn, tn = sum(yi for yi in y) - tp, sum(not yi for yi in y) - fp
+        n, positives = len(y), tp + fn
+        majority = int(2 * sum(labels[i][a] for i in train_ids) > len(train_ids))  # ties go to 0
+        found = {"accuracy": (tp + tn) / n,
+                 "balanced_accuracy": (tp / positives + tn / (n - positives)) / 2 if 0 < positives < n else (tp + tn) / n,
+                 "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0,
+                 "baseline_accuracy": sum(yi == majority for yi in y) / n}
+        if 0 < positives < n:  # ROC-AUC: the share of (positive, negative) pairs ranked right, ties half
+            pairs = [(pp, pn) for pp, yp in zip(p, y) if yp for pn, yn in zip(p, y) if not yn]
+            auc = sum(1.0 if pp > pn else 0.5 if pp == pn else 0.0 for pp, pn in pairs) / len(pairs)
+            # the CSV's probabilities have 6 decimals; the tiny model's lie close enough to tie when rounded
+            assert table[a]["roc_auc"] == pytest.approx(auc, abs=0.15), a
+            means["roc_auc"].append(table[a]["roc_auc"])
+        else:
+            assert "roc_auc" not in table[a], a  # undefined on one class
+        for key, value in found.items():
+            assert table[a][key] == pytest.approx(value, abs=1e-6), (a, key)
+            means[key].append(value)
+    metrics = json.loads((repo / "metrics/eval.json").read_text())
+    for key, values in means.items():
+        name = "baseline_mean_accuracy" if key == "baseline_accuracy" else f"mean_{key}"
+        assert values and metrics[name] == pytest.approx(sum(values) / len(values), abs=2e-6), name
 
 
 def test_second_repro_is_a_noop_and_status_clean(repo):

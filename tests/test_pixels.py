@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import jpeg_bytes, png16_and_png8
+from helpers import jpeg_bytes, png16_and_png8
 from faceattr import pixels
 from faceattr.errors import FaceattrError
 from faceattr.images import decode_resized

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import DEFAULT_PARAMS
+from helpers import DEFAULT_PARAMS
 from faceattr import compare_plots, plotting
 from faceattr.errors import FaceattrError
 
@@ -130,7 +130,7 @@ def test_plots_stage_writes_sound_stable_pngs(tmp_path, monkeypatch):
 
 
 def test_every_stage_png_is_a_declared_output_and_plot():
-    from conftest import REPO
+    from helpers import REPO
 
     dvc = yaml.safe_load((REPO / "dvc.yaml").read_text())
     # declared under the stage's plots (uncached files there, not in outs, keep DVC's run cache working)
@@ -211,6 +211,7 @@ def tiny_repo(tmp_path_factory) -> Path:
     return repo
 
 
+@pytest.mark.e2e  # tiny_repo: dvc repro and dvc exp run of a toy pipeline
 def test_compare_plots_overlays_revisions_and_experiments_on_shared_axes(tiny_repo, tmp_path):
     curves = compare_plots.histories(["one", "two", "big"], tiny_repo)
     assert list(curves) == ["one", "two", "big"]
@@ -233,6 +234,7 @@ def test_compare_plots_overlays_revisions_and_experiments_on_shared_axes(tiny_re
         assert_png(path, min_size=(150, 150))
 
 
+@pytest.mark.e2e  # tiny_repo: dvc repro and dvc exp run of a toy pipeline
 def test_compare_plots_cli_defaults_to_workspace_and_head_and_names_a_revision_without_history(tiny_repo,
                                                                                                tmp_path, capsys):
     assert compare_plots.compared_revisions([]) == ["workspace", "HEAD"]

@@ -1,5 +1,7 @@
-"""Named recipes: every committed recipe passes the params schema, and its -S values survive DVC's parser."""
+"""Named recipes: every committed recipe's command, parsed as DVC parses it, passes the params schema."""
 
+import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -9,22 +11,36 @@ from faceattr.errors import FaceattrError
 from faceattr.params import load_params
 from faceattr.recipe import apply_overrides, command, hydra_value, load_recipe
 from faceattr.schema import validate
-from pipeline_helpers import REPO
+from helpers import REPO
 
 RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
 
 
-def test_there_are_recipes():
-    assert RECIPES, "recipes/ holds no recipe"
-
-
 @pytest.mark.parametrize("path", RECIPES, ids=[p.stem for p in RECIPES])
-def test_each_recipe_is_valid_params(path):
+def test_each_recipes_command_sets_params_the_schema_accepts(path, tmp_path, capsys):
+    """The `dvc exp run` command `faceattr recipe --print` shows, its -S settings applied to the committed
+    params.yaml by DVC's own parser (what `dvc exp run -S` does): every key exists there (DVC refuses new ones
+    without `+`), the result passes the params schema that check_params enforces, and it is exactly the
+    recipe's overrides (extends included) with --data-dir as an absolute data.dir."""
+    from dvc.utils.hydra import apply_overrides as dvc_apply
+
+    from faceattr.cli import main
+
     overrides = load_recipe(path)
-    params = apply_overrides(load_params(REPO / "params.yaml"), overrides)
-    validate(params)
-    for key in overrides:
-        assert key != "data.dir", "data.dir belongs to the user (--data-dir)"
+    assert "data.dir" not in overrides, "data.dir belongs to the user (--data-dir)"
+    assert main(["recipe", str(path), "--data-dir", "celeba", "-n", "check", "--print"]) == 0
+    cmd = shlex.split(capsys.readouterr().out)
+    assert cmd[:6] == ["dvc", "exp", "run", "--temp", "-n", "check"]
+    settings = cmd[6:]
+    assert settings[::2] == ["-S"] * (len(settings) // 2) and len(settings) == 2 * (len(overrides) + 1)
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text((REPO / "params.yaml").read_text())
+    dvc_apply(str(params_file), settings[1::2])
+    applied = yaml.safe_load(params_file.read_text())
+    validate(applied)
+    expected = apply_overrides(load_params(REPO / "params.yaml"),
+                               {**overrides, "data.dir": str((Path.cwd() / "celeba").resolve())})
+    assert applied == expected
 
 
 def test_overrides_keep_their_types_through_dvc_hydra_grammar(tmp_path):
@@ -77,13 +93,33 @@ def test_a_recipe_extends_another_and_its_own_overrides_win(tmp_path):
         load_recipe(tmp_path / "a.yaml")
 
 
-def test_the_distilled_recipe_is_the_seed_recipe_plus_teachers():
-    base = load_recipe(REPO / "recipes" / "celeba-seed-halfres.yaml")
-    distilled = load_recipe(REPO / "recipes" / "celeba-seed-halfres-distilled.yaml")
-    assert {k: v for k, v in distilled.items() if k not in base} == {
-        "train.teachers": ["models/teachers/seed42.pt", "models/teachers/seed1.pt", "models/teachers/seed2.pt"],
-        "train.distill_weight": 0.5}
-    assert all(distilled[k] == v for k, v in base.items())
+DISTILLED = [p for p in RECIPES if "train.teachers" in load_recipe(p)]
+
+
+@pytest.mark.parametrize("path", DISTILLED, ids=[p.stem for p in DISTILLED])
+def test_a_distilled_recipes_teachers_are_what_its_instructions_make_and_fit_the_student(path):
+    """The teachers of a distillation recipe are trained by the recipe it extends (its description says how):
+    the files its instructions write are the ones train.teachers lists, and the student differs from the
+    teachers' recipe only in the distillation keys, so the teachers predict its attributes at its input size
+    on its data (what the train stage's soft_targets requires, checked only after hours of teacher training)."""
+    raw = yaml.safe_load(path.read_text())
+    base = path.parent / raw["extends"]
+    teachers = load_recipe(path)["train.teachers"]
+    described = " ".join(raw["description"].split())
+    assert f"faceattr.recipe recipes/{base.name}" in described  # the teachers run the recipe this one extends
+    assert "-n teacher-s$s -S seed=$s" in described  # a seed each, named as `dvc get --rev` reads them below
+    made = re.findall(r"for s in ([\d ]+); do dvc get \. models/model.pt --rev teacher-s\$s -o (\S+);", described)
+    assert len(made) == 1, described
+    seeds, pattern = made[0]
+    assert re.findall(r"for s in ([\d ]+); do python -m faceattr\.recipe ", described) == [seeds]  # one teacher a seed
+    assert teachers == [pattern.replace("$s", s) for s in seeds.split()]
+    student = apply_overrides(load_params(REPO / "params.yaml"), load_recipe(path))
+    teacher = apply_overrides(load_params(REPO / "params.yaml"), load_recipe(base))
+    validate(student)
+    changed = {f"{group}.{key}" for group in student if isinstance(student[group], dict)
+               for key in student[group] if student[group][key] != teacher[group].get(key)}
+    changed |= {group for group in student if not isinstance(student[group], dict) and student[group] != teacher[group]}
+    assert changed <= {"train.teachers", "train.distill_weight"}, changed
 
 
 def test_faceattr_recipe_runs_dvc_of_its_own_environment_without_it_on_path(tmp_path):

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_helpers import BIN, run
+from helpers import BIN, run
+
+pytestmark = pytest.mark.e2e  # the session `repo` (dvc repro), then dvc exp run
 
 FACEATTR = [str(BIN / "faceattr")]
 

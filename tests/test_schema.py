@@ -2,8 +2,8 @@ import copy
 
 import pytest
 
-from conftest import DEFAULT_PARAMS as DEFAULT
-from conftest import with_value
+from helpers import DEFAULT_PARAMS as DEFAULT
+from helpers import with_value
 from faceattr.errors import FaceattrError
 from faceattr.schema import validate
 

@@ -16,13 +16,14 @@ import pytest
 from PIL import Image
 from starlette.testclient import TestClient
 
-from conftest import png_header_only
+from helpers import png_header_only
 from faceattr import demo
 from faceattr.cli import main
 from faceattr.detect import DEFAULT_DETECTOR
 from faceattr.serve import CONTENT_SECURITY_POLICY, create_app
 from faceattr.service import Service
-from serve_helpers import ATTRS, running_server, tiny_model
+from helpers import SERVE_ATTRS as ATTRS
+from helpers import running_server, tiny_model
 
 LIMIT_MB = 1.0
 
@@ -244,6 +245,7 @@ def test_an_upload_leaves_nothing_behind(setup, monkeypatch, tmp_path):
     assert list(spool.iterdir()) == []
 
 
+@pytest.mark.e2e  # a real uvicorn server
 def test_concurrent_requests_on_a_real_server_get_the_sequential_answers(setup):
     photo, crop = _read(setup, "photo.jpg"), _read(setup, "crop.png")
     client = setup["client"]

@@ -43,7 +43,7 @@ def test_every_output_of_dvc_yaml_is_swept():
     """The sweep covers faceattr.paths.OUTPUTS: an output added to dvc.yaml but not there would keep its staging."""
     import yaml
 
-    from conftest import REPO
+    from helpers import REPO
     from faceattr.paths import OUTPUTS
 
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]

@@ -11,7 +11,9 @@ import urllib.request
 
 import pytest
 
-from pipeline_helpers import BIN, run
+from helpers import BIN, run
+
+pytestmark = pytest.mark.e2e  # an mlflow server, and the session `repo` (dvc repro)
 
 
 def free_port() -> int:

@@ -5,28 +5,10 @@ from faceattr import training
 from faceattr.errors import FaceattrError
 from faceattr.images import draw_mixup
 from faceattr.models import load_model, save_model
-from faceattr.training import Checkpoints, Split, TrainConfig, fit
-
-ATTRS = ["A", "B", "C"]
-
-
-def tiny_data(n: int, seed: int) -> Split:
-    g = torch.Generator().manual_seed(seed)
-    images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
-    labels = (torch.rand(n, 3, generator=g) > 0.5).float()
-    labels[:, 0] = (images[:, 0].float().mean((1, 2)) > 127).float()  # something learnable
-    return Split(images, labels)
-
-
-def config(**overrides) -> TrainConfig:
-    base = dict(alpha=0.25, image_size=(32, 32), epochs=3, batch_size=8, lr=0.01, seed=7, threads=1,
-                precision="fp32", augment={"hflip": True, "max_rotate_deg": 5, "brightness": 0.1})
-    return TrainConfig(**{**base, **overrides})
-
-
-def same_weights(a, b) -> bool:
-    """Two fits (FitResults) ended with bit-identical weights."""
-    return all(torch.equal(a.model.state_dict()[k], v) for k, v in b.model.state_dict().items())
+from faceattr.training import Checkpoints, fit
+from helpers import TRAIN_ATTRS as ATTRS
+from helpers import same_weights, tiny_data
+from helpers import train_config as config
 
 
 def test_same_seed_same_weights(tmp_path):
@@ -186,15 +168,67 @@ def test_batchnorm_recalibration_measures_the_statistics_of_the_current_weights(
         assert torch.allclose(model(x), reference.eval()(x), atol=1e-4)
 
 
-def test_mixup_weight_follows_beta_and_is_drawn_from_the_generator():
-    draws = [draw_mixup(6, torch.Generator().manual_seed(3), 0.2) for _ in range(2)]
-    assert draws[0][0] == draws[1][0] and torch.equal(draws[0][1], draws[1][1]) and draws[0][1].shape == (6,)
-    g = torch.Generator().manual_seed(0)
-    u_shaped = torch.tensor([draw_mixup(1, g, 0.2)[0] for _ in range(2000)])
-    bell = torch.tensor([draw_mixup(1, g, 8.0)[0] for _ in range(2000)])
-    assert abs(u_shaped.mean() - 0.5) < 0.03 and abs(bell.mean() - 0.5) < 0.03  # Beta(a, a) has mean 1/2
-    assert ((u_shaped < 0.1) | (u_shaped > 0.9)).float().mean() > 0.6  # Beta(0.2, 0.2): mostly near 0 or 1
-    assert ((bell > 0.3) & (bell < 0.7)).float().mean() > 0.85          # Beta(8, 8): mostly near 1/2
+def test_mixup_input_is_lambda_x_plus_its_partner_and_the_targets_mix_the_same_way(tmp_path, monkeypatch):
+    """Every training step's model input is λ·x + (1 - λ)·x[π], x the augmented batch, λ and π (the order
+    that sorts the keys) those draw_mixup gave for the step, and the loss's target is λ·y + (1 - λ)·y[π] for
+    the labels y of the very images in the batch (found by their pixels): pixels and labels are paired and
+    weighted alike, with a fresh λ each step, all drawn from the training generator."""
+    train, val = tiny_data(24, 0), tiny_data(6, 1)
+    steps: list[dict] = []
+    real_draw, real_augment, real_build, real_loss = (training.draw_mixup, training.augment_batch,
+                                                      training.build_model, training.make_loss)
+
+    def augment(images, *args, **kwargs):  # the first thing of each step: a new record
+        x = real_augment(images, *args, **kwargs)
+        steps.append({"images": images.clone(), "x": x.clone()})
+        return x
+
+    def draw(n, generator, alpha):
+        lam, keys = real_draw(n, generator, alpha)
+        steps[-1].update(lam=lam, keys=keys.clone())
+        return lam, keys
+
+    def record_input(module, inputs) -> None:  # returns None: the input goes on unchanged
+        if module.training:
+            steps[-1]["input"] = inputs[0].detach().clone()
+
+    def build(*args, **kwargs):
+        model = real_build(*args, **kwargs)
+        model.register_forward_pre_hook(record_input)
+        return model
+
+    class Recording(torch.nn.Module):
+        def __init__(self, *args):
+            super().__init__()
+            self.criterion = real_loss(*args)
+
+        def forward(self, logits, target):
+            if logits.requires_grad:  # a training step (validation is scored without gradients)
+                steps[-1]["target"] = target.clone()
+            return self.criterion(logits, target)
+
+    for name, fake in (("augment_batch", augment), ("draw_mixup", draw), ("build_model", build),
+                       ("make_loss", Recording)):
+        monkeypatch.setattr(training, name, fake)
+    fit(config(epochs=2, mixup=0.4), ATTRS, train, val, tmp_path)
+
+    assert len(steps) == 6 and all({"lam", "keys", "input", "target"} <= set(s) for s in steps)  # 3 steps an epoch
+    assert len({s["lam"] for s in steps}) == 6 and all(0 < s["lam"] < 1 for s in steps)  # drawn afresh each step
+    flat = train.images.flatten(1)
+    for s in steps:
+        lam, x, pair = s["lam"], s["x"].float(), s["keys"].argsort()
+        assert sorted(pair.tolist()) == list(range(8)) and (pair != torch.arange(8)).any()
+        matches = (s["images"].flatten(1)[:, None] == flat[None]).all(-1)  # batch image → training image
+        assert (matches.sum(1) == 1).all()
+        y = train.labels[matches.int().argmax(1)]
+        assert torch.allclose(s["input"].float(), lam * x + (1 - lam) * x[pair], atol=1e-5)
+        assert torch.allclose(s["target"], lam * y + (1 - lam) * y[pair], atol=1e-6)
+        assert not torch.allclose(s["input"].float(), x, atol=1e-3)  # really mixed
+    # the same generator state gives the same draw (what makes mixup runs resumable), another one not
+    again = draw_mixup(8, torch.Generator().manual_seed(3), 0.4)
+    assert draw_mixup(8, torch.Generator().manual_seed(3), 0.4)[0] == again[0]
+    assert torch.equal(draw_mixup(8, torch.Generator().manual_seed(3), 0.4)[1], again[1])
+    assert draw_mixup(8, torch.Generator().manual_seed(4), 0.4)[0] != again[0]
 
 
 def test_mixup_blends_each_target_with_its_partner(tmp_path, monkeypatch):
