@@ -27,11 +27,14 @@ Per stage it reports:
   the stage created or changed (DVC's cache, run cache and MLflow's files included), and the net number of
   files the folder gained (negative when a stage replaces more files than it writes).
 
-With --baseline N (default 3000) the same bench first runs on N images, and a last table compares the two:
-each stage's time ratio against the image ratio, as an exponent (1: linear), and its CPU time per image beyond
-the start-up every stage pays (check_params's CPU), whose growth flags a stage as super-linear. The last line
-printed is
-machine-readable: `scale_count=<n> total_s=<s> data_stages_s=<s> max_stage_memory_gb=<gb> superlinear=<stages>`.
+With --baseline N [N ...] (default 3000) the same bench first runs on those image counts, and growth tables
+compare the sizes (the smallest with the largest, then each with the next): each stage's time ratio against the
+image ratio, as an exponent (1: linear), and its CPU time per image beyond the start-up every stage pays
+(check_params's CPU), whose growth flags a stage as super-linear (exponent over 1.15). That per-image growth is
+judged only where the per-image part is at least a quarter of the stage's CPU at the smaller size: at 3,000
+images a data stage's own work is a fraction of a second beside a 7 s start-up, so a middle size (e.g.
+`--baseline 3000 20000`) is what measures those stages. The last line printed is machine-readable:
+`scale_count=<n> total_s=<s> data_stages_s=<s> max_stage_memory_gb=<gb> superlinear=<stages>`.
 
 A stage's `python` is found on PATH; the bench puts a probe named `python` first on the PATH it gives DVC,
 which runs the real interpreter and records the figures above (`--probe`, internal). Nothing of the project
@@ -64,6 +67,8 @@ CELEBA_SPLITS = (162_770, 19_867, 19_962)
 SCALE_DIR = "data/raw/scale"
 PROBE_ENV = "FACEATTR_SCALE_PROBE"
 SAMPLE_S = 0.5
+# a stage's growth per image is judged only where that part is at least this share of its CPU at the smaller size
+MIN_PER_IMAGE_SHARE = 0.25
 GB = 1e9
 
 
@@ -368,11 +373,18 @@ def growth(base: dict, run: dict) -> str:
     for name, s, r in rows:
         n = s.get("n", 1)
         mb, mr = (s["cpu_s"] - n * fb) / base["images"] * 1000, (r["cpu_s"] - n * fr) / run["images"] * 1000
+        per_image = (f"{exponent(mb * base['images'], mr * run['images'], ratio):.2f}"
+                     if _measurable(s["cpu_s"], n * fb) else "— (start-up dominated)")
         lines.append(f"| {name} | {s['dvc_wall_s']:.1f} | {r['dvc_wall_s']:.1f} "
                      f"| {exponent(s['dvc_wall_s'], r['dvc_wall_s'], ratio):.2f} | {s['cpu_s']:.1f} | {r['cpu_s']:.1f} "
-                     f"| {exponent(s['cpu_s'], r['cpu_s'], ratio):.2f} | {mb:.2f} | {mr:.2f} "
-                     f"| {exponent(mb * base['images'], mr * run['images'], ratio):.2f} |")
+                     f"| {exponent(s['cpu_s'], r['cpu_s'], ratio):.2f} | {mb:.2f} | {mr:.2f} | {per_image} |")
     return "\n".join(lines)
+
+
+def _measurable(cpu_s: float, fixed_s: float, share: float = MIN_PER_IMAGE_SHARE) -> bool:
+    """Whether the per-image part (CPU beyond the start-up) is a large enough share of a stage's CPU at the smaller
+    size for its growth to mean something: 0.3 s beside a 7 s start-up is within the start-up's own jitter."""
+    return cpu_s > 0 and (cpu_s - fixed_s) / cpu_s >= share
 
 
 def superlinear(base: dict, run: dict, margin: float = 1.15) -> list[str]:
@@ -381,7 +393,8 @@ def superlinear(base: dict, run: dict, margin: float = 1.15) -> list[str]:
     ratio = run["images"] / base["images"]
     fb, fr = _fixed_cpu(base), _fixed_cpu(run)
     return [r["stage"] for s, r in zip(base["stages"], run["stages"])
-            if r["stage"] != "check_params" and exponent(s["cpu_s"] - fb, r["cpu_s"] - fr, ratio) > margin]
+            if r["stage"] != "check_params" and _measurable(s["cpu_s"], fb)
+            and exponent(s["cpu_s"] - fb, r["cpu_s"] - fr, ratio) > margin]
 
 
 def report(runs: dict[str, dict]) -> tuple[str, list[str]]:
@@ -390,9 +403,12 @@ def report(runs: dict[str, dict]) -> tuple[str, list[str]]:
     parts = [table(run) for run in runs.values()]
     benches = sorted((r for r in runs.values() if r["label"] != "default"), key=lambda r: r["images"])
     slow: list[str] = []
-    if len(benches) >= 2 and benches[-1]["images"] > benches[0]["images"]:
-        parts.append(growth(benches[0], benches[-1]))
-        slow = superlinear(benches[0], benches[-1])
+    pairs = [(a, b) for a, b in zip(benches, benches[1:]) if b["images"] > a["images"]]
+    if len(pairs) > 1:  # the whole span too, then each step: a step's start-up share is smaller at larger sizes
+        pairs.insert(0, (benches[0], benches[-1]))
+    for small, large in pairs:
+        parts.append(growth(small, large))
+        slow += [stage for stage in superlinear(small, large) if stage not in slow]
     if "default" in runs and benches:
         base = _sum(runs["default"]["stages"], "dvc_wall_s", STAGES)
         parts.append("whole run (dvc repro s, all stages) against the default pipeline's "
@@ -410,8 +426,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=200_000,
                         help="synthetic images (default 200000; 0: no such run, e.g. with --default-pipeline)")
-    parser.add_argument("--baseline", type=int, default=3000,
-                        help="first run the same bench on this many images and compare (0: no baseline)")
+    parser.add_argument("--baseline", type=int, nargs="+", default=[3000], metavar="N",
+                        help="first run the same bench on these image counts and compare (default 3000; 0: none); "
+                        "a middle size such as 3000 20000 measures the growth of the cheap data stages too")
     parser.add_argument("--default-pipeline", action="store_true",
                         help="also run the committed default pipeline (params.yaml as committed) stage by stage")
     parser.add_argument("--work", type=Path, help="folder for the runs (default: .bench/scale in the repository); each "
@@ -430,16 +447,17 @@ def main(argv: list[str] | None = None) -> None:
         for path in args.report:
             runs.update({run["label"]: run for run in json.loads(path.read_text())["runs"].values()})
     else:
-        if args.count and args.count < 3 or args.baseline and args.baseline < 3:
+        baselines = [n for n in args.baseline if n]
+        if args.count and args.count < 3 or any(n < 3 for n in baselines):
             parser.error("--count and --baseline need at least 3 images")
-        if not (args.count or args.baseline or args.default_pipeline):
+        if not (args.count or baselines or args.default_pipeline):
             parser.error("nothing to run")
         work = args.work or REPO / ".bench" / "scale"
         work.mkdir(parents=True, exist_ok=True)
         print(f"scale: working in {work}; free disk {shutil.disk_usage(work).free / GB:.1f} GB", file=sys.stderr)
         if args.default_pipeline:
             runs["default"] = run_pipeline("default", None, work, args.keep, args.set, args.last_stage)
-        for count in dict.fromkeys(c for c in (args.baseline, args.count) if c):
+        for count in dict.fromkeys(sorted(c for c in (*baselines, args.count) if c)):
             runs[f"bench-{count}"] = run_pipeline(f"bench-{count}", count, work, args.keep, args.set, args.last_stage)
     text, slow = report(runs)
     print(text + "\n")
