@@ -78,3 +78,37 @@ def test_scale_bench_runs_every_stage_and_reports_each(tmp_path):
     assert last["scale_count"] == "200" and float(last["total_s"]) > 0
     assert not (tmp_path / "w" / "bench-200" / "project").exists()  # the clone is removed, the logs stay
     assert (tmp_path / "w" / "bench-200" / "logs" / "train.log").is_file()
+
+
+def _scale_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("scale_bench", SCALE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _bench(images: int, cpu: dict[str, float]) -> dict:
+    return {"label": f"bench-{images}", "images": images,
+            "stages": [{"stage": name, "cpu_s": seconds, "dvc_wall_s": seconds + 1} for name, seconds in cpu.items()]}
+
+
+def test_scale_growth_flags_a_stage_whose_cost_per_image_rises_and_not_one_its_start_up_hides():
+    scale = _scale_module()
+    start = 7.0
+    small = _bench(3_000, {"check_params": start, "unzip": start + 0.3, "preprocess": start + 3.0, "train": start + 30})
+    middle = _bench(50_000, {"check_params": start, "unzip": start + 23.0, "preprocess": start + 100.0,
+                             "train": start + 500})
+    # from 50,000 to 200,000: unzip per image constant, preprocess per image 2× (super-linear), train 4× the work
+    large = _bench(200_000, {"check_params": start, "unzip": start + 92.0, "preprocess": start + 800.0,
+                             "train": start + 2000})
+    assert scale.superlinear(middle, large) == ["preprocess"]
+    # from 3,000: unzip's 0.3 s beside a 7 s start-up cannot be judged, so its 5× per-image rise flags nothing;
+    # preprocess's 3 s is 30 % of its CPU there: judged, and its cost per image doubled
+    assert scale.superlinear(small, middle) == ["preprocess"]
+    table = scale.growth(small, large)
+    unzip_row = next(line for line in table.splitlines() if line.startswith("| unzip |"))
+    assert unzip_row.endswith("| — (start-up dominated) |")
+    train_row = next(line for line in table.splitlines() if line.startswith("| train |"))
+    assert train_row.endswith("| 1.00 |")  # 30 s of work at 3,000 images, 2,000 s at 200,000: linear
