@@ -10,9 +10,9 @@ import pytest
 
 from conftest import DEFAULT_PARAMS as DEFAULT
 from conftest import REPO, with_value
+from faceattr.config import validate
 from faceattr.errors import FaceattrError
 from faceattr.params import load_params
-from faceattr.schema import validate
 
 
 def numeric_keys(node, prefix=""):

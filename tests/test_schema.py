@@ -4,8 +4,8 @@ import pytest
 
 from conftest import DEFAULT_PARAMS as DEFAULT
 from conftest import with_value
+from faceattr.config import validate
 from faceattr.errors import FaceattrError
-from faceattr.schema import validate
 
 
 def test_the_committed_params_are_valid():
