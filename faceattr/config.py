@@ -97,7 +97,8 @@ Attributes = Annotated[Union[Literal["all"], Annotated[tuple[StrictStr, ...], Fi
 Alpha = Annotated[real(0, 4, lo_open=True), AfterValidator(float)]  # MobileNetV2's width multiplier
 Freeze = Annotated[Union[Literal[FREEZE], Annotated[StrictInt, Field(ge=0, le=1000)]],
                    Allowed("none, backbone, or the number of last backbone blocks to train (a whole number ≥ 0)")]
-Device = Annotated[StrictStr, Field(pattern=rf"^({'|'.join(DEVICES)}|cuda:[0-9]+)$"), Allowed("auto, cpu, cuda, cuda:N or mps")]
+Device = Annotated[StrictStr, Field(pattern=rf"^({'|'.join(DEVICES)}|cuda:[0-9]+)$"),
+                   Allowed("auto, cpu, cuda, cuda:N or mps")]
 Teachers = Annotated[tuple[Annotated[StrictStr, Field(min_length=1)], ...],
                      Allowed("a list of model file paths (empty: no distillation)")]
 
@@ -232,7 +233,8 @@ class Params(Group):
         """The rules across keys (each key's own are in its type)."""
         sizes, model, explain = [str(s) for s in self.partition.sizes], self.model, self.explain
         if str(self.subset) not in sizes:
-            raise Rejected(f"one of the generated partitions (partition.sizes): {', '.join(sizes)}", self.subset, "subset")
+            raise Rejected(f"one of the generated partitions (partition.sizes): {', '.join(sizes)}", self.subset,
+                           "subset")
         if model.arch != "mobilenet_v2" and self.alpha != 1.0:
             raise Rejected(f"1.0 with model.arch {model.arch} (only mobilenet_v2 has a width multiplier)",
                            self.alpha, "alpha")
@@ -258,8 +260,8 @@ class Params(Group):
     def training(self) -> TrainConfig:
         """What `fit` takes: the train group with the model's and the top-level keys it needs."""
         m = self.model
-        return TrainConfig(**dict(self.train), arch=m.arch, alpha=self.alpha, seed=self.seed, pretrained=m.pretrained or "",
-                           head=m.head, freeze=parse_freeze(m.freeze))
+        return TrainConfig(**dict(self.train), arch=m.arch, alpha=self.alpha, seed=self.seed,
+                           pretrained=m.pretrained or "", head=m.head, freeze=parse_freeze(m.freeze))
 
     def as_dict(self) -> dict[str, Any]:
         """The values as plain YAML types (lists, not tuples), e.g. to log them."""

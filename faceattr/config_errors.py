@@ -62,7 +62,8 @@ def _walk(root: type[BaseModel], loc: tuple) -> tuple[list[str], Any, type[BaseM
             break
         parts.append(part)
         info = model.model_fields[part]
-        model = info.annotation if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel) else None
+        group = info.annotation
+        model = group if isinstance(group, type) and issubclass(group, BaseModel) else None
     return parts, info, model
 
 
