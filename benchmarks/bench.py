@@ -247,8 +247,10 @@ def measure_memory(args) -> dict:
     n_val = max(args.batch_size, len(ids) // 20)
     train = Split(cache.images(ids[:-n_val]), torch.from_numpy(labels[:-n_val]))
     val = Split(cache.images(ids[-n_val:]), torch.from_numpy(labels[-n_val:]))
+    # flips only, as measured before TrainConfig took its unset values from params.yaml
     cfg = TrainConfig(alpha=args.alpha, image_size=tuple(cache.size), epochs=1, batch_size=args.batch_size,
-                      device=args.device)
+                      device=args.device, augment={"hflip": True, "max_rotate_deg": 0, "max_translate": 0,
+                                                   "max_scale": 0, "brightness": 0, "contrast": 0, "erase": 0})
     completed = True
     if args.seconds:
         def time_up(*_):

@@ -34,11 +34,11 @@ def untrained_model(path: Path) -> Path:
     import torch
 
     from faceattr.models import ModelSpec, build_model, save_model
-    from faceattr.params import get, load_params
+    from faceattr.config import load_config
 
-    params = load_params(REPO / "params.yaml")
-    arch, alpha = get(params, "model.arch"), float(get(params, "alpha"))
-    attributes, size = list(get(params, "labels.attributes")), tuple(get(params, "train.image_size"))
+    cfg = load_config(REPO / "params.yaml")
+    arch, alpha = cfg.model.arch, cfg.alpha
+    attributes, size = list(cfg.labels.attributes), cfg.train.image_size
     torch.manual_seed(0)
     save_model(path, build_model(arch, len(attributes), alpha).eval(), ModelSpec(arch, alpha, attributes, size))
     return path

@@ -105,8 +105,6 @@ def extract_images(
     are extracted but listed, since training would upscale them far.
     """
     archive, dest = Path(archive), Path(dest)
-    if on_bad_image not in ("skip", "fail"):
-        raise FaceattrError(f"unzip.on_bad_image: expected 'skip' or 'fail', got {on_bad_image!r}")
     if not archive.is_file():
         raise FaceattrError(f"{archive}: image archive not found")
     try:

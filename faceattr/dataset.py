@@ -1,4 +1,5 @@
-"""A partition's splits: clean labels + a partition list + the pixel cache of the decoded images."""
+"""A partition's splits: clean labels + a partition list + the pixel cache of the decoded images (the data
+layer: training imports its Split, not the other way round)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,15 @@ import torch
 
 from faceattr.errors import FaceattrError
 from faceattr.partition import SPLIT_NAMES, read_id_table
-from faceattr.pixels import PixelCache
-from faceattr.training import Split
+from faceattr.pixels import Images, PixelCache
+
+
+@dataclass
+class Split:
+    """Images (rows of the pixel cache, or a uint8 N×3×H×W tensor) and their 0/1 labels (float N×A)."""
+
+    images: Images | torch.Tensor
+    labels: torch.Tensor
 
 
 @dataclass

@@ -18,7 +18,6 @@ from typing import Sequence
 import torch
 import torch.distributed as dist
 
-from faceattr.errors import FaceattrError
 
 
 @dataclass(frozen=True)
@@ -107,8 +106,6 @@ def launch(processes: int, module: str, argv: Sequence[str] = (), pass_fds: Sequ
     import socket
     import time
 
-    if processes < 1:
-        raise FaceattrError(f"train.processes: expected a whole number ≥ 1, got {processes}")
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     listener.listen(4 * processes)

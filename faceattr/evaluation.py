@@ -15,6 +15,7 @@ from sklearn.metrics import roc_curve
 from torch import nn
 
 from faceattr.atomic import atomic_dir, write_text
+from faceattr.config import Evaluate
 from faceattr.inference import predict_logits
 from faceattr.metrics import evaluate_predictions, tune_thresholds
 from faceattr.models import ModelSpec
@@ -87,14 +88,15 @@ def read_per_attribute(path: str | Path) -> dict[str, dict]:
 
 
 def operating_thresholds(model: nn.Module, spec: ModelSpec, val_images: torch.Tensor, val_labels: np.ndarray,
-                         device: torch.device | str, threshold: float, tune: bool, objective: str,
-                         tta_hflip: bool) -> list[float]:
-    """The thresholds a model ships with: `threshold` for every attribute, or, with `tune`, each
-    attribute's threshold that maximises `objective` on the validation split, predicted as evaluation
-    predicts (with or without the mirror-image average), so the test split never chooses them."""
-    if not tune:
-        return [float(threshold)] * len(spec.attributes)
-    prob = predict_probabilities(model, spec, val_images, device, tta_hflip=tta_hflip)
+                         device: torch.device | str, evaluate: Evaluate) -> list[float]:
+    """The thresholds a model ships with: `evaluate.threshold` for every attribute, or, with
+    `evaluate.tune_thresholds`, each attribute's threshold that maximises `evaluate.threshold_objective` on
+    the validation split, predicted as evaluation predicts (with or without the mirror-image average,
+    `evaluate.tta_hflip`), so the test split never chooses them."""
+    if not evaluate.tune_thresholds:
+        return [float(evaluate.threshold)] * len(spec.attributes)
+    prob = predict_probabilities(model, spec, val_images, device, tta_hflip=evaluate.tta_hflip)
+    objective = evaluate.threshold_objective
     return [float(t) for t in tune_thresholds(np.asarray(val_labels).astype(int), prob, objective)]
 
 

@@ -10,23 +10,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from faceattr.errors import FaceattrError
 from faceattr.heads import backbone_of, head_prefix
 from faceattr.layers import layer_names
-
-
-def parse_freeze(value: object) -> int | None:
-    """`model.freeze` as the number of trainable backbone blocks: None for all (`none`), 0 for `backbone`."""
-    if value in (None, "none"):
-        return None
-    if value == "backbone":
-        return 0
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    raise FaceattrError(f"model.freeze: expected none, backbone, or a number of last blocks to train (≥ 0), "
-                        f"got {value!r}")
 
 
 def _blocks_of(names: list[str], blocks: list[str]) -> dict[str, str]:

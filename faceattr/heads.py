@@ -13,7 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-HEADS = ("linear", "mlp", "attention")
+from faceattr.choices import HEADS  # noqa: F401  (re-exported)
+
 MLP_HIDDEN = 512
 MLP_DROPOUT = 0.3
 ATTENTION_DIM = 256

@@ -6,9 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from faceattr.errors import FaceattrError
+from faceattr.choices import LOSSES  # noqa: F401  (re-exported)
 
-LOSSES = ("bce", "weighted_bce", "focal")
 MAX_POS_WEIGHT = 50.0
 
 
@@ -36,10 +35,8 @@ class FocalLoss(nn.Module):
 
 
 def make_loss(name: str, train_labels: torch.Tensor, focal_gamma: float = 2.0) -> nn.Module:
-    if name == "bce":
-        return nn.BCEWithLogitsLoss()
-    if name == "weighted_bce":
-        return nn.BCEWithLogitsLoss(pos_weight=positive_weights(train_labels))
-    if name == "focal":
-        return FocalLoss(focal_gamma)
-    raise FaceattrError(f"train.loss: expected one of {', '.join(LOSSES)}, got {name!r}")
+    """The loss `train.loss` names (one of LOSSES)."""
+    makers = {"bce": lambda: nn.BCEWithLogitsLoss(),
+              "weighted_bce": lambda: nn.BCEWithLogitsLoss(pos_weight=positive_weights(train_labels)),
+              "focal": lambda: FocalLoss(focal_gamma)}
+    return makers[name]()

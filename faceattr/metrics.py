@@ -9,9 +9,8 @@ import numpy as np
 from sklearn.metrics import (accuracy_score, balanced_accuracy_score, f1_score, precision_score, recall_score,
                              roc_auc_score)
 
+from faceattr.choices import THRESHOLD_OBJECTIVES  # noqa: F401  (re-exported)
 from faceattr.errors import FaceattrError
-
-THRESHOLD_OBJECTIVES = ("balanced_accuracy", "f1", "accuracy")
 
 
 def majority_labels(train_labels: np.ndarray) -> np.ndarray:
@@ -61,11 +60,6 @@ def evaluate_predictions(attributes: Sequence[str], y_true: np.ndarray, prob: np
     return {**{k: v for k, v in summary.items() if not math.isnan(v)}, "per_attribute": per}
 
 
-def _check_objective(objective: str) -> None:
-    if objective not in THRESHOLD_OBJECTIVES:
-        raise FaceattrError(f"evaluate.threshold_objective: expected one of {THRESHOLD_OBJECTIVES}, got {objective!r}")
-
-
 def _candidate_scores(y: np.ndarray, p: np.ndarray, objective: str) -> tuple[np.ndarray, np.ndarray]:
     """Each candidate threshold (0.5 and every distinct probability, ascending) and the objective there.
 
@@ -97,7 +91,6 @@ def tune_thresholds(y_true: np.ndarray, prob: np.ndarray, objective: str = "bala
 
     Attributes with one class only in the tuning split keep 0.5: there is nothing to tune against.
     """
-    _check_objective(objective)
 
     def best(t: np.ndarray, p: np.ndarray, k: int) -> float:
         if np.isnan(p).any():
@@ -120,7 +113,6 @@ def tune_thresholds_bruteforce(y_true: np.ndarray, prob: np.ndarray,
                                objective: str = "balanced_accuracy") -> list[float]:
     """tune_thresholds by its definition: scikit-learn scores every candidate over the whole split, O(n²).
     Slow; kept as the reference the fast version is tested and benchmarked against."""
-    _check_objective(objective)
     score = {"balanced_accuracy": balanced_accuracy_score, "accuracy": accuracy_score,
              "f1": lambda t, p: f1_score(t, p, zero_division=0)}[objective]
 

@@ -20,14 +20,14 @@ from torch import nn
 from torchvision import models as tvm
 
 from faceattr.atomic import atomic_path
+from faceattr.choices import ARCHITECTURES, HEADS
+from faceattr.digest import file_sha256  # noqa: F401  (re-exported)
 from faceattr.errors import FaceattrError
-from faceattr.heads import HEADS, attach_head
+from faceattr.heads import attach_head
 
 MODEL_FORMAT = "faceattr-model/1"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-ARCHITECTURES = ("mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "resnet18", "resnet50",
-                 "resnet101", "resnet152", "efficientnet_b0", "densenet121")
 MIN_SIDE, MAX_SIDE = 8, 2048  # a model's input height and width (CelebA's crops are 218×178)
 
 
@@ -139,13 +139,10 @@ class ModelSpec:
 
 
 def build_model(arch: str, num_outputs: int, alpha: float = 1.0, head: str = "linear") -> nn.Module:
-    """A torchvision backbone, randomly initialised, with `num_outputs` logits from the chosen head."""
-    if arch not in ARCHITECTURES:
-        raise FaceattrError(f"model.arch: unknown architecture {arch!r}; allowed: {', '.join(ARCHITECTURES)}")
-    if head not in HEADS:
-        raise FaceattrError(f"model.head: unknown head {head!r}; allowed: {', '.join(HEADS)}")
-    if alpha <= 0:
-        raise FaceattrError(f"alpha: the width multiplier must be > 0, got {alpha}")
+    """A torchvision backbone, randomly initialised, with `num_outputs` logits from the chosen head.
+
+    `arch` and `head` are among faceattr.choices' (the config and ModelSpec.from_dict check them); alpha
+    other than 1.0 is refused here for the other architectures, since a model file's spec may say so."""
     if arch == "mobilenet_v2":
         net = tvm.mobilenet_v2(weights=None, width_mult=alpha, num_classes=num_outputs)
     elif alpha != 1.0:
@@ -229,11 +226,3 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn
         raise FaceattrError(f"{path}: the weights do not fit its spec ({spec.arch}, alpha {spec.alpha}, "
                             f"{spec.head} head, {len(spec.attributes)} attributes): {detail}") from None
     return model.to(device).eval(), spec
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

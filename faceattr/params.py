@@ -1,4 +1,4 @@
-"""Reading params.yaml, the single source of every variant of the pipeline."""
+"""Reading params.yaml, the single source of every variant of the pipeline, safely (faceattr.config types it)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ PARAMS_FILE = Path("params.yaml")
 
 
 def load_params(path: str | Path = PARAMS_FILE, check: bool = True) -> dict[str, Any]:
-    """Load params.yaml and check it against the schema; every problem is a clear error naming the key."""
+    """Load params.yaml as plain YAML values; with `check`, validated by faceattr.config (load_config gives the
+    typed config). Every problem is a one-line error naming the file or the key."""
     path = Path(path)
     if not path.is_file():
         raise FaceattrError(f"{path}: params file not found (run from the repository root)")
@@ -28,7 +29,7 @@ def load_params(path: str | Path = PARAMS_FILE, check: bool = True) -> dict[str,
     if not isinstance(data, dict):
         raise FaceattrError(f"{path}: expected a mapping of keys at the top level")
     if check:
-        from faceattr.schema import validate
+        from faceattr.config import validate
 
         validate(data)
     return data
@@ -80,28 +81,3 @@ def _compose_bounded(loader: yaml.SafeLoader, source: str) -> Any:
         raise FaceattrError(f"{source}{line}: its anchors and aliases expand to more than {MAX_EXPANDED_NODES:,} values "
                             f"(a YAML bomb?); refused. Write the values out instead of aliasing them")
     return loader.construct_document(root)
-
-
-def get(params: dict[str, Any], key: str) -> Any:
-    """Look up a dotted key such as 'train.epochs', naming it when it is missing."""
-    node: Any = params
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            raise FaceattrError(f"params.yaml: missing key {key!r}")
-        node = node[part]
-    return node
-
-
-def data_file(params: dict[str, Any], key: str) -> Path | None:
-    """A dataset file named by `data.<key>`, relative to `data.dir`; None when the param is empty.
-
-    A named file that does not exist is an error naming both params.
-    """
-    name = get(params, f"data.{key}")
-    if name in (None, ""):
-        return None
-    path = Path(get(params, "data.dir")) / str(name)
-    if not path.exists():
-        raise FaceattrError(f"params.yaml: data.{key} = {name!r} does not exist under data.dir = "
-                            f"{get(params, 'data.dir')!r} (looked for {path})")
-    return path

@@ -13,9 +13,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from faceattr.choices import STRATEGIES  # noqa: F401  (re-exported)
 from faceattr.errors import FaceattrError
 
-STRATEGIES = ("first", "random", "identity", "official", "file")
 SPLIT_NAMES = ("train", "val", "test")
 
 Partition = list[tuple[str, int]]
@@ -71,7 +71,8 @@ def assign_groups(group_sizes: Sequence[int], fractions: Sequence[float]) -> lis
 
 def _ordering(ids: Sequence[str], strategy: str, seed: int, fractions: Sequence[float],
               identities: Mapping[str, int] | None, official: Mapping[str, int] | None) -> list[tuple[str, int]]:
-    """All clean ids in subset order, each with the split it gets (-1: decided per subset)."""
+    """All clean ids in subset order, each with the split it gets (-1: decided per subset). `strategy` is
+    first, random, official or identity (the config checks it)."""
     ids = sorted(ids)
     if strategy == "first":
         return [(i, -1) for i in ids]
@@ -88,19 +89,17 @@ def _ordering(ids: Sequence[str], strategy: str, seed: int, fractions: Sequence[
         if bad:
             raise FaceattrError(f"data.eval_partition: split values must be 0, 1 or 2, found {bad}")
         return [(i, official[i]) for i in ids]
-    if strategy == "identity":
-        if identities is None:
-            raise FaceattrError("partition.strategy 'identity' needs data.identities (identity_CelebA.txt)")
-        groups: dict[int, list[str]] = defaultdict(list)
-        for i in ids:
-            if i not in identities:
-                raise FaceattrError(f"data.identities has no identity for image {i}")
-            groups[identities[i]].append(i)
-        people = sorted(groups)
-        people = [people[k] for k in np.random.default_rng(seed).permutation(len(people))]
-        splits = assign_groups([len(groups[p]) for p in people], fractions)
-        return [(i, s) for p, s in zip(people, splits) for i in groups[p]]
-    raise FaceattrError(f"partition.strategy: unknown {strategy!r}; allowed: {', '.join(STRATEGIES)}")
+    if identities is None:  # identity
+        raise FaceattrError("partition.strategy 'identity' needs data.identities (identity_CelebA.txt)")
+    groups: dict[int, list[str]] = defaultdict(list)
+    for i in ids:
+        if i not in identities:
+            raise FaceattrError(f"data.identities has no identity for image {i}")
+        groups[identities[i]].append(i)
+    people = sorted(groups)
+    people = [people[k] for k in np.random.default_rng(seed).permutation(len(people))]
+    splits = assign_groups([len(groups[p]) for p in people], fractions)
+    return [(i, s) for p, s in zip(people, splits) for i in groups[p]]
 
 
 def make_partitions(
@@ -112,17 +111,14 @@ def make_partitions(
     identities: Mapping[str, int] | None = None,
     official: Mapping[str, int] | None = None,
 ) -> dict[str, Partition]:
-    """Partitions keyed by size name ('1000', …, 'all'); each is a sorted list of (image id, split)."""
-    if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
-        raise FaceattrError(f"partition.fractions: expected three non-negative numbers summing to 1, got {list(fractions)}")
-    if strategy == "file":
-        raise FaceattrError("partition.strategy 'file' reads given lists: use read_partition_files")
+    """Partitions keyed by size name ('1000', …, 'all'); each is a sorted list of (image id, split).
+
+    Sizes, strategy (not `file`: read_partition_files reads given lists) and fractions are as the config
+    allows them (faceattr.config.Partition)."""
     ordered = _ordering(ids, strategy, seed, fractions, identities, official)
     result: dict[str, Partition] = {}
     for size in sizes:
         n = len(ordered) if size == "all" else size
-        if not isinstance(n, int) or isinstance(n, bool) or n < 3:
-            raise FaceattrError(f"partition.sizes: expected whole numbers ≥ 3 or 'all', got {size!r}")
         if n > len(ordered):
             raise FaceattrError(
                 f"partition.sizes: a subset of {n} images was asked for, but only {len(ordered)} clean "
@@ -137,14 +133,9 @@ def make_partitions(
 
 
 def read_partition_files(
-    data_dir: str | Path, pattern: str | None, sizes: Sequence[int | str], clean_ids: Sequence[str]
+    data_dir: str | Path, pattern: str, sizes: Sequence[int | str], clean_ids: Sequence[str]
 ) -> tuple[dict[str, Partition], dict]:
     """Read given partition lists (`pattern` with `{size}`, under data_dir), keeping the ids that survived cleaning."""
-    if not pattern or "{size}" not in str(pattern):
-        raise FaceattrError(
-            "partition.files: strategy 'file' needs a path pattern containing {size}, relative to data.dir "
-            "(e.g. seed_mobilenetv2/list_partition_{size}.txt)"
-        )
     clean = set(clean_ids)
     result: dict[str, Partition] = {}
     dropped: dict[str, int] = {}

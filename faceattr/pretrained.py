@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from faceattr.digest import file_sha256
 from faceattr.errors import FaceattrError
 
 IMAGENET = "imagenet"
@@ -82,8 +83,6 @@ def _locate(weights: OfflineWeights) -> Path:
 
 def verify(path: str | Path, sha256: str) -> None:
     """A file whose SHA-256 is not the expected one is an error naming it (once per file per process)."""
-    from faceattr.models import file_sha256
-
     stat = Path(path).stat()
     key = (str(path), stat.st_size, stat.st_mtime)
     if _verified.get(key):

@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import io
 import json
 import math
-import os
 import sys
 import time
-import warnings
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -27,65 +23,22 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from faceattr import distributed, pretrained, schema
-from faceattr.atomic import atomic_path
+from faceattr import distributed, pretrained
+from faceattr.batches import Batches, place
+from faceattr.checkpoints import CHECKPOINT_FORMAT, Checkpoints, lock_checkpoints  # noqa: F401  (re-exported)
+from faceattr.config import TrainConfig  # noqa: F401  (re-exported: what fit takes)
+from faceattr.dataset import Split
 from faceattr.device import autocast, select_device, set_threads, use_bf16
 from faceattr.distill import mix_targets, soft_targets, teachers_digest
 from faceattr.errors import FaceattrError
-from faceattr.finetune import apply_freeze, backbone_parameters, describe, keep_frozen_norms, parse_freeze
+from faceattr.finetune import apply_freeze, describe, keep_frozen_norms
 from faceattr.images import augment_batch, draw_augment, draw_mixup, normalize
 from faceattr.inference import predict_logits
 from faceattr.losses import make_loss
-from faceattr.models import ModelSpec, build_model, load_pretrained, load_weights_file
-from faceattr.pixels import Images, TensorImages, as_images, to_device
+from faceattr.models import ModelSpec, build_model, load_pretrained
+from faceattr.optim import make_optimizer, make_schedule
+from faceattr.pixels import Images, as_images
 from faceattr.progress import Progress
-
-CHECKPOINT_FORMAT = "faceattr-checkpoint/1"
-
-
-@dataclass
-class TrainConfig:
-    """Every knob of a training run (the `train` group of params.yaml, plus alpha and seed)."""
-
-    arch: str = "mobilenet_v2"
-    alpha: float = 1.0
-    image_size: tuple[int, int] = (109, 89)
-    epochs: int = 10
-    batch_size: int = 64
-    optimizer: str = "adamw"
-    lr: float = 0.002
-    weight_decay: float = 0.05
-    momentum: float = 0.9
-    warmup_epochs: float = 1.0
-    schedule: str = "cosine"
-    label_smoothing: float = 0.0
-    loss: str = "bce"
-    focal_gamma: float = 2.0
-    ema_decay: float = 0.0
-    teachers: tuple[str, ...] = ()   # model files whose averaged probabilities join the labels as targets
-    distill_weight: float = 0.5      # the teachers' share of each target
-    mixup: float = 0.0               # Beta(mixup, mixup) weight for blending each batch with itself shuffled; 0: off
-    augment: dict = field(default_factory=lambda: {"hflip": True})
-    early_stopping_patience: int = 0
-    seed: int = 42
-    device: str = "auto"
-    precision: str = "auto"
-    channels_last: bool = True
-    threads: int = 0
-    compile: bool = False
-    processes: int = 1
-    pretrained: str = ""             # '', 'imagenet' or a weights file (faceattr.pretrained)
-    head: str = "linear"
-    freeze: int | None = None        # trainable last backbone blocks; None: all (faceattr.finetune)
-    backbone_lr_scale: float = 1.0   # the backbone's learning rate as a fraction of lr
-
-
-@dataclass
-class Split:
-    """Images (rows of the pixel cache, or a uint8 N×3×H×W tensor) and their 0/1 labels (float N×A)."""
-
-    images: Images | torch.Tensor
-    labels: torch.Tensor
 
 
 @dataclass
@@ -102,134 +55,19 @@ class FitResult:
     teachers_sha256: str = ""   # over the teachers' files ("" without distillation)
 
 
-def _make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
-    # No weight decay on biases and norm weights, as in torchvision's reference recipes. The head's groups
-    # come first (param_groups[0]'s lr is the one logged); the backbone's learn at lr × backbone_lr_scale;
-    # frozen weights are left out.
-    backbone = {id(p) for p in backbone_parameters(model, cfg.arch, cfg.head)}
-    groups = []
-    for in_backbone, scale in ((False, 1.0), (True, cfg.backbone_lr_scale)):
-        params = [p for p in model.parameters() if p.requires_grad and (id(p) in backbone) == in_backbone]
-        for decay, weight_decay in ((True, cfg.weight_decay), (False, 0.0)):
-            chosen = [p for p in params if (p.ndim > 1) == decay]
-            if chosen:
-                groups.append({"params": chosen, "weight_decay": weight_decay, "lr": cfg.lr * scale})
-    if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=cfg.lr)
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
-    if cfg.optimizer == "rmsprop":
-        return torch.optim.RMSprop(groups, lr=cfg.lr, momentum=cfg.momentum, alpha=0.9, eps=0.0316)
-    raise FaceattrError(f"train.optimizer: expected adamw, sgd or rmsprop, got {cfg.optimizer!r}")
-
-
-def _make_schedule(cfg: TrainConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int):
-    total = cfg.epochs * steps_per_epoch
-    warmup = min(int(round(cfg.warmup_epochs * steps_per_epoch)), total - 1) if cfg.warmup_epochs > 0 else 0
-    if cfg.schedule not in ("cosine", "constant"):
-        raise FaceattrError(f"train.schedule: expected cosine or constant, got {cfg.schedule!r}")
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        if cfg.schedule == "constant":
-            return 1.0
-        progress = (step - warmup) / max(1, total - warmup)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
 def fingerprint(cfg: TrainConfig, attributes: list[str], train: Split, val: Split, teachers_sha256: str = "") -> str:
     """Identifies a run's inputs, so a checkpoint is only resumed by the run that wrote it.
 
     The process count is left out: a run interrupted under torchrun may resume in one process and back.
     Teachers count by their content (`teachers_sha256`), not only their paths.
     """
-    settings = {k: v for k, v in asdict(cfg).items() if k != "processes"}
+    settings = cfg.model_dump(exclude={"processes"})
     h = hashlib.sha256(json.dumps([settings, attributes], sort_keys=True, default=str).encode())
     h.update(teachers_sha256.encode())
     for split in (train, val):
         h.update(as_images(split.images).digest())
         h.update(split.labels.contiguous().numpy().tobytes())
     return h.hexdigest()
-
-
-class Checkpoints:
-    """`last.pt` (and the one before it, `prev.pt`) in a folder; a corrupt one falls back to the older."""
-
-    def __init__(self, folder: str | Path):
-        self.folder = Path(folder)
-        self.last = self.folder / "last.pt"
-        self.prev = self.folder / "prev.pt"
-        self.loaded_from: Path | None = None  # the file `load` resumed from
-        self.abandoned_run_id: str | None = None  # the MLflow run of a checkpoint that was not resumed
-
-    def save(self, state: dict) -> None:
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        payload = buffer.getvalue()
-        blob = hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload
-        if self.last.exists():
-            self.last.replace(self.prev)
-        with atomic_path(self.last) as tmp:
-            tmp.write_bytes(blob)
-
-    def load(self, expected_fingerprint: str) -> dict | None:
-        for path in (self.last, self.prev):
-            if not path.exists():
-                continue
-            blob = path.read_bytes()
-            digest, _, payload = blob.partition(b"\n")
-            if hashlib.sha256(payload).hexdigest().encode() != digest:
-                warnings.warn(f"{path}: checkpoint is corrupt (checksum mismatch); ignoring it", stacklevel=2)
-                continue
-            try:  # tensors and plain types only: a crafted checkpoint must not run code when resumed
-                state = load_weights_file(io.BytesIO(payload), str(path))
-            except FaceattrError as exc:
-                warnings.warn(f"checkpoint does not load as plain tensors: {exc}; ignoring it", stacklevel=2)
-                continue
-            if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT \
-                    or state.get("fingerprint") != expected_fingerprint:
-                print(f"note: {path} belongs to other params or data; starting fresh", file=sys.stderr)
-                if isinstance(state, dict) and isinstance(state.get("mlflow_run_id"), str):
-                    self.abandoned_run_id = state["mlflow_run_id"]
-                return None
-            self.loaded_from = path
-            return state
-        return None
-
-    def clear(self) -> None:
-        for path in (self.last, self.prev):
-            path.unlink(missing_ok=True)
-
-
-LOCK_FILE = "train.lock"
-
-
-def lock_checkpoints(folder: str | Path) -> int:
-    """Hold the workspace's training lock (a flock on `folder`/train.lock); returns its file descriptor.
-
-    Two trainers in one workspace would overwrite each other's checkpoints and outputs (e.g. a trainer
-    left running after only `dvc` was killed, and the next `dvc repro`). The lock lasts as long as any
-    process holding the descriptor lives (the launched workers inherit it) and ends with them, even
-    on SIGKILL. A second trainer gets a one-line error naming the holder.
-    """
-    import fcntl
-
-    path = Path(folder) / LOCK_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
-        os.close(fd)
-        raise FaceattrError(f"{path}: another training is running in this workspace ({holder}); wait for it or stop "
-                            f"it (kill the pid), then run again") from None
-    os.ftruncate(fd, 0)
-    os.write(fd, f"pid {os.getpid()}".encode())
-    return fd
 
 
 @torch.no_grad()
@@ -271,43 +109,201 @@ def _mean_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return float(((logits > 0).float() == labels).float().mean())
 
 
-def _place(images: Images, device: torch.device, fraction: float = 0.5) -> Images:
-    """GPU-resident data when it fits in `fraction` of the free GPU memory; otherwise (and on the CPU,
-    where the memory-mapped cache already is the fastest source) batches are gathered from the host."""
-    if device.type != "cuda":
-        return images
-    free, _ = torch.cuda.mem_get_info(device)
-    needed = len(images) * 3 * images.size[0] * images.size[1]
-    return to_device(images, device) if needed <= fraction * free else images
+def _mean_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    return float(((logits > 0).float() == labels).float().mean())
 
 
-class _Batches:
-    """An epoch's batches as uint8 tensors on the training device.
+@dataclass
+class _Run:
+    """A training run's machinery, set up once (`_prepare`): the model, its optimiser and the rest."""
 
-    From host memory to a GPU, the next batch is gathered into pinned memory on a helper thread while
-    the current one trains, and copied without blocking; otherwise batches are gathered in place.
-    """
+    world: distributed.World
+    device: torch.device
+    bf16: bool
+    spec: ModelSpec
+    net: nn.Module            # the plain module: what is saved, averaged and validated
+    model: nn.Module          # what trains: net, under DDP and torch.compile when asked
+    frozen_norms: list[nn.Module]
+    memory_format: torch.memory_format
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    generator: torch.Generator
+    criterion: nn.Module
+    val_criterion: nn.Module
+    ema: AveragedModel | None
+    batch_size: int
+    steps_per_epoch: int
+    soft: torch.Tensor | None  # the teachers' targets (distillation)
+    teachers_sha256: str
 
-    def __init__(self, images: Images, device: torch.device, index_batches: list[torch.Tensor]):
-        self.images, self.device, self.index_batches = images, device, index_batches
-        on_device = isinstance(images, TensorImages) and images.tensor.device.type == device.type
-        self.prefetch = device.type == "cuda" and not on_device
 
-    def _host(self, idx: torch.Tensor) -> torch.Tensor:
-        return self.images.gather(idx).pin_memory()
+@dataclass
+class _Progress:
+    """What a checkpoint holds besides the machinery's state: the epochs so far and the best of them."""
 
-    def __iter__(self):
-        if not self.prefetch:
-            for idx in self.index_batches:
-                yield self.images.gather(idx).to(self.device)
-            return
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(self._host, self.index_batches[0]) if self.index_batches else None
-            for k in range(len(self.index_batches)):
-                batch = pending.result()
-                if k + 1 < len(self.index_batches):
-                    pending = pool.submit(self._host, self.index_batches[k + 1])
-                yield batch.to(self.device, non_blocking=True)
+    history: list[dict] = field(default_factory=list)
+    best_state: dict | None = None
+    best_loss: float = math.inf
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    start_epoch: int = 0
+    stopped_early: bool = False
+
+
+def _prepare(cfg: TrainConfig, attributes: list[str], train_images: Images, train_labels: torch.Tensor) -> _Run:
+    w = distributed.world()
+    device = select_device(cfg.device, w.local_rank)
+    distributed.init(w, device)
+    bf16 = use_bf16(device, cfg.precision)
+    if device.type == "cpu":
+        set_threads(cfg.threads, w.local_size)
+    torch.use_deterministic_algorithms(device.type == "cpu", warn_only=True)
+    soft, teachers_sha256 = None, ""
+    if cfg.teachers:  # before seeding: loading a teacher draws (then overwrites) random initial weights
+        teachers_sha256 = teachers_digest(cfg.teachers)
+        soft = soft_targets(cfg.teachers, train_images, attributes, cfg.image_size, device, bf16).to(device)
+    torch.manual_seed(cfg.seed)
+    spec = ModelSpec(arch=cfg.arch, alpha=cfg.alpha, attributes=list(attributes), image_size=tuple(cfg.image_size),
+                     head=cfg.head)
+    model = build_model(cfg.arch, len(attributes), cfg.alpha, cfg.head)
+    weights_file = pretrained.resolve(cfg.pretrained, cfg.arch, cfg.alpha)
+    if weights_file:
+        skipped = load_pretrained(model, weights_file)
+        if w.is_main:
+            print(f"started from {weights_file} (new: {', '.join(skipped) or 'nothing'})", file=sys.stderr)
+    frozen_norms = apply_freeze(model, cfg.arch, cfg.head, cfg.freeze)
+    if w.is_main and cfg.freeze is not None:
+        print(f"model.freeze: {describe(model)}", file=sys.stderr)
+    model = model.to(device)
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
+    optimizer = make_optimizer(cfg, model)
+    batch_size = min(cfg.batch_size, len(train_images))
+    if batch_size % w.size:
+        raise FaceattrError(f"train.batch_size: {batch_size} does not split evenly over {w.size} processes")
+    steps_per_epoch = len(train_images) // batch_size  # the last partial batch is dropped (BatchNorm)
+    scheduler = make_schedule(cfg, optimizer, steps_per_epoch)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    criterion = make_loss(cfg.loss, train_labels, cfg.focal_gamma).to(device)
+    val_criterion = make_loss(cfg.loss, train_labels, cfg.focal_gamma)  # on the CPU, where val logits are
+    ema = None
+    if cfg.ema_decay:
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+    net = model
+    if w.distributed:
+        model = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+    if cfg.compile:
+        model = torch.compile(model)
+    return _Run(w, device, bf16, spec, net, model, frozen_norms, memory_format, optimizer, scheduler, generator,
+                criterion, val_criterion, ema, batch_size, steps_per_epoch, soft, teachers_sha256)
+
+
+def _restore(cfg: TrainConfig, r: _Run, state: dict) -> _Progress:
+    """Load a checkpoint's state into the run; the epochs it holds."""
+    r.net.load_state_dict(state["model"])
+    r.optimizer.load_state_dict(state["optimizer"])
+    r.scheduler.load_state_dict(state["scheduler"])
+    if r.ema is not None:
+        r.ema.load_state_dict(state["ema"])
+    r.generator.set_state(state["generator"])
+    torch.set_rng_state(state["torch_rng"])
+    if r.device.type == "cuda" and state.get("cuda_rng") is not None:
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    p = _Progress(history=state["history"], best_state=state["best_state"], best_loss=state["best_loss"],
+                  best_epoch=state["best_epoch"], bad_epochs=state["bad_epochs"], start_epoch=state["epoch"] + 1)
+    p.stopped_early = bool(cfg.early_stopping_patience and p.bad_epochs >= cfg.early_stopping_patience)
+    return p
+
+
+def _checkpoint(r: _Run, p: _Progress, fingerprint_: str, epoch: int, tracking_run_id: str | None) -> dict:
+    return {
+        "format": CHECKPOINT_FORMAT, "fingerprint": fingerprint_, "epoch": epoch,
+        "model": r.net.state_dict(), "optimizer": r.optimizer.state_dict(),
+        "scheduler": r.scheduler.state_dict(), "generator": r.generator.get_state(),
+        "ema": r.ema.state_dict() if r.ema is not None else None,
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if r.device.type == "cuda" else None,
+        "history": p.history, "best_state": p.best_state, "best_loss": p.best_loss,
+        "best_epoch": p.best_epoch, "bad_epochs": p.bad_epochs, "mlflow_run_id": tracking_run_id,
+    }
+
+
+def _train_epoch(cfg: TrainConfig, r: _Run, train_images: Images, train_y: torch.Tensor, epoch: int
+                 ) -> tuple[float, float, float]:
+    """One epoch's steps; the summed batch losses and accuracies, and the seconds the steps took."""
+    w, device, batch_size, memory_format = r.world, r.device, r.batch_size, r.memory_format
+    r.model.train()
+    keep_frozen_norms(r.frozen_norms)
+    order = torch.randperm(len(train_images), generator=r.generator)
+    batches = [order[k * batch_size:(k + 1) * batch_size] for k in range(r.steps_per_epoch)]
+    loss_sum, acc_sum = 0.0, 0.0
+    progress = _progress(r.steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}", w.is_main)
+    epoch_started = time.perf_counter()
+    share = w.share(batch_size)
+    mine = [b[share] for b in batches]
+    aug = cfg.augment.model_dump()
+    for step, images in enumerate(Batches(train_images, device, mine)):
+        draw = draw_augment(batch_size, r.generator, **aug)[share]
+        x = augment_batch(images, draw, r.spec.mean, r.spec.std, memory_format)
+        idx = mine[step].to(device)
+        y = train_y[idx]
+        target = mix_targets(y, 0.5, cfg.label_smoothing)  # label smoothing: towards 1/2
+        if r.soft is not None:
+            target = mix_targets(target, r.soft[idx], cfg.distill_weight)
+        if cfg.mixup:  # after the other draws, so runs without mixup keep their random stream
+            lam, keys = draw_mixup(batch_size, r.generator, cfg.mixup)
+            pair = keys[share].argsort().to(device)
+            x = (x * lam + x[pair] * (1 - lam)).contiguous(memory_format=memory_format)
+            target = mix_targets(target, target[pair], 1 - lam)
+        with autocast(device, r.bf16):
+            logits = r.model(x)
+        loss = r.criterion(logits.float(), target)
+        global_loss = distributed.mean(loss, w)
+        if not torch.isfinite(global_loss):
+            raise FaceattrError(
+                f"training diverged: the loss is {global_loss.item()} at epoch {epoch + 1}, step {step + 1}; "
+                f"no model was written (lower train.lr or check the labels)"
+            )
+        r.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        r.optimizer.step()
+        r.scheduler.step()
+        if r.ema is not None:
+            r.ema.update_parameters(r.net)
+        loss_sum += global_loss.item()
+        acc_sum += _mean_accuracy(logits.detach().float(), y)
+        progress.update(1)
+    progress.close()
+    return loss_sum, acc_sum, time.perf_counter() - epoch_started  # loss.item() above syncs the device
+
+
+def _validate(cfg: TrainConfig, r: _Run, p: _Progress, train_images: Images, val_images: Images,
+              val_labels: torch.Tensor, epoch: int, loss_sum: float, acc_sum: float) -> dict:
+    """Score the epoch's weights on the validation split; record the epoch and keep the best weights."""
+    distributed.broadcast_buffers(r.net, r.world)
+    scored = r.ema.module if r.ema is not None else r.net
+    if r.ema is not None:
+        recalibrate_batchnorm(scored, train_images, r.spec, r.device, r.bf16, r.memory_format)
+    val_logits = predict_logits(scored, val_images, r.spec, r.device, bf16=r.bf16, channels_last=cfg.channels_last)
+    val_loss = float(r.val_criterion(val_logits, val_labels))
+    record = {
+        "epoch": epoch + 1,
+        "train_loss": round(loss_sum / r.steps_per_epoch, 6),
+        "train_acc": round(float(distributed.mean(torch.tensor(acc_sum, dtype=torch.float64, device=r.device),
+                                                  r.world)) / r.steps_per_epoch, 6),
+        "val_loss": round(val_loss, 6),
+        "val_acc": round(_mean_accuracy(val_logits, val_labels), 6),
+        "lr": round(r.optimizer.param_groups[0]["lr"], 8),
+    }
+    p.history.append(record)
+    if val_loss < p.best_loss:
+        p.best_loss, p.best_epoch, p.bad_epochs = val_loss, epoch + 1, 0
+        p.best_state = copy.deepcopy({k: v.detach().cpu() for k, v in scored.state_dict().items()})
+    else:
+        p.bad_epochs += 1
+    if cfg.early_stopping_patience and p.bad_epochs >= cfg.early_stopping_patience:
+        p.stopped_early = True
+    return record
 
 
 StartHook = Callable[[str | None, list[dict], str | None], str | None]
@@ -327,164 +323,35 @@ def fit(cfg: TrainConfig, attributes: list[str], train: Split, val: Split, check
     `cfg.batch_size` images (the augmentation of the whole batch is drawn by every process, so the
     run follows the single-process one), all validate alike, and process 0 alone writes checkpoints.
     """
-    if cfg.epochs < 1:
-        raise FaceattrError(f"train.epochs: must be ≥ 1, got {cfg.epochs}")
     train_images, val_images = as_images(train.images), as_images(val.images)
     if len(train_images) < 2:
         raise FaceattrError("the training split has fewer than 2 images; use a larger subset")
     if len(val_images) == 0:
         raise FaceattrError("the validation split is empty; check partition.fractions")
-    w = distributed.world()
-    device = select_device(cfg.device, w.local_rank)
-    distributed.init(w, device)
-    bf16 = use_bf16(device, cfg.precision)
-    if device.type == "cpu":
-        set_threads(cfg.threads, w.local_size)
-    torch.use_deterministic_algorithms(device.type == "cpu", warn_only=True)
-    soft, teachers_sha256 = None, ""
-    if cfg.teachers:  # before seeding: loading a teacher draws (then overwrites) random initial weights
-        schema.SCHEMA["train.distill_weight"]("train.distill_weight", cfg.distill_weight)
-        teachers_sha256 = teachers_digest(cfg.teachers)
-        soft = soft_targets(cfg.teachers, train_images, attributes, cfg.image_size, device, bf16).to(device)
-    torch.manual_seed(cfg.seed)
-    spec = ModelSpec(arch=cfg.arch, alpha=cfg.alpha, attributes=list(attributes), image_size=tuple(cfg.image_size),
-                     head=cfg.head)
-    model = build_model(cfg.arch, len(attributes), cfg.alpha, cfg.head)
-    weights_file = pretrained.resolve(cfg.pretrained, cfg.arch, cfg.alpha)
-    if weights_file:
-        skipped = load_pretrained(model, weights_file)
-        if w.is_main:
-            print(f"started from {weights_file} (new: {', '.join(skipped) or 'nothing'})", file=sys.stderr)
-    frozen_norms = apply_freeze(model, cfg.arch, cfg.head, cfg.freeze)
-    if w.is_main and cfg.freeze is not None:
-        print(f"model.freeze: {describe(model)}", file=sys.stderr)
-    model = model.to(device)
-    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    model = model.to(memory_format=memory_format)
-    optimizer = _make_optimizer(cfg, model)
-    batch_size = min(cfg.batch_size, len(train_images))
-    if batch_size % w.size:
-        raise FaceattrError(f"train.batch_size: {batch_size} does not split evenly over {w.size} processes")
-    steps_per_epoch = len(train_images) // batch_size  # the last partial batch is dropped (BatchNorm)
-    scheduler = _make_schedule(cfg, optimizer, steps_per_epoch)
-    generator = torch.Generator().manual_seed(cfg.seed)
-    criterion = make_loss(cfg.loss, train.labels, cfg.focal_gamma).to(device)
-    val_criterion = make_loss(cfg.loss, train.labels, cfg.focal_gamma)  # on the CPU, where val logits are
-    ema = None
-    if cfg.ema_decay:
-        if not 0 < cfg.ema_decay < 1:
-            raise FaceattrError(f"train.ema_decay: expected 0 (off) or a number in (0, 1), got {cfg.ema_decay}")
-        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
-    net = model  # the plain module: what is saved, averaged and validated
-    if w.distributed:
-        model = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
-    if cfg.compile:
-        model = torch.compile(model)
-
+    r = _prepare(cfg, attributes, train_images, train.labels)
+    w = r.world
     checkpoints = Checkpoints(checkpoint_dir)
-    run_id = fingerprint(cfg, attributes, train, val, teachers_sha256)
-    history: list[dict] = []
-    best_state, best_loss, best_epoch, bad_epochs, start_epoch = None, math.inf, 0, 0, 0
-    stopped_early = False
+    run_id = fingerprint(cfg, attributes, train, val, r.teachers_sha256)
     state = checkpoints.load(run_id)
-    if state is not None:
-        net.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if ema is not None:
-            ema.load_state_dict(state["ema"])
-        generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        if device.type == "cuda" and state.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
-        history, best_state, best_loss = state["history"], state["best_state"], state["best_loss"]
-        best_epoch, bad_epochs, start_epoch = state["best_epoch"], state["bad_epochs"], state["epoch"] + 1
-        stopped_early = bool(cfg.early_stopping_patience and bad_epochs >= cfg.early_stopping_patience)
-        if w.is_main:
-            print(f"resuming from {checkpoints.loaded_from} after epoch {start_epoch}", file=sys.stderr)
-
+    p = _Progress() if state is None else _restore(cfg, r, state)
+    if state is not None and w.is_main:
+        print(f"resuming from {checkpoints.loaded_from} after epoch {p.start_epoch}", file=sys.stderr)
     tracking_run_id = None
     if on_start is not None and w.is_main:
-        tracking_run_id = on_start(state.get("mlflow_run_id") if state is not None else None, list(history),
+        tracking_run_id = on_start(state.get("mlflow_run_id") if state is not None else None, list(p.history),
                                    checkpoints.abandoned_run_id)
 
-    train_images, val_images = _place(train_images, device), _place(val_images, device)
-    train_y = train.labels.to(device)
-    aug = dict(cfg.augment or {})
-    smoothing = cfg.label_smoothing
-    share = w.share(batch_size)
+    train_images, val_images = place(train_images, r.device), place(val_images, r.device)
+    train_y = train.labels.to(r.device)
     started = time.perf_counter()
     step_seconds, seen = 0.0, 0
     try:
-        for epoch in range(start_epoch, cfg.epochs):
-            if stopped_early:
+        for epoch in range(p.start_epoch, cfg.epochs):
+            if p.stopped_early:
                 break
-            model.train()
-            keep_frozen_norms(frozen_norms)
-            order = torch.randperm(len(train_images), generator=generator)
-            batches = [order[k * batch_size:(k + 1) * batch_size] for k in range(steps_per_epoch)]
-            loss_sum, acc_sum = 0.0, 0.0
-            progress = _progress(steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}", w.is_main)
-            epoch_started = time.perf_counter()
-            mine = [b[share] for b in batches]
-            for step, images in enumerate(_Batches(train_images, device, mine)):
-                draw = draw_augment(batch_size, generator, **aug)[share]
-                x = augment_batch(images, draw, spec.mean, spec.std, memory_format)
-                idx = mine[step].to(device)
-                y = train_y[idx]
-                target = mix_targets(y, 0.5, smoothing)  # label smoothing: towards 1/2
-                if soft is not None:
-                    target = mix_targets(target, soft[idx], cfg.distill_weight)
-                if cfg.mixup:  # after the other draws, so runs without mixup keep their random stream
-                    lam, keys = draw_mixup(batch_size, generator, cfg.mixup)
-                    pair = keys[share].argsort().to(device)
-                    x = (x * lam + x[pair] * (1 - lam)).contiguous(memory_format=memory_format)
-                    target = mix_targets(target, target[pair], 1 - lam)
-                with autocast(device, bf16):
-                    logits = model(x)
-                loss = criterion(logits.float(), target)
-                global_loss = distributed.mean(loss, w)
-                if not torch.isfinite(global_loss):
-                    raise FaceattrError(
-                        f"training diverged: the loss is {global_loss.item()} at epoch {epoch + 1}, step {step + 1}; "
-                        f"no model was written (lower train.lr or check the labels)"
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-                if ema is not None:
-                    ema.update_parameters(net)
-                loss_sum += global_loss.item()
-                acc_sum += _mean_accuracy(logits.detach().float(), y)
-                seen += batch_size
-                progress.update(1)
-            progress.close()
-            step_seconds += time.perf_counter() - epoch_started  # loss.item() above syncs the device
-
-            distributed.broadcast_buffers(net, w)
-            scored = ema.module if ema is not None else net
-            if ema is not None:
-                recalibrate_batchnorm(scored, train_images, spec, device, bf16, memory_format)
-            val_logits = predict_logits(scored, val_images, spec, device, bf16=bf16, channels_last=cfg.channels_last)
-            val_loss = float(val_criterion(val_logits, val.labels))
-            record = {
-                "epoch": epoch + 1,
-                "train_loss": round(loss_sum / steps_per_epoch, 6),
-                "train_acc": round(float(distributed.mean(torch.tensor(acc_sum, dtype=torch.float64, device=device), w))
-                                   / steps_per_epoch, 6),
-                "val_loss": round(val_loss, 6),
-                "val_acc": round(_mean_accuracy(val_logits, val.labels), 6),
-                "lr": round(optimizer.param_groups[0]["lr"], 8),
-            }
-            history.append(record)
-            if val_loss < best_loss:
-                best_loss, best_epoch, bad_epochs = val_loss, epoch + 1, 0
-                best_state = copy.deepcopy({k: v.detach().cpu() for k, v in scored.state_dict().items()})
-            else:
-                bad_epochs += 1
-            if cfg.early_stopping_patience and bad_epochs >= cfg.early_stopping_patience:
-                stopped_early = True
+            loss_sum, acc_sum, seconds = _train_epoch(cfg, r, train_images, train_y, epoch)
+            step_seconds, seen = step_seconds + seconds, seen + r.batch_size * r.steps_per_epoch
+            record = _validate(cfg, r, p, train_images, val_images, val.labels, epoch, loss_sum, acc_sum)
             if not w.is_main:
                 continue
             print(f"epoch {record['epoch']}/{cfg.epochs}: train loss {record['train_loss']:.4f} acc "
@@ -492,30 +359,22 @@ def fit(cfg: TrainConfig, attributes: list[str], train: Split, val: Split, check
                   file=sys.stderr, flush=True)
             if on_epoch is not None:
                 on_epoch(record)
-            checkpoints.save({
-                "format": CHECKPOINT_FORMAT, "fingerprint": run_id, "epoch": epoch,
-                "model": net.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
-                "ema": ema.state_dict() if ema is not None else None,
-                "torch_rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
-                "history": history, "best_state": best_state, "best_loss": best_loss,
-                "best_epoch": best_epoch, "bad_epochs": bad_epochs, "mlflow_run_id": tracking_run_id,
-            })
-            if stopped_early:
-                print(f"early stopping: no val-loss improvement for {bad_epochs} epochs", file=sys.stderr)
+            checkpoints.save(_checkpoint(r, p, run_id, epoch, tracking_run_id))
+            if p.stopped_early:
+                print(f"early stopping: no val-loss improvement for {p.bad_epochs} epochs", file=sys.stderr)
     finally:
         distributed.shutdown()
 
     seconds = time.perf_counter() - started
-    net.load_state_dict(best_state)
+    net = r.net
+    net.load_state_dict(p.best_state)
     net = net.to(memory_format=torch.contiguous_format).cpu().eval()
     if w.is_main:
         checkpoints.clear()
-    return FitResult(model=net, spec=spec, history=history, best_epoch=best_epoch, stopped_early=stopped_early,
-                     device=str(device), bf16=bf16, seconds=seconds,
+    return FitResult(model=net, spec=r.spec, history=p.history, best_epoch=p.best_epoch,
+                     stopped_early=p.stopped_early, device=str(r.device), bf16=r.bf16, seconds=seconds,
                      images_per_second=seen / step_seconds if step_seconds > 0 else 0.0,
-                     teachers_sha256=teachers_sha256)
+                     teachers_sha256=r.teachers_sha256)
 
 
 class _Silent:
@@ -532,22 +391,3 @@ def _progress(total: int, desc: str, show: bool = True) -> Progress | _Silent:
     """Batches done in the epoch, with the rate and time left (process 0's only): a redrawn line on a
     terminal, and in logs (DVC, CI, `2> log`) a line every 30 s, so a long epoch is not silent for minutes."""
     return Progress(total, desc, unit="batches", every_s=30.0) if show else _Silent()
-
-
-def config_from_params(params: dict) -> TrainConfig:
-    """TrainConfig from params.yaml: the `train` group, `model.arch`, and the top-level alpha and seed."""
-    from dataclasses import fields
-
-    group = dict(params.get("train") or {})
-    known = {f.name for f in fields(TrainConfig)} - {"arch", "alpha", "seed", "pretrained", "head", "freeze"}
-    unknown = sorted(set(group) - known)
-    if unknown:
-        raise FaceattrError(f"params.yaml: unknown key(s) train.{', train.'.join(unknown)}; known: {', '.join(sorted(known))}")
-    size = list(group.get("image_size", TrainConfig.image_size))
-    schema.image_size("train.image_size", size)
-    group["image_size"] = tuple(size)
-    group["teachers"] = tuple(str(t) for t in group.get("teachers") or ())
-    model = params.get("model") or {}
-    return TrainConfig(**group, arch=model.get("arch", "mobilenet_v2"), pretrained=model.get("pretrained") or "",
-                       head=model.get("head", "linear"), freeze=parse_freeze(model.get("freeze", "none")),
-                       alpha=float(params.get("alpha", 1.0)), seed=int(params.get("seed", 0)))

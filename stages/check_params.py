@@ -1,13 +1,13 @@
 """DVC stage `check_params`: validate params.yaml before any other stage runs (or removes its outputs)."""
 
 from faceattr.atomic import write_text
-from faceattr.params import load_params
+from faceattr.config import load_config
 from faceattr.paths import PARAMS_CHECKED
 from faceattr.stage import run_stage
 
 
 def main() -> None:
-    load_params()
+    load_config()
     # Constant content: downstream stages depend on this file for ordering only, so a params change
     # re-runs just the stages that use the changed keys.
     write_text(PARAMS_CHECKED, "params.yaml is valid\n")

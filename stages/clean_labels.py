@@ -5,17 +5,17 @@ import os
 
 from faceattr.atomic import atomic_path, write_json
 from faceattr.labels import clean_labels
-from faceattr.params import data_file, get, load_params
+from faceattr.config import load_config
 from faceattr.paths import IMAGES_DIR, LABEL_REPORT, LABELS, UNZIP_REPORT
 from faceattr.stage import run_stage
 
 
 def main() -> None:
-    params = load_params()
+    cfg = load_config()
     unzip_report = json.loads(UNZIP_REPORT.read_text())
     frame, report = clean_labels(
-        data_file(params, "attributes"),
-        get(params, "labels.attributes"),
+        cfg.data.file("attributes"),
+        cfg.labels.attributes,
         available_images=os.listdir(IMAGES_DIR),
         bad_images=[b["image"] for b in unzip_report["bad_images"]],
     )

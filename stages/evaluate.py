@@ -9,7 +9,7 @@ from faceattr.evaluation import (evaluate, headline, per_attribute_records, pred
                                  write_csv, write_plot_data)
 from faceattr.metrics import majority_labels
 from faceattr.models import file_sha256, load_model
-from faceattr.params import get, load_params
+from faceattr.config import load_config
 from faceattr.paths import (CONFUSION_DIR, EVAL_METRICS, LABELS, MODEL, PARTITIONS_DIR, PER_ATTRIBUTE, PIXELS_DIR,
                             PREDICTIONS, ROC_DIR)
 from faceattr.pixels import PixelCache
@@ -17,15 +17,14 @@ from faceattr.stage import run_stage
 
 
 def main() -> None:
-    params = load_params()
-    device = select_device(get(params, "train.device"))  # where training ran; large batches on accelerators
+    cfg = load_config()
+    device = select_device(cfg.train.device)  # where training ran; large batches on accelerators
     model, spec = load_model(MODEL, device)
-    data = read_partition_labels(LABELS, partition_path(PARTITIONS_DIR, get(params, "subset")))
+    data = read_partition_labels(LABELS, partition_path(PARTITIONS_DIR, cfg.subset))
     attributes = spec.attributes
     cache = PixelCache(PIXELS_DIR)
     test = load_split(data, "test", cache, spec.image_size)
-    tta = get(params, "evaluate.tta_hflip")
-    prob = predict_probabilities(model, spec, test.images, device, tta_hflip=tta)
+    prob = predict_probabilities(model, spec, test.images, device, tta_hflip=cfg.evaluate.tta_hflip)
     y_true = test.labels.numpy().astype(int)
     # the thresholds the train stage chose on the validation split (evaluate.* params) travel in the model
     result = evaluate(attributes, y_true, prob, majority_labels(data.labels["train"].numpy()),
@@ -42,7 +41,7 @@ def main() -> None:
     for name, a in m["per_attribute"].items():
         print(f"  {name:<20} acc {a['accuracy']:.4f}  bal {a['balanced_accuracy']:.4f}  base {a['baseline_accuracy']:.4f}")
     tracking.log_to_model_run(file_sha256(MODEL), {f"test.{k}": v for k, v in headline(m).items()},
-                              [EVAL_METRICS, PREDICTIONS], params, tables={"test_per_attribute.json": rows})
+                              [EVAL_METRICS, PREDICTIONS], cfg.as_dict(), tables={"test_per_attribute.json": rows})
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from faceattr.explain import choose_layer, resolve_attributes
 from faceattr.gallery import Outcomes, attribute_gallery, box_scores
 from faceattr.images import decode_rgb
 from faceattr.models import file_sha256, load_model
-from faceattr.params import get, load_params
+from faceattr.config import load_config
 from faceattr.paths import EXPLAIN_DIR, EXPLAIN_METRICS, HEAT_IN_BOX, IMAGES_DIR, MODEL, PIXELS_DIR, PREDICTIONS
 from faceattr.pixels import PixelCache
 from faceattr.stage import run_stage
@@ -22,11 +22,11 @@ from faceattr.synth import BOXES_FILE, IMAGE_HEIGHT, IMAGE_WIDTH, read_boxes
 
 
 def main() -> None:
-    params = load_params()
+    cfg = load_config()
     model, spec = load_model(MODEL)  # on the CPU: a few dozen images, and float32 gradients everywhere
-    wanted = get(params, "explain.attributes")
+    wanted = cfg.explain.attributes
     attributes = resolve_attributes(spec, None if wanted == "all" else wanted)
-    layer, last = choose_layer(model, spec, get(params, "explain.layer")), choose_layer(model, spec, "last")
+    layer, last = choose_layer(model, spec, cfg.explain.layer), choose_layer(model, spec, "last")
     frame = pd.read_csv(PREDICTIONS, dtype={"image_id": str})
     ids = frame["image_id"].tolist()
     cached = PixelCache(PIXELS_DIR).images(ids)
@@ -37,7 +37,7 @@ def main() -> None:
     def shown(image_id: str):
         return decode_rgb((IMAGES_DIR / image_id).read_bytes(), image_id)
 
-    boxes_file = Path(get(params, "data.dir")) / BOXES_FILE  # only the synthetic data records them
+    boxes_file = Path(cfg.data.dir) / BOXES_FILE  # only the synthetic data records them
     boxes = read_boxes(boxes_file) if boxes_file.is_file() else {}
     EXPLAIN_DIR.mkdir(parents=True, exist_ok=True)
     for old in EXPLAIN_DIR.glob("*.png"):  # attributes no longer asked for leave no stale figure
@@ -47,7 +47,7 @@ def main() -> None:
         outcomes = Outcomes(frame[f"{attribute}_prob"].to_numpy(), frame[f"{attribute}_pred"].to_numpy(),
                             frame[f"{attribute}_true"].to_numpy())
         shown_count = attribute_gallery(model, spec, attribute, ids, outcomes, model_inputs, shown,
-                                        get(params, "explain.images_per_row"), EXPLAIN_DIR / f"{attribute}.png", layer)
+                                        cfg.explain.images_per_row, EXPLAIN_DIR / f"{attribute}.png", layer)
         print(f"explain: {EXPLAIN_DIR / (attribute + '.png')} ({shown_count} examples, Grad-CAM at {layer})")
         if any(attribute in b for b in boxes.values()):
             in_box[attribute] = {name: box_scores(model, spec, attribute, ids, outcomes.true, boxes, model_inputs,
@@ -64,7 +64,7 @@ def main() -> None:
     write_json(HEAT_IN_BOX, {"layer": layer, "mean": summary, "heat_in_box": in_box})
     write_json(EXPLAIN_METRICS, {k: v for k, v in summary.items() if k == "pointing"})
     tracking.log_to_model_run(file_sha256(MODEL), {f"explain.{k}": v for k, v in summary.items()},
-                              [EXPLAIN_DIR, EXPLAIN_METRICS, HEAT_IN_BOX], params)
+                              [EXPLAIN_DIR, EXPLAIN_METRICS, HEAT_IN_BOX], cfg.as_dict())
 
 
 def heat_summary(in_box: dict, layer: str) -> dict:

@@ -5,25 +5,24 @@ import pandas as pd
 from faceattr.atomic import atomic_dir, write_json
 from faceattr.partition import (format_partition, make_partitions, read_id_table, read_partition_files,
                                 split_counts)
-from faceattr.params import data_file, get, load_params
+from faceattr.config import load_config
 from faceattr.paths import LABELS, PARTITION_REPORT, PARTITIONS_DIR as OUT_DIR
 from faceattr.stage import run_stage
 
 
 def main() -> None:
-    params = load_params()
+    cfg = load_config()
     ids = pd.read_csv(LABELS, usecols=["image_id"], dtype=str)["image_id"].tolist()
-    strategy = get(params, "partition.strategy")
-    sizes = get(params, "partition.sizes")
+    part = cfg.partition
+    strategy, sizes = part.strategy, part.sizes
     dropped = {}
     if strategy == "file":
-        partitions, dropped = read_partition_files(get(params, "data.dir"), get(params, "partition.files"), sizes, ids)
+        partitions, dropped = read_partition_files(cfg.data.dir, part.files, sizes, ids)
     else:
-        identities = data_file(params, "identities") if strategy == "identity" else None
-        official = data_file(params, "eval_partition") if strategy == "official" else None
+        identities = cfg.data.file("identities") if strategy == "identity" else None
+        official = cfg.data.file("eval_partition") if strategy == "official" else None
         partitions = make_partitions(
-            ids, sizes, strategy=strategy, fractions=get(params, "partition.fractions"),
-            seed=get(params, "partition.seed"),
+            ids, sizes, strategy=strategy, fractions=part.fractions, seed=part.seed,
             identities=read_id_table(identities, "identity") if identities else None,
             official=read_id_table(official, "evaluation partition") if official else None,
         )

@@ -11,14 +11,14 @@ from faceattr import plotting, tracking
 from faceattr.dataset import partition_path, read_partition_labels
 from faceattr.evaluation import read_per_attribute
 from faceattr.models import file_sha256
-from faceattr.params import get, load_params
+from faceattr.config import load_config
 from faceattr.paths import (ACCURACY_PNG, CONFUSION_PNG, LABEL_DISTRIBUTION_PNG, LABELS, MODEL, PARTITIONS_DIR,
                             PER_ATTRIBUTE, PREDICTIONS, ROC_PNG, TRAIN_HISTORY, TRAINING_CURVES_PNG)
 from faceattr.stage import run_stage
 
 
 def main() -> None:
-    params = load_params()
+    cfg = load_config()
     per_attribute = read_per_attribute(PER_ATTRIBUTE)
     attributes = list(per_attribute)
     predictions = pd.read_csv(PREDICTIONS, dtype={"image_id": str})
@@ -27,12 +27,12 @@ def main() -> None:
     plotting.roc_curves(predictions, attributes, ROC_PNG)
     thresholds = {name: float(fields["threshold"]) for name, fields in per_attribute.items()}
     plotting.confusion_matrices(predictions, attributes, thresholds, CONFUSION_PNG)
-    data = read_partition_labels(LABELS, partition_path(PARTITIONS_DIR, get(params, "subset")))
+    data = read_partition_labels(LABELS, partition_path(PARTITIONS_DIR, cfg.subset))
     rates = pd.DataFrame({split: labels.mean(0).numpy() if len(labels) else 0.0
                           for split, labels in data.labels.items()}, index=data.attributes)
     plotting.label_distribution(rates, LABEL_DISTRIBUTION_PNG)
     pngs = [TRAINING_CURVES_PNG, ACCURACY_PNG, ROC_PNG, CONFUSION_PNG, LABEL_DISTRIBUTION_PNG]
-    tracking.log_to_model_run(file_sha256(MODEL), {}, pngs, params)
+    tracking.log_to_model_run(file_sha256(MODEL), {}, pngs, cfg.as_dict())
     print("plots: " + ", ".join(map(str, pngs)))
 
 

@@ -3,15 +3,14 @@
 import time
 
 from faceattr.dataset import partition_ids
-from faceattr.params import get, load_params
+from faceattr.config import load_config
 from faceattr.paths import IMAGES_DIR, PARTITIONS_DIR, PIXELS_DIR
 from faceattr.pixels import build_pixel_cache, decode_workers
 from faceattr.stage import run_stage
 
 
 def main() -> None:
-    params = load_params()
-    height, width = get(params, "train.image_size")
+    height, width = load_config().train.image_size
     ids = partition_ids(PARTITIONS_DIR)
     started = time.perf_counter()
     meta = build_pixel_cache(IMAGES_DIR, ids, (height, width), PIXELS_DIR, log_every=20_000)

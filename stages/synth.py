@@ -1,19 +1,14 @@
 """DVC stage `synth`: generate the embedded synthetic CelebA-format dataset and a sample grid."""
 
-from faceattr.params import get, load_params
+from faceattr.config import load_config
 from faceattr.paths import RAW_SYNTHETIC as OUT_DIR, SYNTHETIC_SAMPLES_PNG as SAMPLES_PNG
 from faceattr.stage import run_stage
 from faceattr.synth import generate_dataset, render_sample_grid
 
 
 def main() -> None:
-    params = load_params()
-    summary = generate_dataset(
-        OUT_DIR,
-        count=get(params, "synth.count"),
-        seed=get(params, "synth.seed"),
-        quality=tuple(get(params, "synth.quality")),
-    )
+    synth = load_config().synth
+    summary = generate_dataset(OUT_DIR, count=synth.count, seed=synth.seed, quality=synth.quality)
     render_sample_grid(OUT_DIR / "img_align_celeba.zip", OUT_DIR / "list_attr_celeba.txt", SAMPLES_PNG)
     print(f"synth: {summary['count']} images of {summary['identities']} identities in {OUT_DIR}")
 

@@ -16,15 +16,15 @@ import torch
 
 from faceattr import distributed, pretrained, tracking
 from faceattr.atomic import write_json, write_text
-from faceattr.dataset import load_split, partition_path, read_partition_labels
+from faceattr.config import Params, load_config
+from faceattr.dataset import PartitionData, load_split, partition_path, read_partition_labels
 from faceattr.device import cpu_description, select_device
 from faceattr.evaluation import operating_thresholds
 from faceattr.models import file_sha256, save_model
-from faceattr.params import get, load_params
 from faceattr.paths import CHECKPOINTS_DIR, LABELS, MODEL, PARTITIONS_DIR, PIXELS_DIR, TRAIN_HISTORY, TRAIN_METRICS
 from faceattr.pixels import PixelCache
 from faceattr.stage import run_stage
-from faceattr.training import config_from_params, fit, lock_checkpoints
+from faceattr.training import FitResult, TrainConfig, fit, lock_checkpoints
 
 
 def history_csv(history: list[dict]) -> str:
@@ -36,16 +36,14 @@ def history_csv(history: list[dict]) -> str:
 
 
 def main() -> None:
-    import mlflow
-
-    params = load_params()
-    cfg = config_from_params(params)
+    params = load_config()
+    cfg = params.training()
     w = distributed.world()
     if distributed.LAUNCHED not in os.environ and w.is_main:  # the launcher, a lone trainer or torchrun's rank 0
         lock = lock_checkpoints(CHECKPOINTS_DIR)
         if cfg.processes > 1 and not w.distributed:
             sys.exit(distributed.launch(cfg.processes, "stages.train", pass_fds=[lock]))
-    partition_file = partition_path(PARTITIONS_DIR, get(params, "subset"))
+    partition_file = partition_path(PARTITIONS_DIR, params.subset)
     data = read_partition_labels(LABELS, partition_file)
     cache = PixelCache(PIXELS_DIR)
     train = load_split(data, "train", cache, cfg.image_size)
@@ -63,7 +61,7 @@ def main() -> None:
 
         def start_tracking(resumed_run_id: str | None, history: list[dict], abandoned_run_id: str | None) -> str:
             """Resume the interrupted run's MLflow run (or a new one holding its epochs) once fit has read the checkpoint."""
-            run = tracking.resume_or_start_run(params, {"subset": str(get(params, "subset"))}, resumed_run_id,
+            run = tracking.resume_or_start_run(params.as_dict(), {"subset": str(params.subset)}, resumed_run_id,
                                                history, abandoned_run_id)
             stack.enter_context(run)
             runs.append(run)
@@ -74,48 +72,55 @@ def main() -> None:
         # the operating point travels with the model: evaluate, predict and serve decide with it
         device = select_device(cfg.device, w.local_rank)
         result.spec.thresholds = operating_thresholds(
-            result.model.to(device), result.spec, val.images, val.labels.numpy(), device,
-            get(params, "evaluate.threshold"), get(params, "evaluate.tune_thresholds"),
-            get(params, "evaluate.threshold_objective"), get(params, "evaluate.tta_hflip"))
+            result.model.to(device), result.spec, val.images, val.labels.numpy(), device, params.evaluate)
         result.model.cpu()
-        result.spec.extra["trained_on"] = str(get(params, "data.dir"))  # faceattr info, the synthetic-faces notice
+        result.spec.extra["trained_on"] = str(params.data.dir)  # faceattr info, the synthetic-faces notice
         sha = save_model(MODEL, result.model, result.spec)
         write_text(TRAIN_HISTORY, history_csv(result.history))
         best = result.history[result.best_epoch - 1]
         # two columns of `dvc metrics show`; every epoch's figures are in plots/train_history.csv
         write_json(TRAIN_METRICS, {"best_epoch": result.best_epoch, "best_val_loss": best["val_loss"]})
-        mlflow.set_tags({tracking.MODEL_TAG: sha, "device": result.device, "bf16": str(result.bf16),
-                         "cpu": cpu_description(),
-                         "processes": str(cfg.processes)})
-        if cfg.teachers:
-            mlflow.set_tag("faceattr.teachers_sha256", result.teachers_sha256)
-        if cfg.pretrained:  # which weights it started from, by content
-            mlflow.set_tag("faceattr.pretrained_sha256",
-                           file_sha256(pretrained.resolve(cfg.pretrained, cfg.arch, cfg.alpha)))
-        mlflow.log_metrics({"train_seconds": result.seconds, "train_images_per_second": result.images_per_second,
-                            "best_epoch": result.best_epoch})
-        example = np.zeros((2, 3, *cfg.image_size), dtype=np.float32)
-        with torch.no_grad():
-            output = result.model(torch.from_numpy(example)).numpy()
-        data_dir = str(get(params, "data.dir"))
-        digest = tracking.dataset_digest(LABELS, partition_file)
-        tracking.log_training_dataset(f"{Path(data_dir).name}/{partition_file.name}", data_dir, digest,
-                                      data.attributes, data.ids, data.labels)
-        # models/model.pt rides along (extra_files) so `faceattr … --model models:/faceattr@champion` gets the
-        # faceattr model file, thresholds and all; every training is a new version of the registered model
-        info = mlflow.pytorch.log_model(result.model, name="model", input_example=example,
-                                        signature=mlflow.models.infer_signature(example, output),
-                                        extra_files=[str(MODEL)], registered_model_name=tracking.REGISTERED_MODEL)
-        version = tracking.register_logged_model(info, {
-            tracking.MODEL_TAG: sha, tracking.DATASET_TAG: digest, "subset": str(get(params, "subset")),
-            "dvc_exp_name": os.environ.get("DVC_EXP_NAME", ""), "git_commit": tracking.git_commit() or ""})
-        mlflow.log_artifact(str(TRAIN_HISTORY))
-        mlflow.log_artifact(str(TRAIN_METRICS))
+        version = log_model(params, cfg, result, sha, data, partition_file)
     print(f"train: best epoch {result.best_epoch}, val loss {best['val_loss']:.4f}, val acc {best['val_acc']:.4f}; "
           f"{result.images_per_second:.0f} images/s on {result.device}{' (bf16)' if result.bf16 else ''}")
     print(f"train: MLflow run {tracking.run_link(runs[-1])}")
     print(f"train: registered as models:/{tracking.REGISTERED_MODEL}/{version} "
           f"(`faceattr promote {runs[-1].info.run_id}` makes it models:/{tracking.REGISTERED_MODEL}@{tracking.CHAMPION})")
+
+
+def log_model(params: Params, cfg: TrainConfig, result: FitResult, sha: str, data: PartitionData,
+              partition_file: Path) -> str:
+    """Tag the active MLflow run, log the dataset and the model, and register it; the registered version."""
+    import mlflow
+
+    mlflow.set_tags({tracking.MODEL_TAG: sha, "device": result.device, "bf16": str(result.bf16),
+                     "cpu": cpu_description(),
+                     "processes": str(cfg.processes)})
+    if cfg.teachers:
+        mlflow.set_tag("faceattr.teachers_sha256", result.teachers_sha256)
+    if cfg.pretrained:  # which weights it started from, by content
+        mlflow.set_tag("faceattr.pretrained_sha256",
+                       file_sha256(pretrained.resolve(cfg.pretrained, cfg.arch, cfg.alpha)))
+    mlflow.log_metrics({"train_seconds": result.seconds, "train_images_per_second": result.images_per_second,
+                        "best_epoch": result.best_epoch})
+    example = np.zeros((2, 3, *cfg.image_size), dtype=np.float32)
+    with torch.no_grad():
+        output = result.model(torch.from_numpy(example)).numpy()
+    data_dir = str(params.data.dir)
+    digest = tracking.dataset_digest(LABELS, partition_file)
+    tracking.log_training_dataset(f"{Path(data_dir).name}/{partition_file.name}", data_dir, digest,
+                                  data.attributes, data.ids, data.labels)
+    # models/model.pt rides along (extra_files) so `faceattr … --model models:/faceattr@champion` gets the
+    # faceattr model file, thresholds and all; every training is a new version of the registered model
+    info = mlflow.pytorch.log_model(result.model, name="model", input_example=example,
+                                    signature=mlflow.models.infer_signature(example, output),
+                                    extra_files=[str(MODEL)], registered_model_name=tracking.REGISTERED_MODEL)
+    version = tracking.register_logged_model(info, {
+        tracking.MODEL_TAG: sha, tracking.DATASET_TAG: digest, "subset": str(params.subset),
+        "dvc_exp_name": os.environ.get("DVC_EXP_NAME", ""), "git_commit": tracking.git_commit() or ""})
+    mlflow.log_artifact(str(TRAIN_HISTORY))
+    mlflow.log_artifact(str(TRAIN_METRICS))
+    return version
 
 
 if __name__ == "__main__":

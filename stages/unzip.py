@@ -3,18 +3,18 @@
 from faceattr.archive import extract_images
 from faceattr.limits import SMALL_SIDE
 from faceattr.atomic import write_json
-from faceattr.params import data_file, get, load_params
+from faceattr.config import load_config
 from faceattr.paths import IMAGES_DIR, UNZIP_REPORT
 from faceattr.stage import run_stage
 
 
 def main() -> None:
-    params = load_params()
+    cfg = load_config()
     report = extract_images(
-        data_file(params, "images"),
+        cfg.data.file("images"),
         IMAGES_DIR,
-        max_uncompressed_bytes=int(get(params, "unzip.max_uncompressed_mb") * 2**20),
-        on_bad_image=get(params, "unzip.on_bad_image"),
+        max_uncompressed_bytes=int(cfg.unzip.max_uncompressed_mb * 2**20),
+        on_bad_image=cfg.unzip.on_bad_image,
     )
     write_json(UNZIP_REPORT, report)
     print(f"unzip: {report['images_extracted']} images extracted, {report['images_bad']} bad, "

@@ -10,14 +10,15 @@ from pathlib import Path
 import pytest
 import torch
 
+from helpers import with_value
 from faceattr import pretrained
+from faceattr.config import parse_freeze, validate
 from faceattr.errors import FaceattrError
 from faceattr.explain import grad_cam
-from faceattr.finetune import apply_freeze, backbone_parameters, parse_freeze
+from faceattr.finetune import apply_freeze, backbone_parameters
 from faceattr.heads import HEADS, backbone_of
 from faceattr.layers import layer_names
 from faceattr.models import ModelSpec, build_model, load_model, load_pretrained, save_model
-from faceattr.schema import validate
 from faceattr.training import TrainConfig, fit, recalibrate_batchnorm
 from helpers import TRAIN_ATTRS as ATTRS
 from helpers import tiny_data
@@ -111,8 +112,8 @@ def test_new_backbones_build_and_their_blocks_are_named(arch):
 
 def test_freeze_values():
     assert parse_freeze("none") is None and parse_freeze("backbone") == 0 and parse_freeze(3) == 3
-    with pytest.raises(FaceattrError, match="model.freeze"):
-        parse_freeze("head")
+    with pytest.raises(FaceattrError, match="model.freeze = 'head' .*none, backbone"):
+        validate(with_value("model.freeze", "head"))
 
 
 @pytest.mark.parametrize("arch, head", [("mobilenet_v2", "linear"), ("resnet18", "attention"),

@@ -3,6 +3,8 @@ import math
 import pytest
 import torch
 
+from helpers import with_value
+from faceattr.config import validate
 from faceattr.errors import FaceattrError
 from faceattr.losses import FocalLoss, make_loss, positive_weights
 
@@ -32,5 +34,5 @@ def test_focal_loss_hand_computed():
 
 
 def test_unknown_loss_is_named():
-    with pytest.raises(FaceattrError, match="train.loss"):
-        make_loss("hinge", torch.zeros(1, 1))
+    with pytest.raises(FaceattrError, match="train.loss = 'hinge' .*bce, weighted_bce, focal"):
+        validate(with_value("train.loss", "hinge"))

@@ -8,11 +8,11 @@ import sys
 
 import pytest
 
+from faceattr.config import validate
 from helpers import DEFAULT_PARAMS as DEFAULT
 from helpers import REPO, with_value
 from faceattr.errors import FaceattrError
 from faceattr.params import load_params
-from faceattr.schema import validate
 
 
 def numeric_keys(node, prefix=""):

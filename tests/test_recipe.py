@@ -10,7 +10,7 @@ import yaml
 from faceattr.errors import FaceattrError
 from faceattr.params import load_params
 from faceattr.recipe import apply_overrides, command, hydra_value, load_recipe
-from faceattr.schema import validate
+from faceattr.config import validate
 from helpers import REPO
 
 RECIPES = sorted((REPO / "recipes").glob("*.yaml"))

@@ -1,11 +1,13 @@
 import copy
+import subprocess
+import sys
 
 import pytest
 
+from faceattr.config import TrainConfig, validate
 from helpers import DEFAULT_PARAMS as DEFAULT
-from helpers import with_value
+from helpers import REPO, with_value
 from faceattr.errors import FaceattrError
-from faceattr.schema import validate
 
 
 def test_the_committed_params_are_valid():
@@ -53,3 +55,39 @@ def test_alpha_only_with_mobilenet_v2():
     params["alpha"] = 0.5
     with pytest.raises(FaceattrError, match="only mobilenet_v2"):
         validate(params)
+
+
+def test_a_typo_in_a_key_fails_check_params_in_one_line(tmp_path):
+    text = (REPO / "params.yaml").read_text()
+    assert "\n  lr: 0.003" in text
+    (tmp_path / "params.yaml").write_text(text.replace("\n  lr: 0.003", "\n  learning_rate: 0.003"))
+    proc = subprocess.run([sys.executable, "-m", "stages.check_params"], cwd=tmp_path, capture_output=True, text=True,
+                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 2
+    [line] = proc.stderr.strip().splitlines()
+    assert line.startswith("error: params.yaml: unknown key train.learning_rate; allowed in train: ") and " lr," in line
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_train_config_built_in_code_takes_the_rest_from_params_yaml():
+    """params.yaml is the one source of values: what a test or benchmark leaves out is params.yaml's."""
+    cfg = TrainConfig(epochs=2, augment={"erase": 0.5})
+    train = DEFAULT["train"]
+    assert cfg.epochs == 2 and cfg.lr == train["lr"] and cfg.seed == DEFAULT["seed"] and cfg.alpha == DEFAULT["alpha"]
+    assert cfg.augment.model_dump() == {**train["augment"], "erase": 0.5}
+    assert validate(copy.deepcopy(DEFAULT)).training() == TrainConfig()
+    with pytest.raises(FaceattrError, match=r"^train.distill_weight = 2 is not allowed; expected a number ≥ 0 and ≤ 1$"):
+        TrainConfig(distill_weight=2)
+    with pytest.raises(FaceattrError, match=r"^model.arch = 'vgg16' is not allowed; expected one of mobilenet_v2, "):
+        TrainConfig(arch="vgg16")
+
+
+def test_the_config_and_the_data_stages_load_no_training_stack():
+    code = ("import sys, stages.check_params, stages.preprocess, stages.evaluate, stages.plots; "
+            "import faceattr.config; print(sorted(m for m in ('faceattr.training', 'faceattr.optim', 'faceattr.distill') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    code = "import sys, faceattr.config, stages.check_params; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
