@@ -39,15 +39,16 @@ verify: install
 	dvc repro
 	$(PY) -m faceattr.verify
 
-# One worker per core, each taking whole files (so a file's module fixtures are built once): most tests wait on
+# One worker per core, each taking whole files (so a file's module fixtures are built once), in the order
+# tests/conftest.py gives them (the longest first; --no-loadscope-reorder keeps it): most tests wait on
 # subprocesses (dvc, MLflow, a server), so two workers on two cores finish far sooner than one.
 test: install
-	$(PY) -m pytest -n auto --dist loadfile
+	$(PY) -m pytest -n auto --dist loadfile --no-loadscope-reorder
 
 # The suite without its `e2e` tests (those running `dvc repro`, `dvc exp run`, several training processes or a
 # server; pyproject.toml): unit and in-process stage tests, for the edit-test loop. The e2e tests stay in `make test`.
 test-fast: install
-	$(PY) -m pytest -n auto --dist loadfile -m "not e2e"
+	$(PY) -m pytest -n auto --dist loadfile --no-loadscope-reorder -m "not e2e"
 
 # Speed and memory against a naive pipeline and the compute ceiling, then `faceattr serve`'s latency
 # (benchmarks/README.md);

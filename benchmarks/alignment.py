@@ -34,10 +34,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from faceattr.detect import (CELEBA_LANDMARKS, CELEBA_LEFT_EYE, CELEBA_RIGHT_EYE, DETECTORS,  # noqa: E402
+from faceattr.detect import (CELEBA_LANDMARKS, CELEBA_LEFT_EYE, CELEBA_RIGHT_EYE, DETECTORS,
                              detect_faces)
-from faceattr.synth import face_with_eyes  # noqa: E402
+from faceattr.synth import face_with_eyes
 
 PHOTO_W, PHOTO_H, PER_PHOTO = 640, 480, 4
 SCALES, ANGLE = (0.6, 1.6), 25.0

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from faceattr.metrics import evaluate_predictions  # noqa: E402
+from faceattr.metrics import evaluate_predictions
 
 
 def read_run(path: str) -> tuple[list[str], pd.DataFrame]:

@@ -16,20 +16,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from faceattr.dataset import load_split, partition_path, read_partition_labels  # noqa: E402
-from faceattr.evaluation import predict_probabilities  # noqa: E402
-from faceattr.metrics import tune_thresholds  # noqa: E402
-from faceattr.models import load_model  # noqa: E402
-from faceattr.pixels import PixelCache  # noqa: E402
-from faceattr.paths import LABELS, MODEL, PARTITIONS_DIR, PIXELS_DIR  # noqa: E402
+from faceattr.dataset import load_split, partition_path, read_partition_labels
+from faceattr.evaluation import predict_probabilities
+from faceattr.metrics import tune_thresholds
+from faceattr.models import load_model
+from faceattr.pixels import PixelCache
+from faceattr.paths import LABELS, MODEL, PARTITIONS_DIR, PIXELS_DIR
 
 FIGURES = ("accuracy@0.5", "balanced_accuracy", "macro_f1", "roc_auc")
 

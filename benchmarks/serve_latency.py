@@ -128,7 +128,6 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     requests = 12 if args.quick else args.requests
 
-    sys.path.insert(0, str(REPO))
     import torch
 
     from faceattr import demo

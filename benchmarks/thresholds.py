@@ -13,12 +13,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from faceattr.metrics import THRESHOLD_OBJECTIVES, tune_thresholds, tune_thresholds_bruteforce  # noqa: E402
+from faceattr.metrics import THRESHOLD_OBJECTIVES, tune_thresholds, tune_thresholds_bruteforce
 
 
 def split(images: int, attributes: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,6 @@ test, for most models.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Callable
 
@@ -19,12 +18,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from faceattr.images import decode_resized, normalize  # noqa: E402
-from faceattr.labels import parse_attribute_file  # noqa: E402
-from faceattr.models import load_model  # noqa: E402
-from faceattr.partition import read_id_table  # noqa: E402
-from faceattr.sources import iter_images  # noqa: E402
+from faceattr.images import decode_resized, normalize
+from faceattr.labels import parse_attribute_file
+from faceattr.models import load_model
+from faceattr.partition import read_id_table
+from faceattr.sources import iter_images
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
 

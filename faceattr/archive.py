@@ -19,7 +19,9 @@ from faceattr.atomic import atomic_dir
 from faceattr.errors import FaceattrError
 from faceattr.limits import MAX_IMAGE_MB, SMALL_SIDE, pixel_problem
 
-IMAGE_SUFFIXES = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG"}
+# A dataset image's suffix → the format its bytes must have: what the pipeline's decoder (torchvision's
+# decode_jpeg/decode_png) reads. Photos given to `faceattr predict` may be more (file_kinds.PHOTO_SUFFIXES).
+DATASET_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG"}
 
 
 class EntryTooLarge(Exception):
@@ -82,7 +84,7 @@ def image_problem(data: bytes, suffix: str) -> str | None:
             img.load()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         return f"does not decode: {exc}"
-    expected = IMAGE_SUFFIXES[suffix]
+    expected = DATASET_FORMATS[suffix]
     if fmt != expected:
         return f"{fmt} data in a {suffix} file"
     return None
@@ -128,7 +130,7 @@ def extract_images(
                 continue
             base = PurePosixPath(info.filename.replace("\\", "/")).name
             suffix = PurePosixPath(base).suffix.lower()
-            if suffix not in IMAGE_SUFFIXES or base.startswith("."):
+            if suffix not in DATASET_FORMATS or base.startswith("."):
                 non_images += 1
                 continue
             if base in images:

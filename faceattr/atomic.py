@@ -12,7 +12,10 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _writer_alive(leftover: Path, target: Path) -> bool:
@@ -92,6 +95,11 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
 def write_json(path: str | os.PathLike[str], data: Any) -> None:
     """Atomically write JSON with sorted keys, so equal data gives equal bytes."""
     write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def write_csv(path: str | os.PathLike[str], frame: pd.DataFrame) -> None:
+    """Atomically write a table as CSV: a header, no index, Unix newlines (every CSV output of every stage)."""
+    write_text(path, frame.to_csv(index=False, lineterminator="\n"))
 
 
 @contextlib.contextmanager

@@ -16,13 +16,6 @@ CELEBA_ATTRIBUTES: tuple[str, ...] = (
     "Wearing_Necktie", "Young",
 )
 
-# The ten attributes of the published MobileNetV2 project, the default selection.
-DEFAULT_ATTRIBUTES: tuple[str, ...] = (
-    "Black_Hair", "Eyeglasses", "Heavy_Makeup", "Male", "Mustache", "Pale_Skin", "Smiling",
-    "Wavy_Hair", "Wearing_Hat", "Young",
-)
-
-
 def select_attributes(requested: str | Sequence[str], available: Sequence[str], source: str) -> list[str]:
     """Resolve the `attributes` param ('all' or a list of names) against the columns a file has."""
     if isinstance(requested, str):

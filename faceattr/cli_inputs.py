@@ -138,8 +138,8 @@ def report_problems(problems: list[tuple[str, str]]) -> None:
 
 def require_inputs(scan: Scan, inputs: Sequence[str]) -> None:
     """An error when the inputs held nothing at all: no image, no unreadable file, no faceless photo."""
-    from faceattr.sources import IMAGE_SUFFIXES
+    from faceattr.file_kinds import PHOTO_SUFFIXES
 
     if not scan.names and not scan.problems and not scan.faceless:
         raise FaceattrError(f"no images found in {', '.join(inputs)} (looked for "
-                            f"{', '.join(IMAGE_SUFFIXES)} files, folders and zip archives)")
+                            f"{', '.join(PHOTO_SUFFIXES)} files, folders and zip archives)")

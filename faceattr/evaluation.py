@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -14,7 +13,7 @@ import torch
 from sklearn.metrics import roc_curve
 from torch import nn
 
-from faceattr.atomic import atomic_dir, write_text
+from faceattr.atomic import atomic_dir, write_csv
 from faceattr.config import Evaluate
 from faceattr.inference import predict_logits
 from faceattr.metrics import evaluate_predictions, tune_thresholds
@@ -51,7 +50,6 @@ def predict_probabilities(model: nn.Module, spec: ModelSpec, images: torch.Tenso
 @dataclass
 class Evaluation:
     metrics: dict
-    probabilities: np.ndarray
     thresholds: list[float]
 
 
@@ -59,7 +57,7 @@ def evaluate(attributes: Sequence[str], y_true: np.ndarray, prob: np.ndarray, ma
              thresholds: Sequence[float]) -> Evaluation:
     """Metrics at per-attribute thresholds (ModelSpec.decision_thresholds)."""
     thresholds = [float(t) for t in thresholds]
-    return Evaluation(evaluate_predictions(attributes, y_true, prob, thresholds, majority), prob, thresholds)
+    return Evaluation(evaluate_predictions(attributes, y_true, prob, thresholds, majority), thresholds)
 
 
 # What DVC and MLflow show as test metrics: five columns, so `dvc metrics show` fits a 160-column terminal
@@ -110,12 +108,6 @@ def predictions_frame(ids: Sequence[str], attributes: Sequence[str], prob: np.nd
         if y_true is not None:
             columns[f"{name}_true"] = y_true[:, k].astype(int)
     return pd.DataFrame(columns)
-
-
-def write_csv(path: str | Path, frame: pd.DataFrame) -> None:
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False, lineterminator="\n")
-    write_text(path, buffer.getvalue())
 
 
 def write_plot_data(roc_dir: str | Path, confusion_dir: str | Path, attributes: Sequence[str],

@@ -15,6 +15,9 @@ from pathlib import Path
 MODEL_EXPECTED = "a faceattr model written by the train stage (models/model.pt, a torch zip archive)"
 PRETRAINED_EXPECTED = "a torchvision-format weights file (a state_dict written by torch.save)"
 HEAD_BYTES = 4096
+# What `faceattr predict`, `explain` and `serve` take from folders and archives (torchvision's decode_image):
+# a dataset holds JPEG or PNG only (archive.DATASET_FORMATS).
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
 def size_words(size: int) -> str:
@@ -100,7 +103,7 @@ def _describe_zip(path: str | Path | io.BytesIO, size: int) -> tuple[str, str]:
     if any(n.endswith("/data.pkl") or n == "data.pkl" for n in names):
         return (f"a damaged torch archive ({size_words(size)})",
                 "copy it again, or `dvc pull` / `dvc repro` for the pipeline's own")
-    images = [n for n in names if n.lower().endswith((".jpg", ".jpeg", ".png", ".bmp", ".webp"))]
+    images = [n for n in names if n.lower().endswith(PHOTO_SUFFIXES)]
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
     if images:
         return (f"a zip archive of {len(images)} image(s) ({shown}), not a torch archive",

@@ -7,10 +7,8 @@ the training device, on uint8 batches.
 
 from __future__ import annotations
 
-import io
 import math
 import random
-import warnings
 from dataclasses import dataclass
 from typing import Sequence
 

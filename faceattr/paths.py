@@ -1,34 +1,44 @@
-"""Where each stage reads and writes, in one place (dvc.yaml names the same paths)."""
+"""Where each stage reads and writes: faceattr/paths.yaml's list (which dvc.yaml reads too), as constants."""
 
 from pathlib import Path
 
-RAW_SYNTHETIC = Path("data/raw/synthetic")
-IMAGES_DIR = Path("data/interim/img_align_celeba")
-UNZIP_REPORT = Path("data/interim/unzip_report.json")
-LABELS = Path("data/processed/labels.csv")
-LABEL_REPORT = Path("data/processed/label_report.json")
-PARTITIONS_DIR = Path("data/processed/partitions")
-PARTITION_REPORT = Path("data/processed/partition_report.json")
-PIXELS_DIR = Path("data/processed/pixels")
-MODEL = Path("models/model.pt")
-CHECKPOINTS_DIR = Path("models/checkpoints")
-TRAIN_METRICS = Path("metrics/train.json")
-EVAL_METRICS = Path("metrics/eval.json")
-PER_ATTRIBUTE = Path("plots/per_attribute.json")  # the per-attribute table (not DVC metrics: 9 columns each)
-TRAIN_HISTORY = Path("plots/train_history.csv")
-PREDICTIONS = Path("plots/predictions.csv")
-ROC_DIR = Path("plots/roc")
-CONFUSION_DIR = Path("plots/confusion")
-SYNTHETIC_SAMPLES_PNG = Path("plots/synthetic_samples.png")
-TRAINING_CURVES_PNG = Path("plots/training_curves.png")
-ACCURACY_PNG = Path("plots/per_attribute_accuracy.png")
-ROC_PNG = Path("plots/roc_curves.png")
-CONFUSION_PNG = Path("plots/confusion_matrices.png")
-LABEL_DISTRIBUTION_PNG = Path("plots/label_distribution.png")
-PARAMS_CHECKED = Path("data/params_checked.txt")
-EXPLAIN_DIR = Path("plots/explain")
-EXPLAIN_METRICS = Path("metrics/explain.json")
-HEAT_IN_BOX = Path("plots/heat_in_box.json")  # per attribute and layer (metrics/explain.json: the means)
+import yaml
+
+PATHS_FILE = Path(__file__).with_name("paths.yaml")
+_PATHS: dict[str, str] = yaml.safe_load(PATHS_FILE.read_text(encoding="utf-8"))["paths"]
+
+
+def _path(key: str) -> Path:
+    return Path(_PATHS[key])
+
+
+RAW_SYNTHETIC = _path("raw_synthetic")
+IMAGES_DIR = _path("images_dir")
+UNZIP_REPORT = _path("unzip_report")
+LABELS = _path("labels")
+LABEL_REPORT = _path("label_report")
+PARTITIONS_DIR = _path("partitions_dir")
+PARTITION_REPORT = _path("partition_report")
+PIXELS_DIR = _path("pixels_dir")
+MODEL = _path("model")
+CHECKPOINTS_DIR = _path("checkpoints_dir")
+TRAIN_METRICS = _path("train_metrics")
+EVAL_METRICS = _path("eval_metrics")
+PER_ATTRIBUTE = _path("per_attribute")
+TRAIN_HISTORY = _path("train_history")
+PREDICTIONS = _path("predictions")
+ROC_DIR = _path("roc_dir")
+CONFUSION_DIR = _path("confusion_dir")
+SYNTHETIC_SAMPLES_PNG = _path("synthetic_samples_png")
+TRAINING_CURVES_PNG = _path("training_curves_png")
+ACCURACY_PNG = _path("accuracy_png")
+ROC_PNG = _path("roc_png")
+CONFUSION_PNG = _path("confusion_png")
+LABEL_DISTRIBUTION_PNG = _path("label_distribution_png")
+PARAMS_CHECKED = _path("params_checked")
+EXPLAIN_DIR = _path("explain_dir")
+EXPLAIN_METRICS = _path("explain_metrics")
+HEAT_IN_BOX = _path("heat_in_box")
 
 # Every output of every stage (each stage sweeps their stale temporaries as it starts).
 OUTPUTS = (RAW_SYNTHETIC, IMAGES_DIR, UNZIP_REPORT, LABELS, LABEL_REPORT, PARTITIONS_DIR, PARTITION_REPORT,

@@ -9,9 +9,8 @@ from typing import Iterator, Sequence
 
 from faceattr.archive import read_problem
 from faceattr.errors import FaceattrError
+from faceattr.file_kinds import PHOTO_SUFFIXES
 from faceattr.limits import MAX_IMAGE_MB
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
 @dataclass
@@ -34,13 +33,13 @@ def iter_images(inputs: Sequence[str | Path]) -> Iterator[ImageItem]:
     for raw in inputs:
         path = Path(raw)
         if path.is_dir():
-            for child in sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES):
+            for child in sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES):
                 yield ImageItem(str(child), child.name, child.read_bytes())
         elif path.is_file() and zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as zf:
                 for info in sorted(zf.infolist(), key=lambda i: i.filename):
                     base = PurePosixPath(info.filename).name
-                    if info.is_dir() or PurePosixPath(base).suffix.lower() not in IMAGE_SUFFIXES:
+                    if info.is_dir() or PurePosixPath(base).suffix.lower() not in PHOTO_SUFFIXES:
                         continue
                     data, problem = read_problem(zf, info, MAX_IMAGE_MB * 2**20)
                     yield ImageItem(f"{path}:{info.filename}", base, data, problem)
@@ -59,11 +58,11 @@ def count_images(inputs: Sequence[str | Path], wanted: set[str] | None = None) -
         for raw in inputs:
             path = Path(raw)
             if path.is_dir():
-                names = [p.name for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+                names = [p.name for p in path.rglob("*") if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES]
             elif path.is_file() and zipfile.is_zipfile(path):
                 with zipfile.ZipFile(path) as zf:
                     names = [PurePosixPath(i.filename).name for i in zf.infolist() if not i.is_dir()
-                             and PurePosixPath(i.filename).suffix.lower() in IMAGE_SUFFIXES]
+                             and PurePosixPath(i.filename).suffix.lower() in PHOTO_SUFFIXES]
             elif path.is_file():
                 names = [path.name]
             else:

@@ -15,8 +15,9 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, ClassVar
 
 import torch
 from torch import nn
@@ -79,7 +80,9 @@ def recalibrate_batchnorm(module: nn.Module, images: Images, spec: ModelSpec, de
     the weights move far within the average's horizon, the averaged statistics no longer match the
     averaged weights, and the mismatch compounds through the layers (seen on real CelebA: a constant
     output). So the averaged model's statistics are measured afresh, as SWA's `update_bn` does, on a fixed
-    set of images, identical in every process and on every resume.
+    set of images, identical in every process and on every resume. (`torch.optim.swa_utils.update_bn` itself
+    would also reset the frozen layers' statistics under `model.freeze`, and feeds its loader's batches as
+    they are: no input normalisation, channels_last or bf16 autocast as in training.)
     """
     # frozen layers (model.freeze) keep their statistics: they normalise in eval mode while training
     every = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
@@ -109,10 +112,6 @@ def _mean_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return float(((logits > 0).float() == labels).float().mean())
 
 
-def _mean_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    return float(((logits > 0).float() == labels).float().mean())
-
-
 @dataclass
 class _Run:
     """A training run's machinery, set up once (`_prepare`): the model, its optimiser and the rest."""
@@ -121,8 +120,8 @@ class _Run:
     device: torch.device
     bf16: bool
     spec: ModelSpec
-    net: nn.Module            # the plain module: what is saved, averaged and validated
-    model: nn.Module          # what trains: net, under DDP and torch.compile when asked
+    model_without_ddp: nn.Module  # the plain module: what is saved, averaged and validated
+    model: nn.Module              # what trains: model_without_ddp, under DDP and torch.compile when asked
     frozen_norms: list[nn.Module]
     memory_format: torch.memory_format
     optimizer: torch.optim.Optimizer
@@ -140,6 +139,8 @@ class _Run:
 @dataclass
 class _Progress:
     """What a checkpoint holds besides the machinery's state: the epochs so far and the best of them."""
+
+    SAVED: ClassVar[tuple[str, ...]] = ("history", "best_state", "best_loss", "best_epoch", "bad_epochs")
 
     history: list[dict] = field(default_factory=list)
     best_state: dict | None = None
@@ -189,43 +190,63 @@ def _prepare(cfg: TrainConfig, attributes: list[str], train_images: Images, trai
     ema = None
     if cfg.ema_decay:
         ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
-    net = model
+    model_without_ddp = model
     if w.distributed:
         model = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
     if cfg.compile:
         model = torch.compile(model)
-    return _Run(w, device, bf16, spec, net, model, frozen_norms, memory_format, optimizer, scheduler, generator,
+    return _Run(w, device, bf16, spec, model_without_ddp, model, frozen_norms, memory_format, optimizer, scheduler, generator,
                 criterion, val_criterion, ema, batch_size, steps_per_epoch, soft, teachers_sha256)
 
 
-def _restore(cfg: TrainConfig, r: _Run, state: dict) -> _Progress:
-    """Load a checkpoint's state into the run; the epochs it holds."""
-    r.net.load_state_dict(state["model"])
-    r.optimizer.load_state_dict(state["optimizer"])
-    r.scheduler.load_state_dict(state["scheduler"])
-    if r.ema is not None:
-        r.ema.load_state_dict(state["ema"])
-    r.generator.set_state(state["generator"])
-    torch.set_rng_state(state["torch_rng"])
-    if r.device.type == "cuda" and state.get("cuda_rng") is not None:
-        torch.cuda.set_rng_state_all(state["cuda_rng"])
-    p = _Progress(history=state["history"], best_state=state["best_state"], best_loss=state["best_loss"],
-                  best_epoch=state["best_epoch"], bad_epochs=state["bad_epochs"], start_epoch=state["epoch"] + 1)
-    p.stopped_early = bool(cfg.early_stopping_patience and p.bad_epochs >= cfg.early_stopping_patience)
+class TrainingState:
+    """Everything a checkpoint holds of a run: weights, optimiser, schedule, EMA, random streams, the epochs.
+
+    Like torch's own objects it has `state_dict()` and `load_state_dict()`, both read from one table of
+    (name, read, write), so what is saved and what is restored cannot drift apart.
+    """
+
+    def __init__(self, run: _Run, progress: _Progress):
+        self.run, self.progress = run, progress
+
+    def _items(self) -> dict[str, tuple[Callable[[], Any], Callable[[Any], Any]]]:
+        r, p = self.run, self.progress
+        ema, cuda = r.ema, r.device.type == "cuda"
+        items = {
+            "model": (r.model_without_ddp.state_dict, r.model_without_ddp.load_state_dict),
+            "optimizer": (r.optimizer.state_dict, r.optimizer.load_state_dict),
+            "scheduler": (r.scheduler.state_dict, r.scheduler.load_state_dict),
+            "ema": ((ema.state_dict, ema.load_state_dict) if ema is not None else (lambda: None, lambda _: None)),
+            "generator": (r.generator.get_state, r.generator.set_state),
+            "torch_rng": (torch.get_rng_state, torch.set_rng_state),
+            "cuda_rng": ((torch.cuda.get_rng_state_all,  # (a CPU run's checkpoint resumed on a GPU holds None)
+                          lambda s: torch.cuda.set_rng_state_all(s) if s is not None else None) if cuda
+                         else (lambda: None, lambda _: None)),
+        }
+        items.update({name: (partial(getattr, p, name), partial(setattr, p, name)) for name in _Progress.SAVED})
+        return items
+
+    def state_dict(self) -> dict:
+        return {name: read() for name, (read, _) in self._items().items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        for name, (_, write) in self._items().items():
+            write(state[name])
+
+
+def _restore(cfg: TrainConfig, r: _Run, saved: dict | None) -> _Progress:
+    """The run's epochs so far: none, or a checkpoint's (its state loaded into the run)."""
+    p = _Progress()
+    if saved is not None:
+        TrainingState(r, p).load_state_dict(saved)
+        p.start_epoch = saved["epoch"] + 1
+        p.stopped_early = bool(cfg.early_stopping_patience and p.bad_epochs >= cfg.early_stopping_patience)
     return p
 
 
 def _checkpoint(r: _Run, p: _Progress, fingerprint_: str, epoch: int, tracking_run_id: str | None) -> dict:
-    return {
-        "format": CHECKPOINT_FORMAT, "fingerprint": fingerprint_, "epoch": epoch,
-        "model": r.net.state_dict(), "optimizer": r.optimizer.state_dict(),
-        "scheduler": r.scheduler.state_dict(), "generator": r.generator.get_state(),
-        "ema": r.ema.state_dict() if r.ema is not None else None,
-        "torch_rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if r.device.type == "cuda" else None,
-        "history": p.history, "best_state": p.best_state, "best_loss": p.best_loss,
-        "best_epoch": p.best_epoch, "bad_epochs": p.bad_epochs, "mlflow_run_id": tracking_run_id,
-    }
+    return {"format": CHECKPOINT_FORMAT, "fingerprint": fingerprint_, "epoch": epoch,
+            "mlflow_run_id": tracking_run_id, **TrainingState(r, p).state_dict()}
 
 
 def _train_epoch(cfg: TrainConfig, r: _Run, train_images: Images, train_y: torch.Tensor, epoch: int
@@ -269,7 +290,7 @@ def _train_epoch(cfg: TrainConfig, r: _Run, train_images: Images, train_y: torch
         r.optimizer.step()
         r.scheduler.step()
         if r.ema is not None:
-            r.ema.update_parameters(r.net)
+            r.ema.update_parameters(r.model_without_ddp)
         loss_sum += global_loss.item()
         acc_sum += _mean_accuracy(logits.detach().float(), y)
         progress.update(1)
@@ -280,8 +301,8 @@ def _train_epoch(cfg: TrainConfig, r: _Run, train_images: Images, train_y: torch
 def _validate(cfg: TrainConfig, r: _Run, p: _Progress, train_images: Images, val_images: Images,
               val_labels: torch.Tensor, epoch: int, loss_sum: float, acc_sum: float) -> dict:
     """Score the epoch's weights on the validation split; record the epoch and keep the best weights."""
-    distributed.broadcast_buffers(r.net, r.world)
-    scored = r.ema.module if r.ema is not None else r.net
+    distributed.broadcast_buffers(r.model_without_ddp, r.world)
+    scored = r.ema.module if r.ema is not None else r.model_without_ddp
     if r.ema is not None:
         recalibrate_batchnorm(scored, train_images, r.spec, r.device, r.bf16, r.memory_format)
     val_logits = predict_logits(scored, val_images, r.spec, r.device, bf16=r.bf16, channels_last=cfg.channels_last)
@@ -333,7 +354,7 @@ def fit(cfg: TrainConfig, attributes: list[str], train: Split, val: Split, check
     checkpoints = Checkpoints(checkpoint_dir)
     run_id = fingerprint(cfg, attributes, train, val, r.teachers_sha256)
     state = checkpoints.load(run_id)
-    p = _Progress() if state is None else _restore(cfg, r, state)
+    p = _restore(cfg, r, state)
     if state is not None and w.is_main:
         print(f"resuming from {checkpoints.loaded_from} after epoch {p.start_epoch}", file=sys.stderr)
     tracking_run_id = None
@@ -366,7 +387,7 @@ def fit(cfg: TrainConfig, attributes: list[str], train: Split, val: Split, check
         distributed.shutdown()
 
     seconds = time.perf_counter() - started
-    net = r.net
+    net = r.model_without_ddp
     net.load_state_dict(p.best_state)
     net = net.to(memory_format=torch.contiguous_format).cpu().eval()
     if w.is_main:

@@ -3,7 +3,7 @@
 import json
 import os
 
-from faceattr.atomic import atomic_path, write_json
+from faceattr.atomic import write_csv, write_json
 from faceattr.labels import clean_labels
 from faceattr.config import load_config
 from faceattr.paths import IMAGES_DIR, LABEL_REPORT, LABELS, UNZIP_REPORT
@@ -19,8 +19,7 @@ def main() -> None:
         available_images=os.listdir(IMAGES_DIR),
         bad_images=[b["image"] for b in unzip_report["bad_images"]],
     )
-    with atomic_path(LABELS) as tmp:
-        frame.to_csv(tmp, index=False, lineterminator="\n")
+    write_csv(LABELS, frame)
     write_json(LABEL_REPORT, report)
     print(f"clean_labels: {report['rows_kept']} rows kept of {report['rows_read']} "
           f"({report['rows_malformed']} malformed, {report['rows_missing_image']} without image, "

@@ -2,11 +2,11 @@
 (plots/per_attribute.json), predictions and ROC/confusion plot data."""
 
 from faceattr import tracking
-from faceattr.atomic import write_json
+from faceattr.atomic import write_csv, write_json
 from faceattr.dataset import load_split, partition_path, read_partition_labels
 from faceattr.device import select_device
 from faceattr.evaluation import (evaluate, headline, per_attribute_records, predict_probabilities, predictions_frame,
-                                 write_csv, write_plot_data)
+                                 write_plot_data)
 from faceattr.metrics import majority_labels
 from faceattr.models import file_sha256, load_model
 from faceattr.config import load_config

@@ -5,17 +5,16 @@ writes the outputs and the MLflow run.
 """
 
 import contextlib
-import csv
-import io
 import os
 import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from faceattr import distributed, pretrained, tracking
-from faceattr.atomic import write_json, write_text
+from faceattr.atomic import write_csv, write_json
 from faceattr.config import Params, load_config
 from faceattr.dataset import PartitionData, load_split, partition_path, read_partition_labels
 from faceattr.device import cpu_description, select_device
@@ -25,14 +24,6 @@ from faceattr.paths import CHECKPOINTS_DIR, LABELS, MODEL, PARTITIONS_DIR, PIXEL
 from faceattr.pixels import PixelCache
 from faceattr.stage import run_stage
 from faceattr.training import FitResult, TrainConfig, fit, lock_checkpoints
-
-
-def history_csv(history: list[dict]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(history[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(history)
-    return out.getvalue()
 
 
 def main() -> None:
@@ -76,7 +67,7 @@ def main() -> None:
         result.model.cpu()
         result.spec.extra["trained_on"] = str(params.data.dir)  # faceattr info, the synthetic-faces notice
         sha = save_model(MODEL, result.model, result.spec)
-        write_text(TRAIN_HISTORY, history_csv(result.history))
+        write_csv(TRAIN_HISTORY, pd.DataFrame(result.history))
         best = result.history[result.best_epoch - 1]
         # two columns of `dvc metrics show`; every epoch's figures are in plots/train_history.csv
         write_json(TRAIN_METRICS, {"best_epoch": result.best_epoch, "best_val_loss": best["val_loss"]})
@@ -92,6 +83,7 @@ def log_model(params: Params, cfg: TrainConfig, result: FitResult, sha: str, dat
               partition_file: Path) -> str:
     """Tag the active MLflow run, log the dataset and the model, and register it; the registered version."""
     import mlflow
+    import torchvision
 
     mlflow.set_tags({tracking.MODEL_TAG: sha, "device": result.device, "bf16": str(result.bf16),
                      "cpu": cpu_description(),
@@ -112,9 +104,13 @@ def log_model(params: Params, cfg: TrainConfig, result: FitResult, sha: str, dat
                                   data.attributes, data.ids, data.labels)
     # models/model.pt rides along (extra_files) so `faceattr … --model models:/faceattr@champion` gets the
     # faceattr model file, thresholds and all; every training is a new version of the registered model
+    # The requirements are given, not inferred: inferring them reloads the model in a subprocess (9 s a run
+    # here) and finds tqdm and pydot but not torchvision, whose classes the pickled model is made of.
+    requirements = [*mlflow.pytorch.get_default_pip_requirements(), f"torchvision=={torchvision.__version__.split('+')[0]}"]
     info = mlflow.pytorch.log_model(result.model, name="model", input_example=example,
                                     signature=mlflow.models.infer_signature(example, output),
-                                    extra_files=[str(MODEL)], registered_model_name=tracking.REGISTERED_MODEL)
+                                    pip_requirements=requirements, extra_files=[str(MODEL)],
+                                    registered_model_name=tracking.REGISTERED_MODEL)
     version = tracking.register_logged_model(info, {
         tracking.MODEL_TAG: sha, tracking.DATASET_TAG: digest, "subset": str(params.subset),
         "dvc_exp_name": os.environ.get("DVC_EXP_NAME", ""), "git_commit": tracking.git_commit() or ""})

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import TINY, make_clone, run, write_zip
+from helpers import TINY, build_repo, write_zip
 
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs one worker per core: one torch thread each
@@ -36,6 +36,16 @@ def pytest_collection_modifyitems(config, items):
     if wrong:
         raise pytest.UsageError("not marked e2e but running the pipeline: mark them with @pytest.mark.e2e "
                                 "(or the module's pytestmark):\n  " + "\n  ".join(wrong))
+    # The longest files first: `make test` hands whole files to its workers in this order
+    # (--no-loadscope-reorder), so a long file started last cannot keep one core busy while the other idles.
+    rank = {name: k for k, name in enumerate(SLOWEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
+
+
+# The files that take longest under `make test` (its --durations table: each is minutes of dvc runs), longest first.
+SLOWEST_FILES = ("test_experiments.py", "test_registry.py", "test_pipeline.py", "test_explain_pipeline.py",
+                 "test_evaluate.py", "test_faults.py", "test_hostile_dataset.py", "test_benchmarks.py",
+                 "test_finetune.py", "test_tracking_server.py")
 
 
 def e2e_command(args, env) -> str | None:
@@ -102,8 +112,4 @@ def make_zip(tmp_path):
 @pytest.fixture(scope="session")
 def repo(tmp_path_factory) -> Path:
     """A temporary clone on the tiny config after `dvc repro`, with the results committed as HEAD (e2e only)."""
-    clone = make_clone(tmp_path_factory.mktemp("pipeline"), TINY)
-    run(["dvc", "repro"], clone)
-    run(["git", "add", "-A"], clone)
-    run(["git", "commit", "-qm", "baseline"], clone)
-    return clone
+    return build_repo(tmp_path_factory.mktemp("pipeline"), TINY)

@@ -32,6 +32,15 @@ import yaml
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def dvc_yaml(root: Path = REPO) -> dict:
+    """dvc.yaml as DVC reads it: its ${paths.NAME} variables replaced by faceattr/paths.yaml's values."""
+    import re
+
+    paths = yaml.safe_load((root / "faceattr/paths.yaml").read_text())["paths"]
+    text = re.sub(r"\$\{paths\.(\w+)\}", lambda m: paths[m.group(1)], (root / "dvc.yaml").read_text())
+    return yaml.safe_load(text)
 BIN = Path(sys.executable).parent
 
 # --- pipeline: a temporary clone and real commands -----------------------------------------------------------
@@ -230,3 +239,21 @@ def running_server(app) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+def build_repo(parent: Path, overrides: dict) -> Path:
+    """A clone of the working tree on `overrides` after `dvc repro`, with the results committed as HEAD."""
+    clone = make_clone(parent, overrides)
+    run(["dvc", "repro"], clone)
+    run(["git", "add", "-A"], clone)
+    run(["git", "commit", "-qm", "baseline"], clone)
+    return clone
+
+
+def mlflow_runs(repo: Path):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{repo / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("faceattr")
+    assert experiment is not None, "no MLflow experiment 'faceattr' at the repo root"
+    return client, client.search_runs([experiment.experiment_id])

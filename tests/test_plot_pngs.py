@@ -130,9 +130,9 @@ def test_plots_stage_writes_sound_stable_pngs(tmp_path, monkeypatch):
 
 
 def test_every_stage_png_is_a_declared_output_and_plot():
-    from helpers import REPO
+    from helpers import dvc_yaml
 
-    dvc = yaml.safe_load((REPO / "dvc.yaml").read_text())
+    dvc = dvc_yaml()
     # declared under the stage's plots (uncached files there, not in outs, keep DVC's run cache working)
     outs = {next(iter(o)) if isinstance(o, dict) else o for o in dvc["stages"]["plots"]["plots"]}
     assert "outs" not in dvc["stages"]["plots"]

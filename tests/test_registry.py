@@ -64,6 +64,12 @@ def test_every_training_is_a_version_with_its_dataset(registry):
         assert [t.value for t in logged.tags if t.key == "mlflow.data.context"] == ["training"]
         assert json.loads(logged.dataset.profile)["num_rows"] == len(partition.read_text().split("\n")) - 1
         assert "test.mean_accuracy" in r.data.metrics  # evaluate logged to the run that registered the version
+    import mlflow
+
+    # what a `pip install -r` needs to load the pickled torchvision model, given rather than inferred
+    local = mlflow.artifacts.download_artifacts("models:/faceattr/1", tracking_uri=f"sqlite:///{registry / 'mlflow.db'}")
+    names = {line.split("==")[0] for line in (Path(local) / "requirements.txt").read_text().split()}
+    assert {"mlflow", "torch", "torchvision", "cloudpickle"} <= names and "tqdm" not in names
 
 
 def champion(c) -> str | None:

@@ -41,15 +41,31 @@ def test_a_stage_sweeps_stale_staging_left_by_a_killed_writer(tmp_path, monkeypa
 
 def test_every_output_of_dvc_yaml_is_swept():
     """The sweep covers faceattr.paths.OUTPUTS: an output added to dvc.yaml but not there would keep its staging."""
-    import yaml
-
-    from helpers import REPO
+    from helpers import dvc_yaml
     from faceattr.paths import OUTPUTS
 
-    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    stages = dvc_yaml()["stages"]
     outs = {out if isinstance(out, str) else next(iter(out))
             for stage in stages.values() for kind in ("outs", "metrics", "plots") for out in stage.get(kind) or []}
     assert outs and outs <= {str(p) for p in OUTPUTS}
+
+
+def test_dvc_yaml_takes_every_path_from_paths_yaml():
+    """One source for the pipeline's paths: dvc.yaml names none of faceattr/paths.yaml's paths literally, and
+    the stages' constants (faceattr.paths) are that file's values."""
+    import re
+
+    import yaml
+
+    from helpers import REPO
+    from faceattr import paths
+
+    listed = yaml.safe_load((REPO / "faceattr/paths.yaml").read_text())["paths"]
+    text = (REPO / "dvc.yaml").read_text()
+    literal = [p for p in listed.values() if re.search(r"(?<![\w/.])" + re.escape(p) + r"(?![\w/.])", text)]
+    assert not literal, f"dvc.yaml names these paths literally; write ${{paths.NAME}}: {literal}"
+    assert set(re.findall(r"\$\{paths\.(\w+)\}", text)) <= set(listed)
+    assert {getattr(paths, key.upper()) for key in listed} == {Path(p) for p in listed.values()}
 
 
 def zombie() -> subprocess.Popen:

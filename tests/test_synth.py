@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import zipfile
 from collections import defaultdict
@@ -93,28 +94,26 @@ def test_boxes_are_recorded_exactly_for_the_images_with_glasses_or_a_hat(large):
 def test_glasses_boxes_mark_where_the_frames_changed_the_picture(small, tmp_path):
     """Rendering the same image without its glasses changes pixels inside the recorded box, and (almost)
     nowhere else: the box is where the glasses are, not a guess."""
-    from faceattr import synth
+    from faceattr.synth.dataset import plan_identities
+    from faceattr.synth.render import draw_photo, photo_rng
+    from faceattr.synth.traits import sample_identity, sample_photo
 
     out, _ = small
     boxes = read_boxes(out / BOXES_FILE)
     name = next(n for n, b in boxes.items() if "Eyeglasses" in b)
     index = int(name[:6]) - 1
-    plan = synth._plan_identities(SMALL, 3, (1, 6))
+    plan = plan_identities(SMALL, 3, (1, 6))
     ident = next(i for i, start, n, _ in plan if start <= index < start + n)
-    who = synth._sample_identity(3, ident)
-    _, with_glasses, recorded = synth._render(3, index, who, (100, 100))
-    original = synth._sample_image
+    who = sample_identity(3, ident)
 
-    def no_glasses(r, who_):
-        img = original(r, who_)
-        img["glasses"] = False
-        return img
+    def render(glasses: bool):
+        r = photo_rng(3, index)  # the generator's own sequence: the photo's traits, then the picture
+        photo = sample_photo(r, who)
+        assert photo.glasses
+        return draw_photo(r, who, dataclasses.replace(photo, glasses=glasses), (100, 100))
 
-    synth._sample_image = no_glasses
-    try:
-        _, without, _ = synth._render(3, index, who, (100, 100))
-    finally:
-        synth._sample_image = original
+    _, with_glasses, recorded = render(True)
+    _, without, _ = render(False)
     diff = np.abs(np.asarray(Image.open(io.BytesIO(with_glasses)), dtype=int)
                   - np.asarray(Image.open(io.BytesIO(without)), dtype=int)).sum(axis=2) > 40
     x0, y0, x1, y1 = (int(round(v)) for v in recorded["Eyeglasses"])

@@ -23,35 +23,11 @@ The modules:
 - dataset: writing the zip, CelebA's label files, the boxes side file, and the sample grid.
 """
 
-from __future__ import annotations
-
-import dataclasses
-from typing import Any
-
-import numpy as np
-
 from faceattr.attributes import CELEBA_ATTRIBUTES
-from faceattr.synth.dataset import (BOXED_ATTRIBUTES, BOXES_FILE, ZIP_DIR, generate_dataset, plan_identities,
-                                    read_boxes, render_sample_grid)
+from faceattr.synth.dataset import BOXES_FILE, generate_dataset, read_boxes, render_sample_grid
 from faceattr.synth.geometry import IMAGE_HEIGHT, IMAGE_WIDTH
-from faceattr.synth.render import EYES, Boxes, draw_photo, face_with_eyes, photo_rng
-from faceattr.synth.traits import RENDERED_ATTRIBUTES, Identity, Photo, labels, sample_identity, sample_photo
+from faceattr.synth.render import face_with_eyes
+from faceattr.synth.traits import RENDERED_ATTRIBUTES
 
-__all__ = ["BOXES_FILE", "CELEBA_ATTRIBUTES", "RENDERED_ATTRIBUTES", "face_with_eyes", "generate_dataset",
-           "read_boxes", "render_sample_grid"]
-
-# The private names of the single-module generator, for code that still reaches them.
-_plan_identities = plan_identities
-_sample_identity = sample_identity
-
-
-def _sample_image(r: np.random.Generator, who: Identity) -> dict[str, Any]:
-    """A photo's traits as a dict of `Photo`'s fields, as `_render` takes them from this function (which a
-    test may replace with one that edits the dict)."""
-    return dataclasses.asdict(sample_photo(r, who))
-
-
-def _render(seed: int, idx: int, who: Identity, quality: tuple[int, int]) -> tuple[dict[str, bool], bytes, Boxes]:
-    """`render`, with the photo's traits drawn by this module's `_sample_image`, whatever it is at the time."""
-    r = photo_rng(seed, idx)
-    return draw_photo(r, who, Photo(**_sample_image(r, who)), quality)
+__all__ = ["BOXES_FILE", "CELEBA_ATTRIBUTES", "IMAGE_HEIGHT", "IMAGE_WIDTH", "RENDERED_ATTRIBUTES", "face_with_eyes",
+           "generate_dataset", "read_boxes", "render_sample_grid"]
