@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install repro verify test test-fast bench bench-scale bench-alignment grid exp show plots-diff push pull clean-venv
+.PHONY: install repro verify lint format test test-fast bench bench-scale bench-alignment grid exp show plots-diff push pull clean-venv
 
 install: $(STAMP)
 
@@ -42,12 +42,21 @@ verify: install
 # One worker per core, each taking whole files (so a file's module fixtures are built once), in the order
 # tests/conftest.py gives them (the longest first; --no-loadscope-reorder keeps it): most tests wait on
 # subprocesses (dvc, MLflow, a server), so two workers on two cores finish far sooner than one.
-test: install
+test: install lint
 	$(PY) -m pytest -n auto --dist loadfile --no-loadscope-reorder
+
+# ruff (pyproject.toml's [tool.ruff]): lint, and code formatted as `make format` formats it.
+lint: install
+	$(VENV)/bin/ruff check --quiet .
+	$(VENV)/bin/ruff format --check --quiet .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
 
 # The suite without its `e2e` tests (those running `dvc repro`, `dvc exp run`, several training processes or a
 # server; pyproject.toml): unit and in-process stage tests, for the edit-test loop. The e2e tests stay in `make test`.
-test-fast: install
+test-fast: install lint
 	$(PY) -m pytest -n auto --dist loadfile --no-loadscope-reorder -m "not e2e"
 
 # Speed and memory against a naive pipeline and the compute ceiling, then `faceattr serve`'s latency

@@ -34,8 +34,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from faceattr.detect import (CELEBA_LANDMARKS, CELEBA_LEFT_EYE, CELEBA_RIGHT_EYE, DETECTORS,
-                             detect_faces)
+from faceattr.detect import CELEBA_LANDMARKS, CELEBA_LEFT_EYE, CELEBA_RIGHT_EYE, DETECTORS, detect_faces
 from faceattr.synth import face_with_eyes
 
 PHOTO_W, PHOTO_H, PER_PHOTO = 640, 480, 4
@@ -49,14 +48,24 @@ def background(rng: np.random.Generator) -> np.ndarray:
     """A gradient with blurred blobs, bars and noise: clutter for false detections, nothing face-like on purpose."""
     yy, xx = np.mgrid[0:PHOTO_H, 0:PHOTO_W].astype(np.float32)
     base = rng.uniform(60, 200, 3)
-    rgb = base + rng.uniform(-50, 50, 3) * (xx / PHOTO_W)[..., None] + rng.uniform(-50, 50, 3) * (yy / PHOTO_H)[..., None]
+    rgb = (
+        base + rng.uniform(-50, 50, 3) * (xx / PHOTO_W)[..., None] + rng.uniform(-50, 50, 3) * (yy / PHOTO_H)[..., None]
+    )
     canvas = np.clip(rgb, 0, 255).astype(np.uint8)
     for _ in range(25):
         colour = tuple(int(c) for c in rng.integers(0, 256, 3))
         x, y = int(rng.integers(0, PHOTO_W)), int(rng.integers(0, PHOTO_H))
         if rng.random() < 0.5:
-            cv2.ellipse(canvas, (x, y), (int(rng.integers(5, 60)), int(rng.integers(5, 60))), float(rng.uniform(0, 180)),
-                        0, 360, colour, -1)
+            cv2.ellipse(
+                canvas,
+                (x, y),
+                (int(rng.integers(5, 60)), int(rng.integers(5, 60))),
+                float(rng.uniform(0, 180)),
+                0,
+                360,
+                colour,
+                -1,
+            )
         else:
             cv2.rectangle(canvas, (x, y), (x + int(rng.integers(5, 120)), y + int(rng.integers(5, 30))), colour, -1)
     canvas = cv2.GaussianBlur(canvas, (0, 0), 2.0).astype(np.float32) + rng.normal(0, 4, canvas.shape)
@@ -81,7 +90,10 @@ def compose(faces: list[tuple[np.ndarray, np.ndarray]], rng: np.random.Generator
         scale, angle = float(rng.uniform(*SCALES)), float(rng.uniform(-ANGLE, ANGLE))
         radius = FACE_RADII[1] * scale
         for _ in range(500):  # a place inside the photo not overlapping the faces already there
-            centre = (float(rng.uniform(radius * 0.8, PHOTO_W - radius * 0.8)), float(rng.uniform(radius, PHOTO_H - radius)))
+            centre = (
+                float(rng.uniform(radius * 0.8, PHOTO_W - radius * 0.8)),
+                float(rng.uniform(radius, PHOTO_H - radius)),
+            )
             if all(math.dist(centre, t["centre"]) > 0.8 * (radius + t["radius"]) for t in truths):
                 break
         else:
@@ -106,7 +118,7 @@ def synthetic_faces(count: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]
 def celeba_faces(folder: Path, count: int, skip: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     """Real aligned crops, in name order, read from the zip in place; their eyes at CelebA's mean positions."""
     with zipfile.ZipFile(folder / CELEBA_ZIP) as zf:
-        names = sorted(n for n in zf.namelist() if n.lower().endswith(".jpg"))[skip:skip + count]
+        names = sorted(n for n in zf.namelist() if n.lower().endswith(".jpg"))[skip : skip + count]
         return [(np.array(Image.open(io.BytesIO(zf.read(n))).convert("RGB")), CELEBA_EYES.copy()) for n in names]
 
 
@@ -146,15 +158,24 @@ def run_set(name: str, photos: list[tuple[np.ndarray, list[dict]]], repeats: int
             f, fp, e = score(faces, truths)
             found, pasted, false, errors = found + f, pasted + len(truths), false + fp, errors + e
         err = np.array(errors) if errors else np.array([math.nan])
-        out[detector] = {"found": found, "pasted": pasted, "false": false,
-                         "eye_error_px": {"median": round(float(np.median(err)), 2),
-                                          "p90": round(float(np.percentile(err, 90)), 2),
-                                          "max": round(float(err.max()), 2)},
-                         "ms_per_photo": round(1000 * statistics.mean(times), 1)}
+        out[detector] = {
+            "found": found,
+            "pasted": pasted,
+            "false": false,
+            "eye_error_px": {
+                "median": round(float(np.median(err)), 2),
+                "p90": round(float(np.percentile(err, 90)), 2),
+                "max": round(float(err.max()), 2),
+            },
+            "ms_per_photo": round(1000 * statistics.mean(times), 1),
+        }
         r = out[detector]
-        print(f"{name:10s} {detector:6s} found {found}/{pasted}, false {false}, eye error median "
-              f"{r['eye_error_px']['median']} / p90 {r['eye_error_px']['p90']} / max {r['eye_error_px']['max']} px, "
-              f"{r['ms_per_photo']} ms per {PHOTO_W}×{PHOTO_H} photo", flush=True)
+        print(
+            f"{name:10s} {detector:6s} found {found}/{pasted}, false {false}, eye error median "
+            f"{r['eye_error_px']['median']} / p90 {r['eye_error_px']['p90']} / max {r['eye_error_px']['max']} px, "
+            f"{r['ms_per_photo']} ms per {PHOTO_W}×{PHOTO_H} photo",
+            flush=True,
+        )
     return out
 
 
@@ -168,14 +189,18 @@ def astronaut() -> dict:
         faces = detect_faces(image, detector)
         rows = []
         for face in faces:
-            row = {"box": list(face.box), "probability": None if face.probability is None else round(face.probability, 4)}
+            row = {
+                "box": list(face.box),
+                "probability": None if face.probability is None else round(face.probability, 4),
+            }
             if face.eyes is not None:  # the detector's own eye points, mapped into the crop
                 mapped = np.hstack([np.array(face.eyes), np.ones((2, 1))]) @ face.transform.T
                 row["eyes_mapped_error_px"] = np.round(np.linalg.norm(mapped - CELEBA_EYES, axis=1), 2).tolist()
             again = detect_faces(face.crop, "mtcnn")  # found again in the crop by MTCNN: where they really sit
             if len(again) == 1:
                 row["eyes_in_crop_error_px"] = np.round(
-                    np.linalg.norm(again[0].landmarks[:2] - CELEBA_EYES, axis=1), 2).tolist()
+                    np.linalg.norm(again[0].landmarks[:2] - CELEBA_EYES, axis=1), 2
+                ).tolist()
             rows.append(row)
         out[detector] = rows
         print(f"astronaut  {detector:6s} {len(rows)} face(s): {rows}", flush=True)
@@ -191,10 +216,17 @@ def landmark_means(folder: Path, count: int) -> dict:
             points.append(found[0].landmarks)
     mean = np.mean(points, axis=0)
     diff = np.linalg.norm(mean - CELEBA_LANDMARKS, axis=1)
-    print(f"celeba landmark check: {len(points)}/{count} crops with one face; MTCNN mean landmarks "
-          f"{np.round(mean, 1).tolist()}; distance to CELEBA_LANDMARKS {np.round(diff, 2).tolist()} px", flush=True)
-    return {"crops": count, "with_one_face": len(points), "mtcnn_mean": np.round(mean, 2).tolist(),
-            "distance_px": np.round(diff, 2).tolist()}
+    print(
+        f"celeba landmark check: {len(points)}/{count} crops with one face; MTCNN mean landmarks "
+        f"{np.round(mean, 1).tolist()}; distance to CELEBA_LANDMARKS {np.round(diff, 2).tolist()} px",
+        flush=True,
+    )
+    return {
+        "crops": count,
+        "with_one_face": len(points),
+        "mtcnn_mean": np.round(mean, 2).tolist(),
+        "distance_px": np.round(diff, 2).tolist(),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -215,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {"args": {k: str(v) for k, v in vars(args).items()}, "threads": args.threads}
     for name, faces in sources.items():
         rng = np.random.default_rng([args.seed, len(name)])
-        photos = [compose(faces[i:i + PER_PHOTO], rng) for i in range(0, n, PER_PHOTO)]
+        photos = [compose(faces[i : i + PER_PHOTO], rng) for i in range(0, n, PER_PHOTO)]
         report[name] = run_set(name, photos, args.repeats)
     report["astronaut"] = astronaut()
     if args.celeba:

@@ -39,8 +39,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ATTRIBUTES = ["Black_Hair", "Eyeglasses", "Heavy_Makeup", "Male", "Mustache", "Pale_Skin", "Smiling",
-              "Wavy_Hair", "Wearing_Hat", "Young"]
+ATTRIBUTES = [
+    "Black_Hair",
+    "Eyeglasses",
+    "Heavy_Makeup",
+    "Male",
+    "Mustache",
+    "Pale_Skin",
+    "Smiling",
+    "Wavy_Hair",
+    "Wearing_Hat",
+    "Young",
+]
 FULL = (218, 178)
 HALF = (109, 89)
 
@@ -137,11 +147,23 @@ def measure_faceattr_train(args) -> dict:
     cache = PixelCache(args.cache)
     n = args.steps * args.batch_size
     train = Split(cache.images(ids[:n]), torch.from_numpy(labels[:n]))
-    val = Split(cache.images(ids[n:n + args.batch_size]), torch.from_numpy(labels[n:n + args.batch_size]))
-    cfg = TrainConfig(alpha=args.alpha, image_size=tuple(args.size), epochs=1, batch_size=args.batch_size,
-                      warmup_epochs=0, device=args.device,
-                      augment={"hflip": True, "max_rotate_deg": 8, "max_translate": 0.05, "max_scale": 0.05,
-                               "brightness": 0.1, "contrast": 0.1})
+    val = Split(cache.images(ids[n : n + args.batch_size]), torch.from_numpy(labels[n : n + args.batch_size]))
+    cfg = TrainConfig(
+        alpha=args.alpha,
+        image_size=tuple(args.size),
+        epochs=1,
+        batch_size=args.batch_size,
+        warmup_epochs=0,
+        device=args.device,
+        augment={
+            "hflip": True,
+            "max_rotate_deg": 8,
+            "max_translate": 0.05,
+            "max_scale": 0.05,
+            "brightness": 0.1,
+            "contrast": 0.1,
+        },
+    )
     result = fit(cfg, ATTRIBUTES, train, val, Path(args.work) / "checkpoints")
     return {"images_per_second": result.images_per_second, "device": result.device, "bf16": result.bf16}
 
@@ -211,7 +233,13 @@ def measure_cli_predict(args) -> dict:
         onnx_export.session_options = lambda threads=None: ort.SessionOptions()
     if args.onnx_batch:
         onnx_export.OnnxPredictor.batch_size = int(args.onnx_batch)
-    argv = ["predict", args.folder, "--format", "csv", *(["--onnx", args.onnx] if args.onnx else ["--model", args.model])]
+    argv = [
+        "predict",
+        args.folder,
+        "--format",
+        "csv",
+        *(["--onnx", args.onnx] if args.onnx else ["--model", args.model]),
+    ]
     started = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
         status = main(argv)
@@ -235,8 +263,11 @@ def measure_memory(args) -> dict:
     def sample() -> None:
         while True:
             status = Path("/proc/self/status").read_text()
-            fields = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in status.splitlines()
-                      if line.startswith(("VmRSS", "RssAnon"))}
+            fields = {
+                line.split(":")[0]: int(line.split()[1]) * 1024
+                for line in status.splitlines()
+                if line.startswith(("VmRSS", "RssAnon"))
+            }
             peak["rss"] = max(peak["rss"], fields.get("VmRSS", 0))
             peak["anon"] = max(peak["anon"], fields.get("RssAnon", 0))
             time.sleep(0.05)
@@ -248,13 +279,28 @@ def measure_memory(args) -> dict:
     train = Split(cache.images(ids[:-n_val]), torch.from_numpy(labels[:-n_val]))
     val = Split(cache.images(ids[-n_val:]), torch.from_numpy(labels[-n_val:]))
     # flips only, as measured before TrainConfig took its unset values from params.yaml
-    cfg = TrainConfig(alpha=args.alpha, image_size=tuple(cache.size), epochs=1, batch_size=args.batch_size,
-                      device=args.device, augment={"hflip": True, "max_rotate_deg": 0, "max_translate": 0,
-                                                   "max_scale": 0, "brightness": 0, "contrast": 0, "erase": 0})
+    cfg = TrainConfig(
+        alpha=args.alpha,
+        image_size=tuple(cache.size),
+        epochs=1,
+        batch_size=args.batch_size,
+        device=args.device,
+        augment={
+            "hflip": True,
+            "max_rotate_deg": 0,
+            "max_translate": 0,
+            "max_scale": 0,
+            "brightness": 0,
+            "contrast": 0,
+            "erase": 0,
+        },
+    )
     completed = True
     if args.seconds:
+
         def time_up(*_):
             raise _TimeUp
+
         signal.signal(signal.SIGALRM, time_up)
         signal.setitimer(signal.ITIMER_REAL, args.seconds)
     started = time.perf_counter()
@@ -263,15 +309,29 @@ def measure_memory(args) -> dict:
     except _TimeUp:
         completed = False
     signal.setitimer(signal.ITIMER_REAL, 0)
-    hwm = next(int(line.split()[1]) * 1024 for line in Path("/proc/self/status").read_text().splitlines()
-               if line.startswith("VmHWM"))
-    return {"train_images": len(train.images), "val_images": len(val.images), "completed_epoch": completed,
-            "seconds": time.perf_counter() - started, "peak_rss_gb": max(hwm, peak["rss"]) / 2**30,
-            "peak_anon_gb": peak["anon"] / 2**30}
+    hwm = next(
+        int(line.split()[1]) * 1024
+        for line in Path("/proc/self/status").read_text().splitlines()
+        if line.startswith("VmHWM")
+    )
+    return {
+        "train_images": len(train.images),
+        "val_images": len(val.images),
+        "completed_epoch": completed,
+        "seconds": time.perf_counter() - started,
+        "peak_rss_gb": max(hwm, peak["rss"]) / 2**30,
+        "peak_anon_gb": peak["anon"] / 2**30,
+    }
 
 
-MEASURES = {"naive_train": measure_naive_train, "faceattr_train": measure_faceattr_train, "ceiling": measure_ceiling,
-            "naive_predict": measure_naive_predict, "cli_predict": measure_cli_predict, "memory": measure_memory}
+MEASURES = {
+    "naive_train": measure_naive_train,
+    "faceattr_train": measure_faceattr_train,
+    "ceiling": measure_ceiling,
+    "naive_predict": measure_naive_predict,
+    "cli_predict": measure_cli_predict,
+    "memory": measure_memory,
+}
 
 
 def run_measure(name: str, **options) -> dict:
@@ -299,15 +359,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", help="also write every figure to this JSON file")
     # one measure, run by main() in a child process
     parser.add_argument("--measure", choices=sorted(MEASURES), help=argparse.SUPPRESS)
-    parser.add_argument("--predict-only", action="store_true",
-                        help="only inference: `faceattr predict` against `--onnx` (default and faceattr's ONNX "
-                             "Runtime session) at 109×89 and 218×178, alternating, --repeats times, medians")
+    parser.add_argument(
+        "--predict-only",
+        action="store_true",
+        help="only inference: `faceattr predict` against `--onnx` (default and faceattr's ONNX "
+        "Runtime session) at 109×89 and 218×178, alternating, --repeats times, medians",
+    )
     parser.add_argument("--repeats", type=int, help="inference runs per variant, alternating (default: 3; 1 quick)")
     parser.add_argument("--predict-images", type=int, help="inference images (default: 1000; 300 quick)")
-    parser.add_argument("--predict-sizes", nargs="+", default=[f"{h}x{w}" for h, w in (HALF, FULL)],
-                        help="with --predict-only: input sizes HxW (default: %(default)s)")
-    parser.add_argument("--variants", nargs="+", choices=sorted(PREDICT_VARIANTS), default=list(PREDICT_VARIANTS),
-                        help="with --predict-only: which ways to predict (default: all)")
+    parser.add_argument(
+        "--predict-sizes",
+        nargs="+",
+        default=[f"{h}x{w}" for h, w in (HALF, FULL)],
+        help="with --predict-only: input sizes HxW (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=sorted(PREDICT_VARIANTS),
+        default=list(PREDICT_VARIANTS),
+        help="with --predict-only: which ways to predict (default: all)",
+    )
     for name in ("folder", "cache", "labels", "model", "onnx", "onnx_session", "onnx_batch"):
         parser.add_argument(f"--{name.replace('_', '-')}", help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, nargs=2, default=list(FULL), help=argparse.SUPPRESS)
@@ -323,9 +395,15 @@ def main(argv: list[str] | None = None) -> None:
     steps = args.steps or (12 if args.quick else 75)
     predict_images = args.predict_images or (300 if args.quick else 1000)
     repeats = args.repeats or (1 if args.quick else 3)
-    figures: dict = {"mode": "quick" if args.quick else "full", "batch_size": args.batch_size, "steps": steps,
-                     "resolution": list(FULL), "alpha": 1.0, "torch": torch.__version__,
-                     "cpu_cores": len(os.sched_getaffinity(0))}
+    figures: dict = {
+        "mode": "quick" if args.quick else "full",
+        "batch_size": args.batch_size,
+        "steps": steps,
+        "resolution": list(FULL),
+        "alpha": 1.0,
+        "torch": torch.__version__,
+        "cpu_cores": len(os.sched_getaffinity(0)),
+    }
 
     def say(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
@@ -337,11 +415,20 @@ def main(argv: list[str] | None = None) -> None:
 
         say(f"inference only: {predict_images} aligned images, {repeats} alternating runs per variant")
         predict_folder, _, _ = synthetic_folder(work, predict_images, min(predict_images, 3000))
-        figures.update(mode="predict-only", cpu=cpu_description(), onnxruntime=onnxruntime.__version__,
-                       predict_images=predict_images, repeats=repeats, load_before=os.getloadavg()[0])
+        figures.update(
+            mode="predict-only",
+            cpu=cpu_description(),
+            onnxruntime=onnxruntime.__version__,
+            predict_images=predict_images,
+            repeats=repeats,
+            load_before=os.getloadavg()[0],
+        )
         figures["predict_side_by_side"] = {
-            size: predict_side_by_side(work, predict_folder, tuple(map(int, size.split("x"))), repeats, say,
-                                       args.variants) for size in args.predict_sizes}
+            size: predict_side_by_side(
+                work, predict_folder, tuple(map(int, size.split("x"))), repeats, say, args.variants
+            )
+            for size in args.predict_sizes
+        }
         figures["load_after"] = os.getloadavg()[0]
         print(report_side_by_side(figures))
         if args.json:
@@ -354,14 +441,22 @@ def main(argv: list[str] | None = None) -> None:
     np.save(work / f"labels-{n_train}.npy", labels)
     cache, seconds = pixel_cache(work, folder, ids, FULL)
     figures["preprocess_seconds_per_1000"] = round(seconds / len(ids) * 1000, 2) if seconds else None
-    common = dict(work=work, labels=work / f"labels-{n_train}.npy", size=FULL, batch_size=args.batch_size,
-                  steps=steps, device=args.device)
+    common = dict(
+        work=work,
+        labels=work / f"labels-{n_train}.npy",
+        size=FULL,
+        batch_size=args.batch_size,
+        steps=steps,
+        device=args.device,
+    )
 
     say("training: naive pipeline …")
     naive = run_measure("naive_train", folder=folder, **common)
     say(f"  {naive['images_per_second']:.1f} images/s\ntraining: faceattr …")
     ours = run_measure("faceattr_train", cache=cache, **common)
-    say(f"  {ours['images_per_second']:.1f} images/s ({ours['device']}, bf16 {ours['bf16']})\ntraining: compute ceiling …")
+    say(
+        f"  {ours['images_per_second']:.1f} images/s ({ours['device']}, bf16 {ours['bf16']})\ntraining: compute ceiling …"
+    )
     ceiling = run_measure("ceiling", **{k: v for k, v in common.items() if k not in ("labels",)})
     say(f"  {ceiling['images_per_second']:.1f} images/s")
     figures["train"] = {"naive": naive, "faceattr": ours, "ceiling": ceiling}
@@ -373,8 +468,10 @@ def main(argv: list[str] | None = None) -> None:
     side = predict_side_by_side(work, predict_folder, FULL, repeats, say)
     cli_predict, onnx_predict = side["faceattr"], side["faceattr_onnx"]
     figures["predict"] = {"naive": naive_predict, **side}
-    say(f"  naive {naive_predict['images_per_second']:.1f}, faceattr {cli_predict['images_per_second']:.1f}, "
-        f"onnx {onnx_predict['images_per_second']:.1f} images/s")
+    say(
+        f"  naive {naive_predict['images_per_second']:.1f}, faceattr {cli_predict['images_per_second']:.1f}, "
+        f"onnx {onnx_predict['images_per_second']:.1f} images/s"
+    )
 
     memory = {}
     for count in (3000, args.memory_images):
@@ -382,8 +479,15 @@ def main(argv: list[str] | None = None) -> None:
         mem_folder, mem_ids, mem_labels = synthetic_folder(work, count, 3000)
         np.save(work / f"labels-{count}.npy", mem_labels)
         mem_cache, seconds = pixel_cache(work, mem_folder, mem_ids, HALF)
-        memory[count] = run_measure("memory", cache=mem_cache, labels=work / f"labels-{count}.npy", work=work,
-                                    batch_size=64, device=args.device, seconds=90 if args.quick else None)
+        memory[count] = run_measure(
+            "memory",
+            cache=mem_cache,
+            labels=work / f"labels-{count}.npy",
+            work=work,
+            batch_size=64,
+            device=args.device,
+            seconds=90 if args.quick else None,
+        )
         memory[count]["preprocess_seconds"] = round(seconds, 1) if seconds else None
         r = memory[count]
         span = "a full epoch" if r["completed_epoch"] else f"the first {r['seconds']:.0f} s"
@@ -422,15 +526,19 @@ def predict_models(work: Path, size: tuple[int, int]) -> tuple[Path, Path]:
     model_path, onnx_path = work / f"model-{size[0]}x{size[1]}.pt", work / f"model-{size[0]}x{size[1]}.onnx"
     if not onnx_path.is_file():
         torch.manual_seed(0)
-        save_model(model_path, build_model("mobilenet_v2", len(ATTRIBUTES), 1.0).eval(),
-                   ModelSpec("mobilenet_v2", 1.0, ATTRIBUTES, size))
+        save_model(
+            model_path,
+            build_model("mobilenet_v2", len(ATTRIBUTES), 1.0).eval(),
+            ModelSpec("mobilenet_v2", 1.0, ATTRIBUTES, size),
+        )
         with contextlib.redirect_stdout(io.StringIO()):
             export_onnx(model_path, onnx_path)
     return model_path, onnx_path
 
 
-def predict_side_by_side(work: Path, folder: Path, size: tuple[int, int], repeats: int, say,
-                         variants=tuple(PREDICT_VARIANTS)) -> dict:
+def predict_side_by_side(
+    work: Path, folder: Path, size: tuple[int, int], repeats: int, say, variants=tuple(PREDICT_VARIANTS)
+) -> dict:
     """Each of `variants` (PREDICT_VARIANTS) in turn, `repeats` rounds (so load from other jobs falls on
     all alike), each run a fresh process; per variant the median images/s and every run's."""
     model_path, onnx_path = predict_models(work, size)
@@ -440,24 +548,33 @@ def predict_side_by_side(work: Path, folder: Path, size: tuple[int, int], repeat
             options = PREDICT_VARIANTS[key][1]
             where = {"onnx": onnx_path, **options} if options else {"model": model_path}
             runs[key].append(run_measure("cli_predict", folder=folder, **where)["images_per_second"])
-        say(f"  {size[0]}×{size[1]} round {r + 1}/{repeats}: " +
-            ", ".join(f"{k} {v[-1]:.1f}" for k, v in runs.items()) + " images/s")
+        say(
+            f"  {size[0]}×{size[1]} round {r + 1}/{repeats}: "
+            + ", ".join(f"{k} {v[-1]:.1f}" for k, v in runs.items())
+            + " images/s"
+        )
     return {k: {"images_per_second": float(np.median(v)), "runs": [round(x, 1) for x in v]} for k, v in runs.items()}
 
 
 def report_side_by_side(f: dict) -> str:
     sizes = list(f["predict_side_by_side"])
-    lines = [f"faceattr predict, side by side ({f['cpu']}; torch {f['torch']}, onnxruntime {f['onnxruntime']}; "
-             f"MobileNetV2 alpha 1.0; {f['predict_images']} aligned images; median of {f['repeats']} alternating runs; "
-             f"load average {f['load_before']:.1f} before, {f['load_after']:.1f} after)",
-             "", "| images/s | " + " | ".join(s.replace("x", "×") for s in sizes) + " |",
-             "|---|" + "---:|" * len(sizes)]
+    lines = [
+        f"faceattr predict, side by side ({f['cpu']}; torch {f['torch']}, onnxruntime {f['onnxruntime']}; "
+        f"MobileNetV2 alpha 1.0; {f['predict_images']} aligned images; median of {f['repeats']} alternating runs; "
+        f"load average {f['load_before']:.1f} before, {f['load_after']:.1f} after)",
+        "",
+        "| images/s | " + " | ".join(s.replace("x", "×") for s in sizes) + " |",
+        "|---|" + "---:|" * len(sizes),
+    ]
     for key, (label, _) in PREDICT_VARIANTS.items():
         if key not in f["predict_side_by_side"][sizes[0]]:
             continue
         cells = [f["predict_side_by_side"][s][key] for s in sizes]
-        lines.append(f"| {label} | " + " | ".join(f"{c['images_per_second']:.1f} ({', '.join(map(str, c['runs']))})"
-                                                  for c in cells) + " |")
+        lines.append(
+            f"| {label} | "
+            + " | ".join(f"{c['images_per_second']:.1f} ({', '.join(map(str, c['runs']))})" for c in cells)
+            + " |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -479,10 +596,15 @@ def report(f: dict, memory_images: int) -> str:
         f"| naive (PIL, per image, NCHW fp32) | {p['naive']['images_per_second']:.1f} |",
         f"| `faceattr predict` | {p['faceattr']['images_per_second']:.1f} |",
         f"| `faceattr predict --onnx` (ONNX Runtime) | {p['faceattr_onnx']['images_per_second']:.1f} |",
-        *([f"| `faceattr predict --onnx`, default SessionOptions | "
-           f"{p['faceattr_onnx_plain']['images_per_second']:.1f} |",
-           f"| `faceattr predict --onnx`, batch 16 | {p['faceattr_onnx_b16']['images_per_second']:.1f} |"]
-          if "faceattr_onnx_plain" in p else []),
+        *(
+            [
+                f"| `faceattr predict --onnx`, default SessionOptions | "
+                f"{p['faceattr_onnx_plain']['images_per_second']:.1f} |",
+                f"| `faceattr predict --onnx`, batch 16 | {p['faceattr_onnx_b16']['images_per_second']:.1f} |",
+            ]
+            if "faceattr_onnx_plain" in p
+            else []
+        ),
         "",
         "| memory (fit at 109×89, batch 64) | peak RSS GB | peak anonymous GB | measured over |",
         "|---|---:|---:|---|",

@@ -46,8 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         for combo in itertools.combinations(range(len(runs)), k):
             prob = np.mean([probs[i] for i in combo], axis=0)
             # the majority-baseline argument only feeds baseline columns this table does not print
-            m = evaluate_predictions(attributes, y_true, prob, [args.threshold] * len(attributes),
-                                     np.zeros(len(attributes), dtype=np.uint8))
+            m = evaluate_predictions(
+                attributes, y_true, prob, [args.threshold] * len(attributes), np.zeros(len(attributes), dtype=np.uint8)
+            )
             names = " + ".join(Path(args.predictions[i]).stem for i in combo)
             print(f"| {names} | {m['mean_accuracy']:.4f} | {m['mean_balanced_accuracy']:.4f} |")
     return 0

@@ -40,8 +40,11 @@ def _mean_over_attributes(y: np.ndarray, pred: np.ndarray, what: str) -> float:
     scores = []
     for k in range(y.shape[1]):
         if what == "balanced_accuracy":
-            scores.append(balanced_accuracy_score(y[:, k], pred[:, k]) if len(np.unique(y[:, k])) > 1
-                          else float((pred[:, k] == y[:, k]).mean()))
+            scores.append(
+                balanced_accuracy_score(y[:, k], pred[:, k])
+                if len(np.unique(y[:, k])) > 1
+                else float((pred[:, k] == y[:, k]).mean())
+            )
         else:
             scores.append(f1_score(y[:, k], pred[:, k], zero_division=0))
     return float(np.mean(scores))
@@ -50,7 +53,9 @@ def _mean_over_attributes(y: np.ndarray, pred: np.ndarray, what: str) -> float:
 def _auc(y: np.ndarray, prob: np.ndarray) -> float:
     from sklearn.metrics import roc_auc_score
 
-    return float(np.mean([roc_auc_score(y[:, k], prob[:, k]) for k in range(y.shape[1]) if len(np.unique(y[:, k])) > 1]))
+    return float(
+        np.mean([roc_auc_score(y[:, k], prob[:, k]) for k in range(y.shape[1]) if len(np.unique(y[:, k])) > 1])
+    )
 
 
 def figures(y: np.ndarray, prob: np.ndarray, t_bal: list[float], t_f1: list[float]) -> dict[str, float]:
@@ -81,10 +86,15 @@ def measure(workspace: Path) -> dict:
         os.chdir(cwd)
     y_val, p_val = split["val"]
     t_bal, t_f1 = tune_thresholds(y_val, p_val, "balanced_accuracy"), tune_thresholds(y_val, p_val, "f1")
-    return {"workspace": str(workspace), "val": figures(*split["val"], t_bal, t_f1),
-            "test": figures(*split["test"], t_bal, t_f1), "test_images": len(split["test"][0]),
-            "attributes": len(spec.attributes), "best_epoch": train_record.get("best_epoch"),
-            "train_seconds": _train_seconds(workspace)}
+    return {
+        "workspace": str(workspace),
+        "val": figures(*split["val"], t_bal, t_f1),
+        "test": figures(*split["test"], t_bal, t_f1),
+        "test_images": len(split["test"][0]),
+        "attributes": len(spec.attributes),
+        "best_epoch": train_record.get("best_epoch"),
+        "train_seconds": _train_seconds(workspace),
+    }
 
 
 def _train_seconds(workspace: Path) -> float | None:
@@ -95,8 +105,9 @@ def _train_seconds(workspace: Path) -> float | None:
     if not db.exists():
         return None
     with sqlite3.connect(db) as con:
-        row = con.execute("SELECT value FROM metrics WHERE key = 'train_seconds' ORDER BY timestamp DESC LIMIT 1"
-                          ).fetchone()
+        row = con.execute(
+            "SELECT value FROM metrics WHERE key = 'train_seconds' ORDER BY timestamp DESC LIMIT 1"
+        ).fetchone()
     return float(row[0]) if row else None
 
 
@@ -113,11 +124,15 @@ def main() -> None:
         print(f"{r['workspace']}: val/test {line}; best epoch {r['best_epoch']}; training {secs}")
     if len(runs) > 1:
         for split in ("val", "test"):
-            summary = "  ".join(f"{k} {np.mean([r[split][k] for r in runs]):.4f} ± "
-                                f"{np.std([r[split][k] for r in runs], ddof=1):.4f}" for k in FIGURES)
+            summary = "  ".join(
+                f"{k} {np.mean([r[split][k] for r in runs]):.4f} ± {np.std([r[split][k] for r in runs], ddof=1):.4f}"
+                for k in FIGURES
+            )
             print(f"mean of {len(runs)} ({split}): {summary}")
-    print(f"({runs[0]['test_images']} test images × {runs[0]['attributes']} attributes = "
-          f"{runs[0]['test_images'] * runs[0]['attributes']} test decisions)")
+    print(
+        f"({runs[0]['test_images']} test images × {runs[0]['attributes']} attributes = "
+        f"{runs[0]['test_images'] * runs[0]['attributes']} test decisions)"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(runs, indent=2))
 

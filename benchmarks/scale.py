@@ -59,8 +59,18 @@ import psutil
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-STAGES = ("check_params", "synth", "unzip", "clean_labels", "partition", "preprocess", "train", "evaluate",
-          "plots", "explain")
+STAGES = (
+    "check_params",
+    "synth",
+    "unzip",
+    "clean_labels",
+    "partition",
+    "preprocess",
+    "train",
+    "evaluate",
+    "plots",
+    "explain",
+)
 DATA_STAGES = ("unzip", "clean_labels", "partition", "preprocess")
 # CelebA's official list_eval_partition.txt: train / val / test image counts (202,599 images)
 CELEBA_SPLITS = (162_770, 19_867, 19_962)
@@ -126,10 +136,20 @@ def probe(out: str, argv: list[str]) -> int:
     stop.set()
     sampler.join()
     child.returncode = os.waitstatus_to_exitcode(status)
-    Path(out).write_text(json.dumps({
-        "argv": argv, "wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime,
-        "peak_rss_gb": usage.ru_maxrss * 1024 / GB, "peak_pss_sum_gb": peak[0] / GB,
-        "probe_cpu_s": sum(os.times()[:2]), "returncode": child.returncode}) + "\n")
+    Path(out).write_text(
+        json.dumps(
+            {
+                "argv": argv,
+                "wall_s": wall,
+                "cpu_s": usage.ru_utime + usage.ru_stime,
+                "peak_rss_gb": usage.ru_maxrss * 1024 / GB,
+                "peak_pss_sum_gb": peak[0] / GB,
+                "probe_cpu_s": sum(os.times()[:2]),
+                "returncode": child.returncode,
+            }
+        )
+        + "\n"
+    )
     return child.returncode
 
 
@@ -166,9 +186,13 @@ def run_stage(project: Path, stage: str, env: dict[str, str], logs: Path) -> dic
     disk0, files0, _ = disk_usage(project)
     started = time.perf_counter()
     with open(logs / f"{stage}.log", "w") as log:
-        dvc = subprocess.Popen([str(project / ".venv" / "bin" / "dvc"), "repro", "--force", "--single-item", stage],
-                               cwd=project, env={**env, PROBE_ENV: str(probe_file)}, stdout=log,
-                               stderr=subprocess.STDOUT)
+        dvc = subprocess.Popen(
+            [str(project / ".venv" / "bin" / "dvc"), "repro", "--force", "--single-item", stage],
+            cwd=project,
+            env={**env, PROBE_ENV: str(probe_file)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         stop, peak = threading.Event(), [0]
         sampler = threading.Thread(target=_sample_peak, args=(dvc.pid, stop, peak, False), daemon=True)
         sampler.start()
@@ -184,13 +208,20 @@ def run_stage(project: Path, stage: str, env: dict[str, str], logs: Path) -> dic
         raise SystemExit(f"scale: stage {stage} did not run through the probe (already up to date?)")
     measured = json.loads(probe_file.read_text())
     disk1, files1, written = disk_usage(project, since)
-    return {"stage": stage, "wall_s": measured["wall_s"], "cpu_s": measured["cpu_s"],
-            "peak_rss_gb": measured["peak_rss_gb"], "peak_pss_sum_gb": measured["peak_pss_sum_gb"],
-            "dvc_wall_s": dvc_wall,
-            # DVC and the stage's command; not the probe's own sampling
-            "dvc_cpu_s": usage.ru_utime + usage.ru_stime - measured.get("probe_cpu_s", 0.0),
-            "dvc_peak_rss_gb": peak[0] / GB, "disk_gb": (disk1 - disk0) / GB, "files": files1 - files0,
-            "files_written": written}
+    return {
+        "stage": stage,
+        "wall_s": measured["wall_s"],
+        "cpu_s": measured["cpu_s"],
+        "peak_rss_gb": measured["peak_rss_gb"],
+        "peak_pss_sum_gb": measured["peak_pss_sum_gb"],
+        "dvc_wall_s": dvc_wall,
+        # DVC and the stage's command; not the probe's own sampling
+        "dvc_cpu_s": usage.ru_utime + usage.ru_stime - measured.get("probe_cpu_s", 0.0),
+        "dvc_peak_rss_gb": peak[0] / GB,
+        "disk_gb": (disk1 - disk0) / GB,
+        "files": files1 - files0,
+        "files_written": written,
+    }
 
 
 # ------------------------------------------------------------------------------------------ the data
@@ -248,8 +279,9 @@ def set_param(params: dict, assignment: str) -> None:
     node[last] = yaml.safe_load(value)
 
 
-def run_pipeline(label: str, count: int | None, work: Path, keep: bool, overrides: list[str] = (),
-                 last_stage: str = STAGES[-1]) -> dict:
+def run_pipeline(
+    label: str, count: int | None, work: Path, keep: bool, overrides: list[str] = (), last_stage: str = STAGES[-1]
+) -> dict:
     """Clone, set params (count None: the committed defaults; then the overrides), run every stage measured;
     the run's figures."""
     run_dir = work / label
@@ -262,8 +294,10 @@ def run_pipeline(label: str, count: int | None, work: Path, keep: bool, override
     (project / ".venv").symlink_to(Path(sys.prefix))
     real_python = project / ".venv" / "bin" / "python"
     shim = bindir / "python"
-    shim.write_text(f'#!/bin/sh\nif [ -n "${PROBE_ENV}" ]; then exec "{real_python}" "{Path(__file__).resolve()}" '
-                    f'--probe "${PROBE_ENV}" -- "$@"; fi\nexec "{real_python}" "$@"\n')
+    shim.write_text(
+        f'#!/bin/sh\nif [ -n "${PROBE_ENV}" ]; then exec "{real_python}" "{Path(__file__).resolve()}" '
+        f'--probe "${PROBE_ENV}" -- "$@"; fi\nexec "{real_python}" "$@"\n'
+    )
     shim.chmod(0o755)
     params_path = project / "params.yaml"
     params = yaml.safe_load(params_path.read_text())
@@ -274,17 +308,26 @@ def run_pipeline(label: str, count: int | None, work: Path, keep: bool, override
     if count is not None or overrides:
         params_path.write_text(yaml.safe_dump(params, sort_keys=False))
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "PYTHONPATH", PROBE_ENV)}
-    env.update({"PATH": f"{bindir}:{project / '.venv' / 'bin'}:{env.get('PATH', '')}", "PYTHONPATH": str(project),
-                "DVC_NO_ANALYTICS": "1", "PYTHONDONTWRITEBYTECODE": "1"})
+    env.update(
+        {
+            "PATH": f"{bindir}:{project / '.venv' / 'bin'}:{env.get('PATH', '')}",
+            "PYTHONPATH": str(project),
+            "DVC_NO_ANALYTICS": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+    )
     images = params["synth"]["count"]
     print(f"scale: {label}: {images} images in {project}", file=sys.stderr, flush=True)
     stages, started = [], time.perf_counter()
-    for stage in STAGES[:STAGES.index(last_stage) + 1]:
+    for stage in STAGES[: STAGES.index(last_stage) + 1]:
         stages.append(run_stage(project, stage, env, logs))
         s = stages[-1]
         (run_dir / "stages.json").write_text(json.dumps(stages, indent=1) + "\n")  # survives an interrupted run
-        print(f"scale: {label}: {stage} {s['wall_s']:.1f} s (dvc {s['dvc_wall_s']:.1f} s), "
-              f"{s['peak_rss_gb']:.2f} GB", file=sys.stderr, flush=True)
+        print(
+            f"scale: {label}: {stage} {s['wall_s']:.1f} s (dvc {s['dvc_wall_s']:.1f} s), {s['peak_rss_gb']:.2f} GB",
+            file=sys.stderr,
+            flush=True,
+        )
         if stage == "synth" and count is not None:
             t = time.perf_counter()
             splits = write_official_layout(project)
@@ -293,12 +336,21 @@ def run_pipeline(label: str, count: int | None, work: Path, keep: bool, override
     train_log = logs / "train.log"
     speed = re.search(r"([\d.]+) images/s", train_log.read_text()) if train_log.is_file() else None
     ran = [s["stage"] for s in stages]
-    report = (json.loads((project / "data" / "processed" / "partition_report.json").read_text())
-              if "partition" in ran else {"subsets": {}})
-    result = {"label": label, "images": images, "splits": report["subsets"], "stages": stages, "total_s": total,
-              "train_images_per_s": float(speed.group(1)) if speed else None,
-              "params": {k: params[k] for k in ("alpha", "subset")} | {
-                  "epochs": params["train"]["epochs"], "strategy": params["partition"]["strategy"]}}
+    report = (
+        json.loads((project / "data" / "processed" / "partition_report.json").read_text())
+        if "partition" in ran
+        else {"subsets": {}}
+    )
+    result = {
+        "label": label,
+        "images": images,
+        "splits": report["subsets"],
+        "stages": stages,
+        "total_s": total,
+        "train_images_per_s": float(speed.group(1)) if speed else None,
+        "params": {k: params[k] for k in ("alpha", "subset")}
+        | {"epochs": params["train"]["epochs"], "strategy": params["partition"]["strategy"]},
+    }
     (run_dir / "result.json").write_text(json.dumps(result, indent=1) + "\n")
     if not keep:  # the logs and figures stay
         shutil.rmtree(project)
@@ -318,28 +370,42 @@ def _written(stage: dict) -> str:
 
 def table(run: dict) -> str:
     """One run's markdown table: a row per stage, then the data stages and the whole run."""
-    head = (f"{run['label']}: {run['images']:,} images (alpha {run['params']['alpha']}, {run['params']['epochs']} "
-            f"epoch(s), partition {run['params']['strategy']}, subset {run['params']['subset']}; split "
-            + ", ".join(f"{n}: {c['train']:,} / {c['val']:,} / {c['test']:,}" for n, c in run["splits"].items())
-            + (f"; training {run['train_images_per_s']:.0f} images/s" if run["train_images_per_s"] else "") + ")")
-    lines = [head, "", "| stage | wall s | CPU s | peak RSS GB (largest process) | peak PSS GB (processes summed) "
-             "| dvc repro s | DVC's peak RSS GB | disk GB | files written | files net |", "|---|" + "---:|" * 9]
+    head = (
+        f"{run['label']}: {run['images']:,} images (alpha {run['params']['alpha']}, {run['params']['epochs']} "
+        f"epoch(s), partition {run['params']['strategy']}, subset {run['params']['subset']}; split "
+        + ", ".join(f"{n}: {c['train']:,} / {c['val']:,} / {c['test']:,}" for n, c in run["splits"].items())
+        + (f"; training {run['train_images_per_s']:.0f} images/s" if run["train_images_per_s"] else "")
+        + ")"
+    )
+    lines = [
+        head,
+        "",
+        "| stage | wall s | CPU s | peak RSS GB (largest process) | peak PSS GB (processes summed) "
+        "| dvc repro s | DVC's peak RSS GB | disk GB | files written | files net |",
+        "|---|" + "---:|" * 9,
+    ]
     for s in run["stages"]:
-        lines.append(f"| {s['stage']} | {s['wall_s']:.1f} | {s['cpu_s']:.1f} | {s['peak_rss_gb']:.2f} | "
-                     f"{s['peak_pss_sum_gb']:.2f} | {s['dvc_wall_s']:.1f} | {s['dvc_peak_rss_gb']:.2f} | "
-                     f"{s['disk_gb']:.3f} | {_written(s)} | {s['files']:,} |")
+        lines.append(
+            f"| {s['stage']} | {s['wall_s']:.1f} | {s['cpu_s']:.1f} | {s['peak_rss_gb']:.2f} | "
+            f"{s['peak_pss_sum_gb']:.2f} | {s['dvc_wall_s']:.1f} | {s['dvc_peak_rss_gb']:.2f} | "
+            f"{s['disk_gb']:.3f} | {_written(s)} | {s['files']:,} |"
+        )
     ran = tuple(s["stage"] for s in run["stages"])
-    for name, names in (("data stages (unzip … preprocess)", DATA_STAGES),
-                        ("all stages" if len(ran) == len(STAGES) else "stages run", ran)):
+    for name, names in (
+        ("data stages (unzip … preprocess)", DATA_STAGES),
+        ("all stages" if len(ran) == len(STAGES) else "stages run", ran),
+    ):
         chosen = [s for s in run["stages"] if s["stage"] in names]
         if not set(names) <= set(ran):
             continue
-        lines.append(f"| **{name}** | **{_sum(chosen, 'wall_s', names):.1f}** | {_sum(chosen, 'cpu_s', names):.1f} "
-                     f"| {max(s['peak_rss_gb'] for s in chosen):.2f} | {max(s['peak_pss_sum_gb'] for s in chosen):.2f} "
-                     f"| **{_sum(chosen, 'dvc_wall_s', names):.1f}** | {max(s['dvc_peak_rss_gb'] for s in chosen):.2f} "
-                     f"| {_sum(chosen, 'disk_gb', names):.3f} | "
-                     f"{_written({'files_written': _sum(chosen, 'files_written', names)} if all('files_written' in c for c in chosen) else {})} "
-                     f"| {int(_sum(chosen, 'files', names)):,} |")
+        lines.append(
+            f"| **{name}** | **{_sum(chosen, 'wall_s', names):.1f}** | {_sum(chosen, 'cpu_s', names):.1f} "
+            f"| {max(s['peak_rss_gb'] for s in chosen):.2f} | {max(s['peak_pss_sum_gb'] for s in chosen):.2f} "
+            f"| **{_sum(chosen, 'dvc_wall_s', names):.1f}** | {max(s['dvc_peak_rss_gb'] for s in chosen):.2f} "
+            f"| {_sum(chosen, 'disk_gb', names):.3f} | "
+            f"{_written({'files_written': _sum(chosen, 'files_written', names)} if all('files_written' in c for c in chosen) else {})} "
+            f"| {int(_sum(chosen, 'files', names)):,} |"
+        )
     return "\n".join(lines)
 
 
@@ -358,26 +424,45 @@ def growth(base: dict, run: dict) -> str:
     image beyond the fixed start-up (the stage's CPU less check_params's), whose growth is the fairer test."""
     ratio = run["images"] / base["images"]
     fb, fr = _fixed_cpu(base), _fixed_cpu(run)
-    lines = [f"growth from {base['images']:,} to {run['images']:,} images (×{ratio:.1f}); exponent = "
-             "log(time ratio) / log(image ratio), 1 = linear; per image: CPU ms per image beyond the fixed "
-             f"start-up (check_params's CPU: {fb:.1f} s and {fr:.1f} s)", "",
-             f"| stage | dvc repro s at {base['images']:,} | at {run['images']:,} | exponent | "
-             f"CPU s at {base['images']:,} | at {run['images']:,} | exponent | per image ms at {base['images']:,} "
-             f"| at {run['images']:,} | per-image exponent |", "|---|" + "---:|" * 9]
+    lines = [
+        f"growth from {base['images']:,} to {run['images']:,} images (×{ratio:.1f}); exponent = "
+        "log(time ratio) / log(image ratio), 1 = linear; per image: CPU ms per image beyond the fixed "
+        f"start-up (check_params's CPU: {fb:.1f} s and {fr:.1f} s)",
+        "",
+        f"| stage | dvc repro s at {base['images']:,} | at {run['images']:,} | exponent | "
+        f"CPU s at {base['images']:,} | at {run['images']:,} | exponent | per image ms at {base['images']:,} "
+        f"| at {run['images']:,} | per-image exponent |",
+        "|---|" + "---:|" * 9,
+    ]
     rows = [(s["stage"], s, r) for s, r in zip(base["stages"], run["stages"])]
     both = tuple(name for name, _, _ in rows)  # a run stopped early (--last-stage) is compared on its stages
-    for name, names in (("data stages", DATA_STAGES), ("all stages" if len(both) == len(STAGES) else "stages run", both)):
+    for name, names in (
+        ("data stages", DATA_STAGES),
+        ("all stages" if len(both) == len(STAGES) else "stages run", both),
+    ):
         if set(names) <= set(both):
-            rows.append((name, *({key: _sum(r["stages"], key, names) for key in ("dvc_wall_s", "cpu_s")} | {"n": len(names)}
-                                 for r in (base, run))))
+            rows.append(
+                (
+                    name,
+                    *(
+                        {key: _sum(r["stages"], key, names) for key in ("dvc_wall_s", "cpu_s")} | {"n": len(names)}
+                        for r in (base, run)
+                    ),
+                )
+            )
     for name, s, r in rows:
         n = s.get("n", 1)
         mb, mr = (s["cpu_s"] - n * fb) / base["images"] * 1000, (r["cpu_s"] - n * fr) / run["images"] * 1000
-        per_image = (f"{exponent(mb * base['images'], mr * run['images'], ratio):.2f}"
-                     if _measurable(s["cpu_s"], n * fb) else "— (start-up dominated)")
-        lines.append(f"| {name} | {s['dvc_wall_s']:.1f} | {r['dvc_wall_s']:.1f} "
-                     f"| {exponent(s['dvc_wall_s'], r['dvc_wall_s'], ratio):.2f} | {s['cpu_s']:.1f} | {r['cpu_s']:.1f} "
-                     f"| {exponent(s['cpu_s'], r['cpu_s'], ratio):.2f} | {mb:.2f} | {mr:.2f} | {per_image} |")
+        per_image = (
+            f"{exponent(mb * base['images'], mr * run['images'], ratio):.2f}"
+            if _measurable(s["cpu_s"], n * fb)
+            else "— (start-up dominated)"
+        )
+        lines.append(
+            f"| {name} | {s['dvc_wall_s']:.1f} | {r['dvc_wall_s']:.1f} "
+            f"| {exponent(s['dvc_wall_s'], r['dvc_wall_s'], ratio):.2f} | {s['cpu_s']:.1f} | {r['cpu_s']:.1f} "
+            f"| {exponent(s['cpu_s'], r['cpu_s'], ratio):.2f} | {mb:.2f} | {mr:.2f} | {per_image} |"
+        )
     return "\n".join(lines)
 
 
@@ -392,9 +477,13 @@ def superlinear(base: dict, run: dict, margin: float = 1.15) -> list[str]:
     rises with the count); the start-up itself is left out, or every cheap stage would look sublinear."""
     ratio = run["images"] / base["images"]
     fb, fr = _fixed_cpu(base), _fixed_cpu(run)
-    return [r["stage"] for s, r in zip(base["stages"], run["stages"])
-            if r["stage"] != "check_params" and _measurable(s["cpu_s"], fb)
-            and exponent(s["cpu_s"] - fb, r["cpu_s"] - fr, ratio) > margin]
+    return [
+        r["stage"]
+        for s, r in zip(base["stages"], run["stages"])
+        if r["stage"] != "check_params"
+        and _measurable(s["cpu_s"], fb)
+        and exponent(s["cpu_s"] - fb, r["cpu_s"] - fr, ratio) > margin
+    ]
 
 
 def report(runs: dict[str, dict]) -> tuple[str, list[str]]:
@@ -411,11 +500,16 @@ def report(runs: dict[str, dict]) -> tuple[str, list[str]]:
         slow += [stage for stage in superlinear(small, large) if stage not in slow]
     if "default" in runs and benches:
         base = _sum(runs["default"]["stages"], "dvc_wall_s", STAGES)
-        parts.append("whole run (dvc repro s, all stages) against the default pipeline's "
-                     f"({runs['default']['images']:,} images, {runs['default']['params']['epochs']} epochs, alpha "
-                     f"{runs['default']['params']['alpha']}: {base:.0f} s): "
-                     + "; ".join(f"{r['images']:,} images {_sum(r['stages'], 'dvc_wall_s', STAGES):.0f} s "
-                                 f"(×{_sum(r['stages'], 'dvc_wall_s', STAGES) / base:.1f})" for r in benches))
+        parts.append(
+            "whole run (dvc repro s, all stages) against the default pipeline's "
+            f"({runs['default']['images']:,} images, {runs['default']['params']['epochs']} epochs, alpha "
+            f"{runs['default']['params']['alpha']}: {base:.0f} s): "
+            + "; ".join(
+                f"{r['images']:,} images {_sum(r['stages'], 'dvc_wall_s', STAGES):.0f} s "
+                f"(×{_sum(r['stages'], 'dvc_wall_s', STAGES) / base:.1f})"
+                for r in benches
+            )
+        )
     return "\n\n".join(parts), slow
 
 
@@ -424,23 +518,55 @@ def main(argv: list[str] | None = None) -> None:
     if argv[:1] == ["--probe"]:  # the stage-command probe (see the module docstring)
         sys.exit(probe(argv[1], argv[3:] if argv[2:3] == ["--"] else argv[2:]))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--count", type=int, default=200_000,
-                        help="synthetic images (default 200000; 0: no such run, e.g. with --default-pipeline)")
-    parser.add_argument("--baseline", type=int, nargs="+", default=[3000], metavar="N",
-                        help="first run the same bench on these image counts and compare (default 3000; 0: none); "
-                        "a middle size such as 3000 20000 measures the growth of the cheap data stages too")
-    parser.add_argument("--default-pipeline", action="store_true",
-                        help="also run the committed default pipeline (params.yaml as committed) stage by stage")
-    parser.add_argument("--work", type=Path, help="folder for the runs (default: .bench/scale in the repository); each "
-                        "run's clone is deleted after it unless --keep, its logs and figures stay")
+    parser.add_argument(
+        "--count",
+        type=int,
+        default=200_000,
+        help="synthetic images (default 200000; 0: no such run, e.g. with --default-pipeline)",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=int,
+        nargs="+",
+        default=[3000],
+        metavar="N",
+        help="first run the same bench on these image counts and compare (default 3000; 0: none); "
+        "a middle size such as 3000 20000 measures the growth of the cheap data stages too",
+    )
+    parser.add_argument(
+        "--default-pipeline",
+        action="store_true",
+        help="also run the committed default pipeline (params.yaml as committed) stage by stage",
+    )
+    parser.add_argument(
+        "--work",
+        type=Path,
+        help="folder for the runs (default: .bench/scale in the repository); each "
+        "run's clone is deleted after it unless --keep, its logs and figures stay",
+    )
     parser.add_argument("--keep", action="store_true", help="keep each run's clone")
-    parser.add_argument("--set", "-S", action="append", default=[], metavar="KEY=VALUE",
-                        help="a param for every run, after the bench's (e.g. -S explain.attributes=[Eyeglasses])")
+    parser.add_argument(
+        "--set",
+        "-S",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a param for every run, after the bench's (e.g. -S explain.attributes=[Eyeglasses])",
+    )
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
-    parser.add_argument("--last-stage", choices=STAGES, default=STAGES[-1],
-                        help="stop after this stage (e.g. preprocess: the data stages only)")
-    parser.add_argument("--report", type=Path, nargs="+", metavar="JSON",
-                        help="run nothing: report the runs of earlier --json files together")
+    parser.add_argument(
+        "--last-stage",
+        choices=STAGES,
+        default=STAGES[-1],
+        help="stop after this stage (e.g. preprocess: the data stages only)",
+    )
+    parser.add_argument(
+        "--report",
+        type=Path,
+        nargs="+",
+        metavar="JSON",
+        help="run nothing: report the runs of earlier --json files together",
+    )
     args = parser.parse_args(argv)
     runs: dict[str, dict] = {}
     if args.report:
@@ -462,14 +588,21 @@ def main(argv: list[str] | None = None) -> None:
     text, slow = report(runs)
     print(text + "\n")
     if args.json and not args.report:
-        args.json.write_text(json.dumps({"cpu_cores": os.cpu_count(), "load_average_after": os.getloadavg(),
-                                         "runs": runs, "superlinear": slow}, indent=1) + "\n")
+        args.json.write_text(
+            json.dumps(
+                {"cpu_cores": os.cpu_count(), "load_average_after": os.getloadavg(), "runs": runs, "superlinear": slow},
+                indent=1,
+            )
+            + "\n"
+        )
     largest = max(runs.values(), key=lambda r: (r["label"] != "default", r["images"]))
     stages = largest["stages"]
-    print(f"scale_count={largest['images']} total_s={_sum(stages, 'dvc_wall_s', STAGES):.1f} "
-          f"data_stages_s={_sum(stages, 'dvc_wall_s', DATA_STAGES):.1f} "
-          f"max_stage_memory_gb={max(max(s['peak_rss_gb'], s['peak_pss_sum_gb']) for s in stages):.2f} "
-          f"superlinear={','.join(slow) or 'none'}")
+    print(
+        f"scale_count={largest['images']} total_s={_sum(stages, 'dvc_wall_s', STAGES):.1f} "
+        f"data_stages_s={_sum(stages, 'dvc_wall_s', DATA_STAGES):.1f} "
+        f"max_stage_memory_gb={max(max(s['peak_rss_gb'], s['peak_pss_sum_gb']) for s in stages):.2f} "
+        f"superlinear={','.join(slow) or 'none'}"
+    )
 
 
 if __name__ == "__main__":

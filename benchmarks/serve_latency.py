@@ -46,8 +46,13 @@ def untrained_model(path: Path) -> Path:
 
 def start_server(model: Path, extra: list[str]) -> tuple[subprocess.Popen, str]:
     """`faceattr serve` on a port the kernel picks; its URL read from uvicorn's startup line."""
-    proc = subprocess.Popen([sys.executable, "-m", "faceattr.cli", "serve", "--model", str(model), "--port", "0",
-                             *extra], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "faceattr.cli", "serve", "--model", str(model), "--port", "0", *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
     lines = []
     for line in proc.stderr:
         lines.append(line)
@@ -60,10 +65,17 @@ def start_server(model: Path, extra: list[str]) -> tuple[subprocess.Popen, str]:
 
 def multipart(photo: bytes, fields: dict[str, str]) -> tuple[bytes, str]:
     boundary = uuid.uuid4().hex
-    body = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
-                    for k, v in fields.items())
-    body += (f'--{boundary}\r\nContent-Disposition: form-data; name="photo"; filename="photo.jpg"\r\n'
-             f"Content-Type: image/jpeg\r\n\r\n").encode() + photo + f"\r\n--{boundary}--\r\n".encode()
+    body = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()
+    )
+    body += (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="photo"; filename="photo.jpg"\r\n'
+            f"Content-Type: image/jpeg\r\n\r\n"
+        ).encode()
+        + photo
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     return body, f"multipart/form-data; boundary={boundary}"
 
 
@@ -89,8 +101,12 @@ def timed_requests(url: str, body: bytes, content_type: str, count: int, explain
 
 def summary(times: list[float]) -> dict:
     ms = np.asarray(times) * 1000
-    return {"requests": len(ms), "p50_ms": round(float(np.percentile(ms, 50)), 1),
-            "p95_ms": round(float(np.percentile(ms, 95)), 1), "mean_ms": round(float(ms.mean()), 1)}
+    return {
+        "requests": len(ms),
+        "p50_ms": round(float(np.percentile(ms, 50)), 1),
+        "p95_ms": round(float(np.percentile(ms, 95)), 1),
+        "mean_ms": round(float(ms.mean()), 1),
+    }
 
 
 def measure(url: str, photo: bytes, attribute: str | None, requests: int, clients: int) -> dict:
@@ -111,8 +127,10 @@ def measure(url: str, photo: bytes, attribute: str | None, requests: int, client
     for t in threads:
         t.join()
     wall = time.perf_counter() - start
-    figures[f"clients_{clients}"] = {**summary([t for r in results for t in r]),
-                                     "requests_per_s": round(requests / wall, 2)}
+    figures[f"clients_{clients}"] = {
+        **summary([t for r in results for t in r]),
+        "requests_per_s": round(requests / wall, 2),
+    }
     return figures
 
 
@@ -140,30 +158,45 @@ def main(argv: list[str] | None = None) -> None:
         photo = demo.jpeg(demo.demo_photo(faces=1).rgb)
         proc, url = start_server(model, args.serve_args.split())
         try:
-            figures = {"predict": measure(url, photo, None, requests, args.clients),
-                       "predict_heatmap": measure(url, photo, attribute, requests, args.clients)}
+            figures = {
+                "predict": measure(url, photo, None, requests, args.clients),
+                "predict_heatmap": measure(url, photo, attribute, requests, args.clients),
+            }
         finally:
             proc.terminate()
             proc.wait(timeout=30)
-    figures["setup"] = {"model": str(args.model or f"untrained {spec.arch} alpha {spec.alpha}"),
-                        "input_size": list(spec.image_size), "attributes": len(spec.attributes),
-                        "heatmap_attribute": attribute, "photo": "640×480 JPEG, one face", "requests": requests,
-                        "clients": args.clients, "cores": torch.get_num_threads(), "torch": torch.__version__}
+    figures["setup"] = {
+        "model": str(args.model or f"untrained {spec.arch} alpha {spec.alpha}"),
+        "input_size": list(spec.image_size),
+        "attributes": len(spec.attributes),
+        "heatmap_attribute": attribute,
+        "photo": "640×480 JPEG, one face",
+        "requests": requests,
+        "clients": args.clients,
+        "cores": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }
     c = f"clients_{args.clients}"
-    print(f"faceattr serve latency ({figures['setup']['model']}, input {spec.image_size[1]}×{spec.image_size[0]}, "
-          f"{requests} requests each, {torch.get_num_threads()} cores)\n")
+    print(
+        f"faceattr serve latency ({figures['setup']['model']}, input {spec.image_size[1]}×{spec.image_size[0]}, "
+        f"{requests} requests each, {torch.get_num_threads()} cores)\n"
+    )
     print(f"| /api/predict | sequential p50 | p95 | {args.clients} clients p50 | p95 | requests/s |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, label in (("predict", "predict"), ("predict_heatmap", f"predict + heat map ({attribute})")):
         f = figures[name]
-        print(f"| {label} | {f['sequential']['p50_ms']} ms | {f['sequential']['p95_ms']} ms | {f[c]['p50_ms']} ms "
-              f"| {f[c]['p95_ms']} ms | {f[c]['requests_per_s']} |")
+        print(
+            f"| {label} | {f['sequential']['p50_ms']} ms | {f['sequential']['p95_ms']} ms | {f[c]['p50_ms']} ms "
+            f"| {f[c]['p95_ms']} ms | {f[c]['requests_per_s']} |"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"serve_predict_p50_ms={figures['predict']['sequential']['p50_ms']} "
-          f"serve_heatmap_p50_ms={figures['predict_heatmap']['sequential']['p50_ms']} "
-          f"serve_heatmap_p95_ms={figures['predict_heatmap']['sequential']['p95_ms']} "
-          f"serve_clients_p50_ms={figures['predict_heatmap'][c]['p50_ms']}")
+    print(
+        f"serve_predict_p50_ms={figures['predict']['sequential']['p50_ms']} "
+        f"serve_heatmap_p50_ms={figures['predict_heatmap']['sequential']['p50_ms']} "
+        f"serve_heatmap_p95_ms={figures['predict_heatmap']['sequential']['p95_ms']} "
+        f"serve_clients_p50_ms={figures['predict_heatmap'][c]['p50_ms']}"
+    )
 
 
 if __name__ == "__main__":

@@ -50,8 +50,10 @@ def main() -> None:
     for objective in THRESHOLD_OBJECTIVES:
         fast_s, fast = seconds(tune_thresholds, y, prob, objective)
         slow_s, slow = seconds(tune_thresholds_bruteforce, y, prob, objective)
-        print(f"{objective:<17} {args.reference_images} × {args.reference_attributes}: sorted counts {fast_s:.4f} s, "
-              f"brute force {slow_s:.2f} s ({slow_s / fast_s:.0f}× slower), same thresholds: {fast == slow}")
+        print(
+            f"{objective:<17} {args.reference_images} × {args.reference_attributes}: sorted counts {fast_s:.4f} s, "
+            f"brute force {slow_s:.2f} s ({slow_s / fast_s:.0f}× slower), same thresholds: {fast == slow}"
+        )
         if fast != slow:
             sys.exit(1)
 

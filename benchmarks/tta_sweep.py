@@ -34,14 +34,17 @@ def zoom(x: torch.Tensor, scale: float) -> torch.Tensor:
     ch, cw = round(h / scale), round(w / scale)
     if scale >= 1:
         y0, x0 = (h - ch) // 2, (w - cw) // 2
-        return F.interpolate(x[..., y0:y0 + ch, x0:x0 + cw], size=(h, w), mode="bilinear", antialias=True)
+        return F.interpolate(x[..., y0 : y0 + ch, x0 : x0 + cw], size=(h, w), mode="bilinear", antialias=True)
     small = F.interpolate(x, size=(ch, cw), mode="bilinear", antialias=True)
     return F.pad(small, ((w - cw) // 2, w - cw - (w - cw) // 2, (h - ch) // 2, h - ch - (h - ch) // 2))
 
 
 VIEWS: dict[str, Transform] = {
-    "id": lambda x: x, "zoom1.06": lambda x: zoom(x, 1.06), "zoom1.12": lambda x: zoom(x, 1.12),
-    "zoom0.94": lambda x: zoom(x, 0.94), "shift+4": lambda x: torch.roll(x, (4, 4), (-2, -1)),
+    "id": lambda x: x,
+    "zoom1.06": lambda x: zoom(x, 1.06),
+    "zoom1.12": lambda x: zoom(x, 1.12),
+    "zoom0.94": lambda x: zoom(x, 0.94),
+    "shift+4": lambda x: torch.roll(x, (4, 4), (-2, -1)),
     "shift-4": lambda x: torch.roll(x, (-4, -4), (-2, -1)),
 }
 
@@ -53,9 +56,13 @@ def with_flips(*views: str) -> list[str]:
 
 # combination name -> the view logits it averages
 COMBINATIONS = {
-    "none": ["id"], "flip": with_flips("id"), "flip+zoom1.06": with_flips("id", "zoom1.06"),
-    "flip+zoom1.12": with_flips("id", "zoom1.12"), "flip+zoom0.94": with_flips("id", "zoom0.94"),
-    "flip+shifts": with_flips("id", "shift+4", "shift-4"), "all": with_flips(*VIEWS),
+    "none": ["id"],
+    "flip": with_flips("id"),
+    "flip+zoom1.06": with_flips("id", "zoom1.06"),
+    "flip+zoom1.12": with_flips("id", "zoom1.12"),
+    "flip+zoom0.94": with_flips("id", "zoom0.94"),
+    "flip+shifts": with_flips("id", "shift+4", "shift-4"),
+    "all": with_flips(*VIEWS),
 }
 
 
@@ -64,7 +71,7 @@ def view_logits(model: torch.nn.Module, images: torch.Tensor, mean, std, batch: 
     """Logits of every view and of its mirror image (key suffixed `+flip`)."""
     out: dict[str, list[torch.Tensor]] = {}
     for start in range(0, len(images), batch):
-        x = normalize(images[start:start + batch], mean, std)
+        x = normalize(images[start : start + batch], mean, std)
         for name, view in VIEWS.items():
             v = view(x)
             out.setdefault(name, []).append(model(v))
@@ -100,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
                     found[split][1].append(labels[item.image_id])
             loaded[spec.image_size] = {s: (torch.stack(x), np.stack(y).astype(int)) for s, (x, y) in found.items()}
         cols = [table.names.index(a) for a in spec.attributes]
-        splits = {s: (view_logits(model, x, spec.mean, spec.std), y[:, cols]) for s, (x, y) in loaded[spec.image_size].items()}
+        splits = {
+            s: (view_logits(model, x, spec.mean, spec.std), y[:, cols]) for s, (x, y) in loaded[spec.image_size].items()
+        }
         for name, keys in COMBINATIONS.items():
             acc = [((np.mean([logits[k] for k in keys], axis=0) > 0) == y).mean() for logits, y in splits.values()]
             print(f"| {Path(path).name} | {name} | {acc[0]:.4f} | {acc[1]:.4f} |", flush=True)

@@ -13,10 +13,16 @@ def like_an_aligned_crop(shape: tuple[int, int], size: tuple[int, int]) -> bool:
     return max(aspect, 1 / aspect) <= 1.25 and shape[0] >= size[0] / 2 and shape[1] >= size[1] / 2
 
 
-def answer_row(image: str, where: dict, probabilities: Sequence[float], attributes: Sequence[str],
-               thresholds: Sequence[float]) -> dict:
+def answer_row(
+    image: str, where: dict, probabilities: Sequence[float], attributes: Sequence[str], thresholds: Sequence[float]
+) -> dict:
     """One image's (or face's) answer: its name, its place ({} or face and box), and per attribute the
     probability (4 decimals) and the decision at that attribute's threshold."""
-    return {"image": image, **where,
-            **{a: {"probability": round(float(p), 4), "present": bool(p >= t)}
-               for a, p, t in zip(attributes, probabilities, thresholds)}}
+    return {
+        "image": image,
+        **where,
+        **{
+            a: {"probability": round(float(p), 4), "present": bool(p >= t)}
+            for a, p, t in zip(attributes, probabilities, thresholds)
+        },
+    }

@@ -96,7 +96,10 @@ def _smallest_side(data: bytes) -> int:
 
 
 def extract_images(
-    archive: str | Path, dest: str | Path, max_uncompressed_bytes: int, on_bad_image: str = "skip",
+    archive: str | Path,
+    dest: str | Path,
+    max_uncompressed_bytes: int,
+    on_bad_image: str = "skip",
     max_image_bytes: int = MAX_IMAGE_MB * 2**20,
 ) -> dict:
     """Extract every image of `archive` flat into `dest`; return a report of what was left out and why.

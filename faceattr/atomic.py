@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 def _writer_alive(leftover: Path, target: Path) -> bool:
     """Whether the process that made this temporary (its pid is in the name) is still running."""
-    pid = leftover.name[len(target.name) + 2:].split(".", 1)[0]
+    pid = leftover.name[len(target.name) + 2 :].split(".", 1)[0]
     if not (pid.isascii() and pid.isdigit()):
         return False  # no pid: made before pids were recorded, so long stale
     try:

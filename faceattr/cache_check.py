@@ -38,9 +38,12 @@ def main() -> int:
         print(f"cache_check: error: {exc}", file=sys.stderr)
         return 2
     if missing:
-        print(f"cache_check: error: {len(missing)} output(s) that dvc.lock records are not in DVC's cache "
-              f"(was the disk full while DVC cached them?): {', '.join(missing)}. Free some space and run "
-              f"`dvc commit -f` (or `dvc repro -f` for the stages that wrote them).", file=sys.stderr)
+        print(
+            f"cache_check: error: {len(missing)} output(s) that dvc.lock records are not in DVC's cache "
+            f"(was the disk full while DVC cached them?): {', '.join(missing)}. Free some space and run "
+            f"`dvc commit -f` (or `dvc repro -f` for the stages that wrote them).",
+            file=sys.stderr,
+        )
         return 1
     print("cache_check: every output is in DVC's cache")
     return 0

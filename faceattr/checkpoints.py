@@ -53,8 +53,11 @@ class Checkpoints:
             except FaceattrError as exc:
                 warnings.warn(f"checkpoint does not load as plain tensors: {exc}; ignoring it", stacklevel=2)
                 continue
-            if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT \
-                    or state.get("fingerprint") != expected_fingerprint:
+            if (
+                not isinstance(state, dict)
+                or state.get("format") != CHECKPOINT_FORMAT
+                or state.get("fingerprint") != expected_fingerprint
+            ):
                 print(f"note: {path} belongs to other params or data; starting fresh", file=sys.stderr)
                 if isinstance(state, dict) and isinstance(state.get("mlflow_run_id"), str):
                     self.abandoned_run_id = state["mlflow_run_id"]
@@ -89,8 +92,10 @@ def lock_checkpoints(folder: str | Path) -> int:
     except BlockingIOError:
         holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
         os.close(fd)
-        raise FaceattrError(f"{path}: another training is running in this workspace ({holder}); wait for it or stop "
-                            f"it (kill the pid), then run again") from None
+        raise FaceattrError(
+            f"{path}: another training is running in this workspace ({holder}); wait for it or stop "
+            f"it (kill the pid), then run again"
+        ) from None
     os.ftruncate(fd, 0)
     os.write(fd, f"pid {os.getpid()}".encode())
     return fd

@@ -4,8 +4,17 @@ training, device) import them from here instead of the config importing those he
 
 from __future__ import annotations
 
-ARCHITECTURES = ("mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "resnet18", "resnet50",
-                 "resnet101", "resnet152", "efficientnet_b0", "densenet121")
+ARCHITECTURES = (
+    "mobilenet_v2",
+    "mobilenet_v3_small",
+    "mobilenet_v3_large",
+    "resnet18",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "efficientnet_b0",
+    "densenet121",
+)
 HEADS = ("linear", "mlp", "attention")
 FREEZE = ("none", "backbone")  # or the number of last backbone blocks that train
 OPTIMIZERS = ("adamw", "sgd", "rmsprop")

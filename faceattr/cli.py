@@ -50,8 +50,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise FaceattrError(f"{args.labels}: has none of the model's attributes ({' '.join(spec.attributes)})")
     skipped_attrs = [a for a in spec.attributes if a not in table.names]
     if skipped_attrs:
-        print(f"note: {args.labels} lacks {', '.join(skipped_attrs)}; evaluating the other {len(attributes)}",
-              file=sys.stderr)
+        print(
+            f"note: {args.labels} lacks {', '.join(skipped_attrs)}; evaluating the other {len(attributes)}",
+            file=sys.stderr,
+        )
     labels = dict(zip(table.ids, table.values[:, [table.names.index(a) for a in attributes]]))
     wanted = set(labels)
     majority_source = np.stack(list(labels.values()))
@@ -62,9 +64,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if train_ids:
             majority_source = np.stack([labels[i] for i in train_ids])
     cols = [spec.attributes.index(a) for a in attributes]
-    scan, prob = scan_inputs(args.images, spec.image_size,
-                       lambda images: predict_probabilities(model, spec, images, tta_hflip=args.tta)[:, cols], wanted,
-                       what="evaluate")
+    scan, prob = scan_inputs(
+        args.images,
+        spec.image_size,
+        lambda images: predict_probabilities(model, spec, images, tta_hflip=args.tta)[:, cols],
+        wanted,
+        what="evaluate",
+    )
     problems = scan.problems
     report_problems(problems)
     missing = len(wanted) - len(scan.ids) - len(problems)
@@ -72,8 +78,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"warning: {missing} labelled image(s) not found in {', '.join(args.images)}; skipped", file=sys.stderr)
     if not scan.ids:
         if problems:  # labelled images were there but none could be read: nothing answered
-            print(f"faceattr: error: none of the {len(problems)} labelled image(s) found could be read",
-                  file=sys.stderr)
+            print(
+                f"faceattr: error: none of the {len(problems)} labelled image(s) found could be read", file=sys.stderr
+            )
             return 1
         raise FaceattrError("no labelled images to evaluate")
     y_true = np.stack([labels[i] for i in scan.ids]).astype(int)
@@ -83,11 +90,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"{'attribute':<22}{'accuracy':>9}{'balanced':>10}{'f1':>8}{'roc_auc':>9}{'baseline':>10}")
     for name, m in metrics["per_attribute"].items():
         auc = f"{m['roc_auc']:.4f}" if "roc_auc" in m else "n/a"
-        print(f"{name:<22}{m['accuracy']:>9.4f}{m['balanced_accuracy']:>10.4f}{m['f1']:>8.4f}{auc:>9}"
-              f"{m['baseline_accuracy']:>10.4f}")
-    print(f"{'mean':<22}{metrics['mean_accuracy']:>9.4f}{metrics['mean_balanced_accuracy']:>10.4f}"
-          f"{metrics['mean_f1']:>8.4f}{metrics.get('mean_roc_auc', float('nan')):>9.4f}"
-          f"{metrics['baseline_mean_accuracy']:>10.4f}   ({metrics['images']} images)")
+        print(
+            f"{name:<22}{m['accuracy']:>9.4f}{m['balanced_accuracy']:>10.4f}{m['f1']:>8.4f}{auc:>9}"
+            f"{m['baseline_accuracy']:>10.4f}"
+        )
+    print(
+        f"{'mean':<22}{metrics['mean_accuracy']:>9.4f}{metrics['mean_balanced_accuracy']:>10.4f}"
+        f"{metrics['mean_f1']:>8.4f}{metrics.get('mean_roc_auc', float('nan')):>9.4f}"
+        f"{metrics['baseline_mean_accuracy']:>10.4f}   ({metrics['images']} images)"
+    )
     if args.out:
         write_json(args.out, metrics)
     return 0
@@ -113,9 +124,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
         def predict(images: torch.Tensor) -> np.ndarray:
             return predict_probabilities(model, spec, images, bf16=bf16)
+
     notice_if_synthetic(None if args.onnx else args.model, spec)  # an ONNX file carries the spec's extra too
-    scan, prob = scan_inputs(args.inputs, spec.image_size, predict, detect=args.detect, detector=args.detector,
-                       max_megapixels=args.max_megapixels, what="predict")
+    scan, prob = scan_inputs(
+        args.inputs,
+        spec.image_size,
+        predict,
+        detect=args.detect,
+        detector=args.detector,
+        max_megapixels=args.max_megapixels,
+        what="predict",
+    )
     problems = scan.problems
     warn_about_inputs(scan, spec.image_size)
     require_inputs(scan, args.inputs)
@@ -132,8 +151,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         writer.writerow(["image", *box_cols, *[f"{a}_{s}" for a in spec.attributes for s in ("prob", "present")]])
         for r in rows:
             face = [r["face"], *r["box"]] if args.detect else []
-            writer.writerow([r["image"], *face, *[v for a in spec.attributes
-                                                  for v in (r[a]["probability"], int(r[a]["present"]))]])
+            writer.writerow(
+                [r["image"], *face, *[v for a in spec.attributes for v in (r[a]["probability"], int(r[a]["present"]))]]
+            )
     else:
         for r in rows:
             present = [a for a in spec.attributes if r[a]["present"]]
@@ -163,8 +183,14 @@ def cmd_explain(args: argparse.Namespace) -> int:
         find_layer(model, spec.arch, args.feature_maps)  # a wrong name fails before any image is read
     out = Path(args.out)
     scan, written = Scan(), 0
-    for crop in iter_crops(args.inputs, spec.image_size, scan, detect=args.detect, detector=args.detector,
-                            max_megapixels=args.max_megapixels):
+    for crop in iter_crops(
+        args.inputs,
+        spec.image_size,
+        scan,
+        detect=args.detect,
+        detector=args.detector,
+        max_megapixels=args.max_megapixels,
+    ):
         scan.names.append(crop.name)
         stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(crop.image_id).stem)
         stem += f"_face{crop.where['face']}" if crop.where else ""
@@ -174,8 +200,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
             p = float(found.probability[0])
             verdict = "present" if p >= thresholds[attribute] else "absent"
             side = "evidence against" if args.against else "evidence for"
-            title = (f"{crop.name}{face}\n{attribute}: p = {p:.3f} → {verdict} (threshold {thresholds[attribute]:.3g}); "
-                     f"{side}")
+            title = (
+                f"{crop.name}{face}\n{attribute}: p = {p:.3f} → {verdict} (threshold {thresholds[attribute]:.3g}); "
+                f"{side}"
+            )
             path = out / f"{stem}_{attribute}{'_against' if args.against else ''}.png"
             explanation_figure(crop.shown, found.heat[0], title, path)
             print(path)
@@ -183,8 +211,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         if args.feature_maps:
             maps = feature_maps(model, spec, crop.model_input, args.feature_maps)
             path = out / f"{stem}_features_{args.feature_maps}.png"
-            feature_map_figure(maps, f"{crop.name}{face}: {args.feature_maps} "
-                                     f"({len(maps)} most active channels)", path)
+            feature_map_figure(maps, f"{crop.name}{face}: {args.feature_maps} ({len(maps)} most active channels)", path)
             print(path)
             written += 1
     warn_about_inputs(scan, spec.image_size)
@@ -208,10 +235,13 @@ def cmd_promote(args: argparse.Namespace) -> int:
     from faceattr.registry import promote
 
     version, before, metrics = promote(args.ref, args.alias)
-    shown = ", ".join(f"{k} {metrics[k]:.4f}" for k in ("mean_accuracy", "mean_balanced_accuracy", "mean_f1")
-                      if k in metrics)
-    print(f"models:/{version.name}@{args.alias} is now {version.uri} (run {version.run_id}"
-          f"{'; test ' + shown if shown else '; its run has no test metrics yet: the evaluate stage logs them'})")
+    shown = ", ".join(
+        f"{k} {metrics[k]:.4f}" for k in ("mean_accuracy", "mean_balanced_accuracy", "mean_f1") if k in metrics
+    )
+    print(
+        f"models:/{version.name}@{args.alias} is now {version.uri} (run {version.run_id}"
+        f"{'; test ' + shown if shown else '; its run has no test metrics yet: the evaluate stage logs them'})"
+    )
     print(f"before: {before.uri if before else 'no version had @' + args.alias}")
     return 0
 
@@ -245,11 +275,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    service = Service(args.model, threshold=args.threshold, precision=args.precision, detector=args.detector,
-                      max_megapixels=args.max_megapixels)
+    service = Service(
+        args.model,
+        threshold=args.threshold,
+        precision=args.precision,
+        detector=args.detector,
+        max_megapixels=args.max_megapixels,
+    )
     where = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"faceattr serve: {args.model} ({service.spec.arch}, {len(service.spec.attributes)} attributes) "
-          f"at http://{where}:{args.port}/", file=sys.stderr)
+    print(
+        f"faceattr serve: {args.model} ({service.spec.arch}, {len(service.spec.attributes)} attributes) "
+        f"at http://{where}:{args.port}/",
+        file=sys.stderr,
+    )
     notice_if_synthetic(args.model, service.spec)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: --host {args.host}: anyone who can reach this address can upload photos", file=sys.stderr)
@@ -260,7 +298,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line: faceattr/cli_args.py declares each subcommand, this module runs it."""
     parser, sub = top_parser()
-    commands = {"evaluate": cmd_evaluate, "predict": cmd_predict, "explain": cmd_explain, "export": cmd_export, "serve": cmd_serve, "info": cmd_info, "promote": cmd_promote, "recipe": cmd_recipe, "grid": cmd_grid}
+    commands = {
+        "evaluate": cmd_evaluate,
+        "predict": cmd_predict,
+        "explain": cmd_explain,
+        "export": cmd_export,
+        "serve": cmd_serve,
+        "info": cmd_info,
+        "promote": cmd_promote,
+        "recipe": cmd_recipe,
+        "grid": cmd_grid,
+    }
     for name, command in commands.items():
         ADDERS[name](sub).set_defaults(func=command)
     return parser

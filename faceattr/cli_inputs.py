@@ -39,14 +39,21 @@ class Crop:
 
     name: str
     image_id: str
-    where: dict           # {} or, with --detect, {"face": k, "box": [x, y, w, h]}
-    shown: torch.Tensor   # uint8 3×H×W: the image, or the face's aligned 178×218 crop
+    where: dict  # {} or, with --detect, {"face": k, "box": [x, y, w, h]}
+    shown: torch.Tensor  # uint8 3×H×W: the image, or the face's aligned 178×218 crop
     model_input: torch.Tensor  # the same at the model's input size
 
 
-def iter_crops(inputs: Sequence[str], size: tuple[int, int], scan: Scan, wanted: set[str] | None = None,
-                detect: bool = False, detector: str | None = None, max_megapixels: float = MAX_MEGAPIXELS,
-                what: str | None = None) -> Iterator[Crop]:
+def iter_crops(
+    inputs: Sequence[str],
+    size: tuple[int, int],
+    scan: Scan,
+    wanted: set[str] | None = None,
+    detect: bool = False,
+    detector: str | None = None,
+    max_megapixels: float = MAX_MEGAPIXELS,
+    what: str | None = None,
+) -> Iterator[Crop]:
     """Decode the inputs one at a time (with `detect`, find and align their faces). Unreadable files,
     photos without a face and images unlike an aligned crop are noted in `scan` and, the first two, skipped.
     With `what` (the command's name), a run over many images reports its progress on stderr
@@ -67,8 +74,9 @@ def iter_crops(inputs: Sequence[str], size: tuple[int, int], scan: Scan, wanted:
             progress.close()
 
 
-def crops_of(item: ImageItem, size: tuple[int, int], scan: Scan, detect: bool, detector: str | None,
-              max_megapixels: float) -> Iterator[Crop]:
+def crops_of(
+    item: ImageItem, size: tuple[int, int], scan: Scan, detect: bool, detector: str | None, max_megapixels: float
+) -> Iterator[Crop]:
     """The crops of one input image: none when it does not decode or, with `detect`, holds no face."""
     from faceattr.detect import DEFAULT_DETECTOR, detect_faces
     from faceattr.images import decode_rgb, resize_to
@@ -86,17 +94,26 @@ def crops_of(item: ImageItem, size: tuple[int, int], scan: Scan, detect: bool, d
         if not faces:
             scan.faceless.append(item.name)
         for k, face in enumerate(faces):
-            yield Crop(item.name, item.image_id, {"face": k, "box": list(face.box)}, face.crop,
-                       resize_to(face.crop, size))
+            yield Crop(
+                item.name, item.image_id, {"face": k, "box": list(face.box)}, face.crop, resize_to(face.crop, size)
+            )
     else:
         if not like_an_aligned_crop(tuple(image.shape[1:]), size):
             scan.unaligned.append(f"{item.name} ({image.shape[2]}×{image.shape[1]})")
         yield Crop(item.name, item.image_id, {}, image, resize_to(image, size))
 
 
-def scan_inputs(inputs: Sequence[str], size: tuple[int, int], predict: Callable[[torch.Tensor], np.ndarray],
-          wanted: set[str] | None = None, detect: bool = False, detector: str | None = None, batch: int = 256,
-          max_megapixels: float = MAX_MEGAPIXELS, what: str | None = None) -> tuple[Scan, np.ndarray]:
+def scan_inputs(
+    inputs: Sequence[str],
+    size: tuple[int, int],
+    predict: Callable[[torch.Tensor], np.ndarray],
+    wanted: set[str] | None = None,
+    detect: bool = False,
+    detector: str | None = None,
+    batch: int = 256,
+    max_megapixels: float = MAX_MEGAPIXELS,
+    what: str | None = None,
+) -> tuple[Scan, np.ndarray]:
     """Predict on every crop a batch at a time, so memory does not grow with the number of images."""
     import numpy as np
     import torch
@@ -125,10 +142,15 @@ def warn_about_inputs(scan: Scan, size: tuple[int, int]) -> None:
     for name in scan.faceless:
         print(f"warning: {name}: no face found", file=sys.stderr)
     if scan.unaligned:
-        shown = ", ".join(scan.unaligned[:3]) + (f" and {len(scan.unaligned) - 3} more" if len(scan.unaligned) > 3 else "")
-        print(f"warning: {shown}: not shaped like an aligned face crop ({size[1]}×{size[0]} or "
-              f"larger, like CelebA's); answers on ordinary photos mean little: use --detect to find and align "
-              f"the faces", file=sys.stderr)
+        shown = ", ".join(scan.unaligned[:3]) + (
+            f" and {len(scan.unaligned) - 3} more" if len(scan.unaligned) > 3 else ""
+        )
+        print(
+            f"warning: {shown}: not shaped like an aligned face crop ({size[1]}×{size[0]} or "
+            f"larger, like CelebA's); answers on ordinary photos mean little: use --detect to find and align "
+            f"the faces",
+            file=sys.stderr,
+        )
 
 
 def report_problems(problems: list[tuple[str, str]]) -> None:
@@ -141,5 +163,7 @@ def require_inputs(scan: Scan, inputs: Sequence[str]) -> None:
     from faceattr.file_kinds import PHOTO_SUFFIXES
 
     if not scan.names and not scan.problems and not scan.faceless:
-        raise FaceattrError(f"no images found in {', '.join(inputs)} (looked for "
-                            f"{', '.join(PHOTO_SUFFIXES)} files, folders and zip archives)")
+        raise FaceattrError(
+            f"no images found in {', '.join(inputs)} (looked for "
+            f"{', '.join(PHOTO_SUFFIXES)} files, folders and zip archives)"
+        )

@@ -43,8 +43,11 @@ def dvc_plots_json(revs: Sequence[str], target: str | Path, cwd: str | Path = ".
     args = [sys.executable, "-m", "dvc", "plots", "diff", "--json", "--targets", str(target), "--", *revs]
     proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
     if proc.returncode != 0:
-        message = " ".join(line.removeprefix("ERROR: ").strip() for line in proc.stderr.splitlines()
-                           if line.strip() and not line.startswith("WARNING"))
+        message = " ".join(
+            line.removeprefix("ERROR: ").strip()
+            for line in proc.stderr.splitlines()
+            if line.strip() and not line.startswith("WARNING")
+        )
         raise FaceattrError(f"dvc plots diff {' '.join(revs)}: {message or f'exit status {proc.returncode}'}")
     try:
         return json.loads(proc.stdout)
@@ -72,8 +75,9 @@ def histories(revs: Sequence[str], cwd: str | Path = ".") -> dict[str, pd.DataFr
     out: dict[str, pd.DataFrame] = {}
     for rev in compared:
         if not rows.get(rev):
-            raise FaceattrError(f"revision {rev!r} has no {TRAIN_HISTORY} (was the train stage run and its "
-                                f"output committed there?)")
+            raise FaceattrError(
+                f"revision {rev!r} has no {TRAIN_HISTORY} (was the train stage run and its output committed there?)"
+            )
         frame = pd.DataFrame(rows[rev])
         missing = [c for c in HISTORY_COLUMNS if c not in frame.columns]
         if missing:
@@ -95,8 +99,9 @@ def confusions(revs: Sequence[str], cwd: str | Path = ".") -> dict[str, dict[str
         for name in sorted(by_plot):
             rows = by_plot[name].get(rev)
             if rows and {"actual", "predicted"} <= set(rows[0]):
-                matrices[Path(name).stem] = confusion_counts([int(r["actual"]) for r in rows],
-                                                             [int(r["predicted"]) for r in rows])
+                matrices[Path(name).stem] = confusion_counts(
+                    [int(r["actual"]) for r in rows], [int(r["predicted"]) for r in rows]
+                )
         if matrices:
             out[rev] = matrices
     return out
@@ -125,9 +130,13 @@ def write(revs: Sequence[str], out_dir: str | Path, cwd: str | Path = ".", confu
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m faceattr.compare_plots", description=__doc__.split("\n")[0])
-    parser.add_argument("revs", nargs="*", metavar="REV",
-                        help="git revisions, DVC experiment names or `workspace`, as for `dvc plots diff` "
-                             "(none: the workspace and HEAD)")
+    parser.add_argument(
+        "revs",
+        nargs="*",
+        metavar="REV",
+        help="git revisions, DVC experiment names or `workspace`, as for `dvc plots diff` "
+        "(none: the workspace and HEAD)",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
     parser.add_argument("--no-confusion", action="store_true", help="only curves.png")
     args = parser.parse_args(argv)

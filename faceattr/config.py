@@ -15,15 +15,42 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping, Optional, Union
+from typing import Annotated, Any, Mapping, Optional
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr,
-                      ValidationError, model_validator)
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, model_validator
 
-from faceattr.attributes import CELEBA_ATTRIBUTES
-from faceattr.choices import (ARCHITECTURES, DEVICES, EXPLAIN_STRIDES, FREEZE, HEADS, LOSSES, ON_BAD_IMAGE,
-                              OPTIMIZERS, PRECISIONS, SCHEDULES, SEED_MAX, STRATEGIES, THRESHOLD_OBJECTIVES)
+from faceattr.choices import (
+    ARCHITECTURES,
+    EXPLAIN_STRIDES,
+    HEADS,
+    LOSSES,
+    ON_BAD_IMAGE,
+    OPTIMIZERS,
+    PRECISIONS,
+    SCHEDULES,
+    STRATEGIES,
+    THRESHOLD_OBJECTIVES,
+)
 from faceattr.config_errors import Allowed, Rejected, one_line
+from faceattr.config_types import (
+    whole,
+    real,
+    choice,
+    Seed,
+    Flag,
+    FilePath,
+    OptionalPath,
+    Size,
+    Sizes,
+    Quality,
+    Fractions,
+    ImageSize,
+    Attributes,
+    Alpha,
+    Freeze,
+    Device,
+    Teachers,
+)
 from faceattr.errors import FaceattrError
 from faceattr.layers import layer_names
 from faceattr.params import PARAMS_FILE, load_params
@@ -32,78 +59,8 @@ from faceattr.pretrained import OFFLINE_IMAGENET, available
 REPO_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"  # the repository's own
 
 
-# --- the value types --------------------------------------------------------------------------------------
-
-def whole(lo: int, hi: int) -> Any:
-    """A whole number in [lo, hi]: every integer param is bounded, so none overflows where it is used."""
-    return Annotated[StrictInt, Field(ge=lo, le=hi), Allowed(f"a whole number ≥ {lo} and ≤ {hi}")]
-
-
-def real(lo: float, hi: float, lo_open: bool = False, hi_open: bool = False) -> Any:
-    """A number within both bounds (so never NaN or ±infinity), kept as written: an int stays an int."""
-    bounds = {"gt" if lo_open else "ge": lo, "lt" if hi_open else "le": hi}
-    text = f"a number {'>' if lo_open else '≥'} {lo} and {'<' if hi_open else '≤'} {hi}"
-    return Annotated[Union[StrictInt, StrictFloat], Field(**bounds), Allowed(text)]
-
-
-def choice(names: tuple[str, ...]) -> Any:
-    return Annotated[Literal[names], Allowed(f"one of {', '.join(names)}")]
-
-
-def _ordered(pair: tuple[int, int]) -> tuple[int, int]:
-    if pair[0] > pair[1]:
-        raise ValueError("low > high")
-    return pair
-
-
-def _fractions(value: tuple[float, float, float]) -> tuple[float, float, float]:
-    if abs(sum(value) - 1) >= 1e-6 or value[0] <= 0 or value[1] <= 0:
-        raise ValueError("not fractions")
-    return value
-
-
-def _distinct(sizes: tuple) -> tuple:
-    if len(set(map(str, sizes))) != len(sizes):
-        raise Rejected("sizes listed once each")
-    return sizes
-
-
-def _attribute_names(value: str | tuple[str, ...]) -> str | tuple[str, ...]:
-    if value == "all":
-        return value
-    unknown = [v for v in value if v not in CELEBA_ATTRIBUTES]
-    if unknown:
-        raise Rejected(f"CelebA attribute names: {' '.join(CELEBA_ATTRIBUTES)}", value=unknown, show=True)
-    if len(set(value)) != len(value):
-        raise Rejected("each attribute listed once")
-    return value
-
-
-Seed = whole(0, SEED_MAX)
-Flag = Annotated[StrictBool, Allowed("true or false")]
-FilePath = Annotated[StrictStr, Field(min_length=1), Allowed("a path")]
-OptionalPath = Annotated[Optional[StrictStr], Allowed("a path or ''")]
-Size = Union[whole(3, 100_000_000), Literal["all"]]
-Sizes = Annotated[tuple[Size, ...], Field(min_length=1), AfterValidator(_distinct),
-                  Allowed("a non-empty list of subset sizes (whole numbers ≥ 3, or 'all')")]
-Quality = Annotated[tuple[whole(1, 100), whole(1, 100)], AfterValidator(_ordered),
-                    Allowed("[low, high] JPEG qualities with 1 ≤ low ≤ high ≤ 100")]
-Fractions = Annotated[tuple[real(0, 1), real(0, 1), real(0, 1)], AfterValidator(_fractions),
-                      Allowed("[train, val, test] fractions ≥ 0 summing to 1, with train and val > 0")]
-ImageSize = Annotated[tuple[whole(16, 1024), whole(16, 1024)],
-                      Allowed("[height, width], each a whole number from 16 to 1024")]
-Attributes = Annotated[Union[Literal["all"], Annotated[tuple[StrictStr, ...], Field(min_length=1)]],
-                       AfterValidator(_attribute_names), Allowed("'all' or a non-empty list of CelebA attribute names")]
-Alpha = Annotated[real(0, 4, lo_open=True), AfterValidator(float)]  # MobileNetV2's width multiplier
-Freeze = Annotated[Union[Literal[FREEZE], Annotated[StrictInt, Field(ge=0, le=1000)]],
-                   Allowed("none, backbone, or the number of last backbone blocks to train (a whole number ≥ 0)")]
-Device = Annotated[StrictStr, Field(pattern=rf"^({'|'.join(DEVICES)}|cuda:[0-9]+)$"),
-                   Allowed("auto, cpu, cuda, cuda:N or mps")]
-Teachers = Annotated[tuple[Annotated[StrictStr, Field(min_length=1)], ...],
-                     Allowed("a list of model file paths (empty: no distillation)")]
-
-
 # --- the groups of params.yaml ----------------------------------------------------------------------------
+
 
 class Group(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -126,8 +83,9 @@ class Data(Group):
             return None
         path = Path(self.dir) / name
         if not path.exists():
-            raise FaceattrError(f"params.yaml: data.{key} = {name!r} does not exist under data.dir = {self.dir!r} "
-                                f"(looked for {path})")
+            raise FaceattrError(
+                f"params.yaml: data.{key} = {name!r} does not exist under data.dir = {self.dir!r} (looked for {path})"
+            )
         return path
 
 
@@ -233,26 +191,41 @@ class Params(Group):
         """The rules across keys (each key's own are in its type)."""
         sizes, model, explain = [str(s) for s in self.partition.sizes], self.model, self.explain
         if str(self.subset) not in sizes:
-            raise Rejected(f"one of the generated partitions (partition.sizes): {', '.join(sizes)}", self.subset,
-                           "subset")
+            raise Rejected(
+                f"one of the generated partitions (partition.sizes): {', '.join(sizes)}", self.subset, "subset"
+            )
         if model.arch != "mobilenet_v2" and self.alpha != 1.0:
-            raise Rejected(f"1.0 with model.arch {model.arch} (only mobilenet_v2 has a width multiplier)",
-                           self.alpha, "alpha")
+            raise Rejected(
+                f"1.0 with model.arch {model.arch} (only mobilenet_v2 has a width multiplier)", self.alpha, "alpha"
+            )
         if model.pretrained == "imagenet" and (model.arch, self.alpha) not in OFFLINE_IMAGENET:
-            raise Rejected(f"a weights file's path with model.arch {model.arch} at alpha {self.alpha}: ImageNet "
-                           f"weights exist offline only for {available()}", "imagenet", "model.pretrained")
+            raise Rejected(
+                f"a weights file's path with model.arch {model.arch} at alpha {self.alpha}: ImageNet "
+                f"weights exist offline only for {available()}",
+                "imagenet",
+                "model.pretrained",
+            )
         blocks = layer_names(model.arch)
         if isinstance(model.freeze, int) and model.freeze > len(blocks):
-            raise Rejected(f"at most {len(blocks)}, the number of {model.arch}'s blocks ({blocks[0]} … {blocks[-1]})",
-                           model.freeze, "model.freeze")
+            raise Rejected(
+                f"at most {len(blocks)}, the number of {model.arch}'s blocks ({blocks[0]} … {blocks[-1]})",
+                model.freeze,
+                "model.freeze",
+            )
         trained = self.labels.attributes
         if trained != "all" and explain.attributes != "all" and set(explain.attributes) - set(trained):
-            raise Rejected("attributes the model is trained on (labels.attributes), or 'all'",
-                           sorted(set(explain.attributes) - set(trained)), "explain.attributes")
+            raise Rejected(
+                "attributes the model is trained on (labels.attributes), or 'all'",
+                sorted(set(explain.attributes) - set(trained)),
+                "explain.attributes",
+            )
         strides = {f"stride{s}" for s in EXPLAIN_STRIDES}
         if explain.layer != "last" and explain.layer not in strides and explain.layer not in blocks:
-            raise Rejected(f"'last', 'stride2|4|8|16|32' or a block of {model.arch}: {', '.join(blocks)}",
-                           explain.layer, "explain.layer")
+            raise Rejected(
+                f"'last', 'stride2|4|8|16|32' or a block of {model.arch}: {', '.join(blocks)}",
+                explain.layer,
+                "explain.layer",
+            )
         if self.partition.strategy == "file" and "{size}" not in (self.partition.files or ""):
             raise Rejected("a path pattern containing {size} (strategy file)", self.partition.files, "partition.files")
         return self
@@ -260,8 +233,15 @@ class Params(Group):
     def training(self) -> TrainConfig:
         """What `fit` takes: the train group with the model's and the top-level keys it needs."""
         m = self.model
-        return TrainConfig(**dict(self.train), arch=m.arch, alpha=self.alpha, seed=self.seed,
-                           pretrained=m.pretrained or "", head=m.head, freeze=parse_freeze(m.freeze))
+        return TrainConfig(
+            **dict(self.train),
+            arch=m.arch,
+            alpha=self.alpha,
+            seed=self.seed,
+            pretrained=m.pretrained or "",
+            head=m.head,
+            freeze=parse_freeze(m.freeze),
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """The values as plain YAML types (lists, not tuples), e.g. to log them."""
@@ -276,8 +256,14 @@ def parse_freeze(value: str | int) -> int | None:
 
 # --- a training run ---------------------------------------------------------------------------------------
 
-_TRAIN_KEYS = {"arch": "model.arch", "pretrained": "model.pretrained", "head": "model.head",
-               "freeze": "model.freeze", "alpha": "alpha", "seed": "seed"}
+_TRAIN_KEYS = {
+    "arch": "model.arch",
+    "pretrained": "model.pretrained",
+    "head": "model.head",
+    "freeze": "model.freeze",
+    "alpha": "alpha",
+    "seed": "seed",
+}
 
 
 class TrainConfig(Train):
@@ -292,8 +278,10 @@ class TrainConfig(Train):
     seed: Seed
     pretrained: Annotated[StrictStr, Allowed("'', 'imagenet' or a weights file's path")]
     head: choice(HEADS)
-    freeze: Annotated[Optional[Annotated[StrictInt, Field(ge=0, le=1000)]],
-                      Allowed("None (all train) or the number of last backbone blocks to train")]
+    freeze: Annotated[
+        Optional[Annotated[StrictInt, Field(ge=0, le=1000)]],
+        Allowed("None (all train) or the number of last backbone blocks to train"),
+    ]
 
     def __init__(self, **values: Any):
         try:
@@ -321,6 +309,7 @@ def _repository_training() -> dict[str, Any]:
 
 
 # --- reading and checking ---------------------------------------------------------------------------------
+
 
 def load_config(path: str | Path = PARAMS_FILE) -> Params:
     """Read params.yaml and check it: the typed config every stage works from."""

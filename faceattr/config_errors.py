@@ -34,7 +34,7 @@ _SHORT.maxlevel = 3
 def short(value: Any, limit: int = 80) -> str:
     """A value for an error message: cut, and never expanded in full (a YAML bomb's value is huge)."""
     text = _SHORT.repr(value)
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -75,11 +75,13 @@ def _lookup(values: Any, parts: list[str], fallback: Any) -> Any:
     return values
 
 
-def one_line(exc: ValidationError, values: Any, root: type[BaseModel], where: str,
-             name: Callable[[str], str]) -> FaceattrError:
+def one_line(
+    exc: ValidationError, values: Any, root: type[BaseModel], where: str, name: Callable[[str], str]
+) -> FaceattrError:
     """pydantic's first error as one line: the key, its value (cut short) and what is allowed. What is
     written comes first: an unknown key (a typo leaves the intended key missing too), then a bad value,
     then a missing key."""
+
     def kind(e: Mapping) -> str:  # a list's missing item is a bad value, not a missing key
         return "value" if e["type"] == "missing" and e["loc"] and not isinstance(e["loc"][-1], str) else e["type"]
 

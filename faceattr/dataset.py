@@ -25,15 +25,19 @@ class Split:
 @dataclass
 class PartitionData:
     attributes: list[str]
-    ids: dict[str, list[str]]          # split name → image ids
-    labels: dict[str, torch.Tensor]    # split name → float 0/1 N×A
+    ids: dict[str, list[str]]  # split name → image ids
+    labels: dict[str, torch.Tensor]  # split name → float 0/1 N×A
 
 
 def partition_path(partitions_dir: str | Path, subset: int | str) -> Path:
     path = Path(partitions_dir) / f"list_partition_{subset}.txt"
     if not path.is_file():
-        available = sorted(p.stem.removeprefix("list_partition_") for p in Path(partitions_dir).glob("list_partition_*.txt"))
-        raise FaceattrError(f"subset: no partition {subset!r} (expected {path}); generated: {', '.join(available) or 'none'}")
+        available = sorted(
+            p.stem.removeprefix("list_partition_") for p in Path(partitions_dir).glob("list_partition_*.txt")
+        )
+        raise FaceattrError(
+            f"subset: no partition {subset!r} (expected {path}); generated: {', '.join(available) or 'none'}"
+        )
     return path
 
 
@@ -47,8 +51,10 @@ def read_partition_labels(labels_csv: str | Path, partition_file: str | Path) ->
     ids: dict[str, list[str]] = {name: [] for name in SPLIT_NAMES}
     for image_id, split in sorted(partition.items()):
         ids[SPLIT_NAMES[split]].append(image_id)
-    tensors = {name: torch.tensor(labels.loc[v].to_numpy(), dtype=torch.float32).reshape(len(v), labels.shape[1])
-               for name, v in ids.items()}
+    tensors = {
+        name: torch.tensor(labels.loc[v].to_numpy(), dtype=torch.float32).reshape(len(v), labels.shape[1])
+        for name, v in ids.items()
+    }
     return PartitionData(attributes=list(labels.columns), ids=ids, labels=tensors)
 
 
@@ -63,7 +69,9 @@ def partition_ids(partitions_dir: str | Path) -> list[str]:
 def load_split(data: PartitionData, split: str, cache: PixelCache, size: tuple[int, int]) -> Split:
     """A split's labels and its images in the pixel cache, which must be at `size` (the model's input)."""
     if tuple(cache.size) != tuple(size):
-        raise FaceattrError(f"{cache.folder}: images are cached at {cache.size[0]}×{cache.size[1]} but "
-                            f"{size[0]}×{size[1]} is needed (re-run `dvc repro preprocess` with the same "
-                            f"train.image_size as the model)")
+        raise FaceattrError(
+            f"{cache.folder}: images are cached at {cache.size[0]}×{cache.size[1]} but "
+            f"{size[0]}×{size[1]} is needed (re-run `dvc repro preprocess` with the same "
+            f"train.image_size as the model)"
+        )
     return Split(images=cache.images(data.ids[split]), labels=data.labels[split])

@@ -21,8 +21,8 @@ from faceattr.errors import FaceattrError
 
 PHOTO_WIDTH, PHOTO_HEIGHT = 640, 480
 FACE_WIDTH, FACE_HEIGHT = 178, 218  # a synthetic face is a CelebA-sized aligned crop
-MAX_FACES = 6                       # two rows of three fit in 640×480
-SYNTH_POOL = 12                     # synthetic faces rendered to choose from
+MAX_FACES = 6  # two rows of three fit in 640×480
+SYNTH_POOL = 12  # synthetic faces rendered to choose from
 
 
 @dataclass
@@ -80,16 +80,20 @@ def places(count: int, width: int = PHOTO_WIDTH, height: int = PHOTO_HEIGHT) -> 
 def demo_photo(faces: int = 2, seed: int = 1, detector: str | None = None) -> DemoPhoto:
     """A 640×480 photo of `faces` distinct synthetic faces (1 to 6) that `detector` finds, on background `seed`."""
     if not isinstance(faces, int) or not 1 <= faces <= MAX_FACES:
-        raise FaceattrError(f"faces: expected 1 to {MAX_FACES} (what fits in {PHOTO_WIDTH}×{PHOTO_HEIGHT}), got {faces!r}")
+        raise FaceattrError(
+            f"faces: expected 1 to {MAX_FACES} (what fits in {PHOTO_WIDTH}×{PHOTO_HEIGHT}), got {faces!r}"
+        )
     chosen = findable_faces(detector)[:faces]
     if len(chosen) < faces:
-        raise FaceattrError(f"faces: only {len(chosen)} of the first {SYNTH_POOL} synthetic faces are found alone "
-                            f"by the {detector or 'default'} detector, {faces} asked for")
+        raise FaceattrError(
+            f"faces: only {len(chosen)} of the first {SYNTH_POOL} synthetic faces are found alone "
+            f"by the {detector or 'default'} detector, {faces} asked for"
+        )
     photo = background(seed)
     corners = places(faces)
     pool = synthetic_faces()
     for k, (x, y) in zip(chosen, corners):
-        photo[y:y + FACE_HEIGHT, x:x + FACE_WIDTH] = pool[k].permute(1, 2, 0).numpy()
+        photo[y : y + FACE_HEIGHT, x : x + FACE_WIDTH] = pool[k].permute(1, 2, 0).numpy()
     return DemoPhoto(photo, corners, list(chosen))
 
 

@@ -90,8 +90,9 @@ def _cascade(name: str) -> Any:
     folder = getattr(getattr(cv2, "data", None), "haarcascades", None)
     path = Path(folder or ".") / name
     if folder is None or not path.is_file():
-        raise FaceattrError(f"OpenCV's Haar cascade {name} not found (this OpenCV build ships no cv2.data "
-                            f"cascades): {INSTALL_HINT}")
+        raise FaceattrError(
+            f"OpenCV's Haar cascade {name} not found (this OpenCV build ships no cv2.data cascades): {INSTALL_HINT}"
+        )
     cascade = cv2.CascadeClassifier(str(path))
     if cascade.empty():
         raise FaceattrError(f"{path}: could not load OpenCV's Haar cascade: {INSTALL_HINT}")
@@ -120,7 +121,7 @@ def similarity_from_points(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
         raise ValueError(f"need two matching N×2 point sets (N >= 2), got {src.shape} and {dst.shape}")
     mu_s, mu_d = src.mean(0), dst.mean(0)
     s, d = src - mu_s, dst - mu_d
-    var = (s ** 2).sum() / len(src)
+    var = (s**2).sum() / len(src)
     if var == 0:
         raise ValueError("the source points coincide")
     u, sigma, vt = np.linalg.svd(d.T @ s / len(src))
@@ -134,8 +135,9 @@ def box_to_celeba(box: Box) -> np.ndarray:
     """The 2×3 transform (scale, translation) putting a face box where the cascade's box lies in CelebA's crops."""
     x, y, w, h = box
     s = BOX_WIDTH_IN_CROP / w
-    return np.array([[s, 0.0, BOX_CENTRE_IN_CROP[0] - s * (x + w / 2)],
-                     [0.0, s, BOX_CENTRE_IN_CROP[1] - s * (y + h / 2)]])
+    return np.array(
+        [[s, 0.0, BOX_CENTRE_IN_CROP[0] - s * (x + w / 2)], [0.0, s, BOX_CENTRE_IN_CROP[1] - s * (y + h / 2)]]
+    )
 
 
 def align(rgb: np.ndarray, transform: np.ndarray) -> torch.Tensor:
@@ -146,8 +148,9 @@ def align(rgb: np.ndarray, transform: np.ndarray) -> torch.Tensor:
     """
     cv2 = _cv2()
     k = max(1, math.ceil(1 / math.hypot(transform[0, 0], transform[1, 0])))  # 1 / the transform's scale
-    crop = cv2.warpAffine(rgb, transform * k, (CROP_WIDTH * k, CROP_HEIGHT * k),
-                          flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    crop = cv2.warpAffine(
+        rgb, transform * k, (CROP_WIDTH * k, CROP_HEIGHT * k), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
     if k > 1:
         crop = cv2.resize(crop, (CROP_WIDTH, CROP_HEIGHT), interpolation=cv2.INTER_AREA)
     return torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1).contiguous()
@@ -158,8 +161,9 @@ def find_eyes(gray: np.ndarray, box: Box) -> tuple[Point, Point] | None:
     x, y, w, h = box
     y0, y1 = y + int(EYE_BAND[0] * h), y + int(EYE_BAND[1] * h)
     lo, hi = int(EYE_SIZE[0] * w), int(EYE_SIZE[1] * w)
-    found = _cascade(EYE_CASCADE).detectMultiScale(gray[y0:y1, x:x + w], SCALE_FACTOR, EYE_NEIGHBORS,
-                                                   minSize=(lo, lo), maxSize=(hi, hi))
+    found = _cascade(EYE_CASCADE).detectMultiScale(
+        gray[y0:y1, x : x + w], SCALE_FACTOR, EYE_NEIGHBORS, minSize=(lo, lo), maxSize=(hi, hi)
+    )
     centres = [(x + ex + ew / 2, y0 + ey + eh / 2, ew) for ex, ey, ew, eh in found]
     left = [c for c in centres if c[0] < x + w / 2]
     right = [c for c in centres if c[0] >= x + w / 2]
@@ -196,8 +200,10 @@ def _mtcnn_faces(image: torch.Tensor, rgb: np.ndarray) -> list[Face]:
         x1, y1 = min(width, round(found.box[2])), min(height, round(found.box[3]))
         box = (x0, y0, x1 - x0, y1 - y0)
         transform = similarity_from_points(found.landmarks, CELEBA_LANDMARKS)
-        eyes = ((float(found.landmarks[0, 0]), float(found.landmarks[0, 1])),
-                (float(found.landmarks[1, 0]), float(found.landmarks[1, 1])))
+        eyes = (
+            (float(found.landmarks[0, 0]), float(found.landmarks[0, 1])),
+            (float(found.landmarks[1, 0]), float(found.landmarks[1, 1])),
+        )
         faces.append(Face(box, eyes, align(rgb, transform), found.landmarks, found.probability, transform))
     return sorted(faces, key=lambda f: f.box)
 

@@ -18,8 +18,10 @@ def select_device(name: str = "auto", local_rank: int = 0) -> torch.device:
     """
     if name in ("auto", "cuda") and torch.cuda.is_available():
         if local_rank >= torch.cuda.device_count():
-            raise FaceattrError(f"train.processes: process {local_rank} has no GPU of its own "
-                                f"({torch.cuda.device_count()} visible); use at most one process per GPU")
+            raise FaceattrError(
+                f"train.processes: process {local_rank} has no GPU of its own "
+                f"({torch.cuda.device_count()} visible); use at most one process per GPU"
+            )
         return torch.device("cuda", local_rank)
     if name == "auto":
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
@@ -55,7 +57,9 @@ def cpu_description() -> str:
     except OSError:
         pass
     kinds = [f for f in ("amx_bf16", "avx512_bf16") if f in _cpu_flags()]
-    return f"{name}, {cpu_cores()} cores, {'native bf16 (' + ', '.join(kinds) + ')' if kinds else 'no native bf16 (fp32)'}"
+    return (
+        f"{name}, {cpu_cores()} cores, {'native bf16 (' + ', '.join(kinds) + ')' if kinds else 'no native bf16 (fp32)'}"
+    )
 
 
 def _cpu_flags() -> set[str]:

@@ -32,8 +32,10 @@ def resolve_teacher(path: str | Path) -> Path:
     given = Path(path)
     resolved = given if given.is_absolute() or given.is_file() else repo_root() / given
     if not resolved.is_file():
-        raise FaceattrError(f"train.teachers: {path} not found (a model file written by the train stage, "
-                            f"e.g. by an earlier experiment; absolute, or relative to the repository)")
+        raise FaceattrError(
+            f"train.teachers: {path} not found (a model file written by the train stage, "
+            f"e.g. by an earlier experiment; absolute, or relative to the repository)"
+        )
     return resolved
 
 
@@ -45,8 +47,14 @@ def teachers_digest(paths: Sequence[str | Path]) -> str:
     return h.hexdigest()
 
 
-def soft_targets(paths: Sequence[str | Path], images: Images, attributes: Sequence[str],
-                 image_size: Sequence[int], device: torch.device, bf16: bool = False) -> torch.Tensor:
+def soft_targets(
+    paths: Sequence[str | Path],
+    images: Images,
+    attributes: Sequence[str],
+    image_size: Sequence[int],
+    device: torch.device,
+    bf16: bool = False,
+) -> torch.Tensor:
     """The teachers' mean probability per image and attribute (float N×A on the CPU), flip-averaged.
 
     Every teacher must predict exactly `attributes`, in that order, at `image_size` (the images are
@@ -58,12 +66,16 @@ def soft_targets(paths: Sequence[str | Path], images: Images, attributes: Sequen
     for path in paths:
         model, spec = load_model(resolve_teacher(path), device)
         if list(spec.attributes) != list(attributes):
-            raise FaceattrError(f"train.teachers: {path} predicts {', '.join(spec.attributes)}; the training data "
-                                f"has {', '.join(attributes)} (teachers must be trained on the same attributes)")
+            raise FaceattrError(
+                f"train.teachers: {path} predicts {', '.join(spec.attributes)}; the training data "
+                f"has {', '.join(attributes)} (teachers must be trained on the same attributes)"
+            )
         if tuple(spec.image_size) != tuple(image_size):
-            raise FaceattrError(f"train.teachers: {path} takes {spec.image_size[0]}×{spec.image_size[1]} images but "
-                                f"train.image_size is {image_size[0]}×{image_size[1]}; distil from teachers "
-                                f"trained at the student's input size")
+            raise FaceattrError(
+                f"train.teachers: {path} takes {spec.image_size[0]}×{spec.image_size[1]} images but "
+                f"train.image_size is {image_size[0]}×{image_size[1]}; distil from teachers "
+                f"trained at the student's input size"
+            )
         logits = predict_logits(model, images, spec, device, bf16=bf16, tta_hflip=True)
         total += torch.sigmoid(logits)
         del model

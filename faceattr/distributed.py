@@ -19,7 +19,6 @@ import torch
 import torch.distributed as dist
 
 
-
 @dataclass(frozen=True)
 class World:
     """This process's place among the training processes (a single process is rank 0 of 1)."""
@@ -48,8 +47,12 @@ def world() -> World:
     size = int(os.environ.get("WORLD_SIZE", "1"))
     if size <= 1:
         return World()
-    return World(rank=int(os.environ["RANK"]), size=size, local_rank=int(os.environ.get("LOCAL_RANK", "0")),
-                 local_size=int(os.environ.get("LOCAL_WORLD_SIZE", str(size))))
+    return World(
+        rank=int(os.environ["RANK"]),
+        size=size,
+        local_rank=int(os.environ.get("LOCAL_RANK", "0")),
+        local_size=int(os.environ.get("LOCAL_WORLD_SIZE", str(size))),
+    )
 
 
 def init(w: World, device: torch.device) -> None:
@@ -110,19 +113,41 @@ def launch(processes: int, module: str, argv: Sequence[str] = (), pass_fds: Sequ
     listener.bind(("127.0.0.1", 0))
     listener.listen(4 * processes)
     port = listener.getsockname()[1]
-    store = dist.TCPStore("127.0.0.1", port, world_size=None, is_master=True, wait_for_workers=False,
-                          timeout=datetime.timedelta(minutes=30), master_listen_fd=listener.fileno(), use_libuv=False)
+    store = dist.TCPStore(
+        "127.0.0.1",
+        port,
+        world_size=None,
+        is_master=True,
+        wait_for_workers=False,
+        timeout=datetime.timedelta(minutes=30),
+        master_listen_fd=listener.fileno(),
+        use_libuv=False,
+    )
     listener.detach()  # the store owns the socket now
     interface = _loopback_interface()
     command = [sys.executable, "-m", module, *argv]
-    print(f"launching {processes} training processes on 127.0.0.1:{port}: {' '.join(command[1:])}",
-          file=sys.stderr, flush=True)
+    print(
+        f"launching {processes} training processes on 127.0.0.1:{port}: {' '.join(command[1:])}",
+        file=sys.stderr,
+        flush=True,
+    )
     workers = []
     for rank in range(processes):
-        env = {**os.environ, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(processes),
-               "LOCAL_WORLD_SIZE": str(processes), "GROUP_RANK": "0", "MASTER_ADDR": "127.0.0.1",
-               "MASTER_PORT": str(port), "TORCHELASTIC_USE_AGENT_STORE": "True", "TORCHELASTIC_RESTART_COUNT": "0",
-               "GLOO_SOCKET_IFNAME": interface, "NCCL_SOCKET_IFNAME": interface, LAUNCHED: "1"}
+        env = {
+            **os.environ,
+            "RANK": str(rank),
+            "LOCAL_RANK": str(rank),
+            "WORLD_SIZE": str(processes),
+            "LOCAL_WORLD_SIZE": str(processes),
+            "GROUP_RANK": "0",
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+            "TORCHELASTIC_USE_AGENT_STORE": "True",
+            "TORCHELASTIC_RESTART_COUNT": "0",
+            "GLOO_SOCKET_IFNAME": interface,
+            "NCCL_SOCKET_IFNAME": interface,
+            LAUNCHED: "1",
+        }
         workers.append(subprocess.Popen(command, env=env, pass_fds=tuple(pass_fds)))
     status = 0
     try:

@@ -34,8 +34,14 @@ def ieee_fp32(device: torch.device) -> Iterator[None]:
         torch.backends.cudnn.allow_tf32 = saved
 
 
-def predict_probabilities(model: nn.Module, spec: ModelSpec, images: torch.Tensor,
-                          device: torch.device | str = "cpu", tta_hflip: bool = False, bf16: bool = False) -> np.ndarray:
+def predict_probabilities(
+    model: nn.Module,
+    spec: ModelSpec,
+    images: torch.Tensor,
+    device: torch.device | str = "cpu",
+    tta_hflip: bool = False,
+    bf16: bool = False,
+) -> np.ndarray:
     """Sigmoid probabilities as float32, from a model already on `device` (load_model(path, device)).
 
     Evaluation keeps full precision (`bf16` off; no TF32 on CUDA) so metrics are exact and stable;
@@ -53,8 +59,9 @@ class Evaluation:
     thresholds: list[float]
 
 
-def evaluate(attributes: Sequence[str], y_true: np.ndarray, prob: np.ndarray, majority: np.ndarray,
-             thresholds: Sequence[float]) -> Evaluation:
+def evaluate(
+    attributes: Sequence[str], y_true: np.ndarray, prob: np.ndarray, majority: np.ndarray, thresholds: Sequence[float]
+) -> Evaluation:
     """Metrics at per-attribute thresholds (ModelSpec.decision_thresholds)."""
     thresholds = [float(t) for t in thresholds]
     return Evaluation(evaluate_predictions(attributes, y_true, prob, thresholds, majority), thresholds)
@@ -81,12 +88,20 @@ def read_per_attribute(path: str | Path) -> dict[str, dict]:
     """The per-attribute table written by the evaluate stage, back as {attribute: figures}."""
     import json
 
-    return {row["attribute"]: {k: v for k, v in row.items() if k != "attribute"}
-            for row in json.loads(Path(path).read_text())}
+    return {
+        row["attribute"]: {k: v for k, v in row.items() if k != "attribute"}
+        for row in json.loads(Path(path).read_text())
+    }
 
 
-def operating_thresholds(model: nn.Module, spec: ModelSpec, val_images: torch.Tensor, val_labels: np.ndarray,
-                         device: torch.device | str, evaluate: Evaluate) -> list[float]:
+def operating_thresholds(
+    model: nn.Module,
+    spec: ModelSpec,
+    val_images: torch.Tensor,
+    val_labels: np.ndarray,
+    device: torch.device | str,
+    evaluate: Evaluate,
+) -> list[float]:
     """The thresholds a model ships with: `evaluate.threshold` for every attribute, or, with
     `evaluate.tune_thresholds`, each attribute's threshold that maximises `evaluate.threshold_objective` on
     the validation split, predicted as evaluation predicts (with or without the mirror-image average,
@@ -98,8 +113,13 @@ def operating_thresholds(model: nn.Module, spec: ModelSpec, val_images: torch.Te
     return [float(t) for t in tune_thresholds(np.asarray(val_labels).astype(int), prob, objective)]
 
 
-def predictions_frame(ids: Sequence[str], attributes: Sequence[str], prob: np.ndarray,
-                      thresholds: Sequence[float], y_true: np.ndarray | None = None) -> pd.DataFrame:
+def predictions_frame(
+    ids: Sequence[str],
+    attributes: Sequence[str],
+    prob: np.ndarray,
+    thresholds: Sequence[float],
+    y_true: np.ndarray | None = None,
+) -> pd.DataFrame:
     """Per image and attribute: probability, decision and (when known) the true label."""
     columns: dict[str, object] = {"image_id": list(ids)}
     for k, name in enumerate(attributes):
@@ -110,8 +130,14 @@ def predictions_frame(ids: Sequence[str], attributes: Sequence[str], prob: np.nd
     return pd.DataFrame(columns)
 
 
-def write_plot_data(roc_dir: str | Path, confusion_dir: str | Path, attributes: Sequence[str],
-                    y_true: np.ndarray, prob: np.ndarray, thresholds: Sequence[float]) -> None:
+def write_plot_data(
+    roc_dir: str | Path,
+    confusion_dir: str | Path,
+    attributes: Sequence[str],
+    y_true: np.ndarray,
+    prob: np.ndarray,
+    thresholds: Sequence[float],
+) -> None:
     """One ROC file (fpr, tpr) and one confusion file (actual, predicted) per attribute, for DVC's templates."""
     with atomic_dir(roc_dir) as roc, atomic_dir(confusion_dir) as conf:
         for k, name in enumerate(attributes):

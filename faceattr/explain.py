@@ -25,6 +25,7 @@ from faceattr.images import normalize
 from faceattr.layers import layer_names
 from faceattr.models import ModelSpec
 
+
 def find_layer(model: nn.Module, arch: str, name: str | None = None) -> nn.Module:
     """The module called `name` (default: Grad-CAM's layer, the last convolutional block)."""
     allowed = layer_names(arch)
@@ -39,8 +40,12 @@ def block_at_stride(model: nn.Module, spec: ModelSpec, stride: int) -> str:
     at a 109×89 input, where the last block has 4×3). Measured by one forward pass of a blank image."""
     names = layer_names(spec.arch)
     sizes: dict[str, tuple[int, int]] = {}
-    handles = [find_layer(model, spec.arch, n).register_forward_hook(
-        lambda _m, _i, out, n=n: sizes.__setitem__(n, tuple(out.shape[-2:]))) for n in names]
+    handles = [
+        find_layer(model, spec.arch, n).register_forward_hook(
+            lambda _m, _i, out, n=n: sizes.__setitem__(n, tuple(out.shape[-2:]))
+        )
+        for n in names
+    ]
     try:
         with torch.inference_mode():
             model.eval()(torch.zeros((1, 3, *spec.image_size)))
@@ -66,8 +71,8 @@ def choose_layer(model: nn.Module, spec: ModelSpec, choice: str | None) -> str:
 class Explanation:
     """Grad-CAM of one attribute for a batch: heat maps in [0, 1] at the input size, and probabilities."""
 
-    heat: np.ndarray          # N×H×W float32; each map scaled so its maximum is 1 (all 0 when nothing argues)
-    probability: np.ndarray   # N float32, the attribute's probability for each image
+    heat: np.ndarray  # N×H×W float32; each map scaled so its maximum is 1 (all 0 when nothing argues)
+    probability: np.ndarray  # N float32, the attribute's probability for each image
 
 
 # One explanation at a time: a hook sits on the model object while it runs.
@@ -82,11 +87,19 @@ def _capture_into(captured: list[torch.Tensor]):
     def hook(_module: nn.Module, _inputs: object, output: torch.Tensor) -> None:
         if threading.get_ident() == me:
             captured.append(output)
+
     return hook
 
 
-def grad_cam(model: nn.Module, spec: ModelSpec, images: torch.Tensor, attribute: str | int,
-             against: bool = False, device: torch.device | str = "cpu", layer: str | None = None) -> Explanation:
+def grad_cam(
+    model: nn.Module,
+    spec: ModelSpec,
+    images: torch.Tensor,
+    attribute: str | int,
+    against: bool = False,
+    device: torch.device | str = "cpu",
+    layer: str | None = None,
+) -> Explanation:
     """Grad-CAM of `attribute` for uint8 N×3×H×W images already at the model's input size (fp32, eval mode),
     at `layer` (default: the last convolutional block).
 
@@ -109,8 +122,8 @@ def grad_cam(model: nn.Module, spec: ModelSpec, images: torch.Tensor, attribute:
         finally:
             handle.remove()
     acts = captured[0].detach().float()
-    weights = grads.float().mean(dim=(2, 3), keepdim=True)            # N×K×1×1: mean gradient per channel
-    cam = F.relu((weights * acts).sum(dim=1, keepdim=True))           # N×1×h×w
+    weights = grads.float().mean(dim=(2, 3), keepdim=True)  # N×K×1×1: mean gradient per channel
+    cam = F.relu((weights * acts).sum(dim=1, keepdim=True))  # N×1×h×w
     cam = F.interpolate(cam, size=images.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
     peak = cam.amax(dim=(1, 2), keepdim=True)
     cam = torch.where(peak > 0, cam / peak.clamp_min(1e-12), torch.zeros_like(cam))
@@ -118,8 +131,14 @@ def grad_cam(model: nn.Module, spec: ModelSpec, images: torch.Tensor, attribute:
     return Explanation(cam.cpu().numpy().astype(np.float32), prob)
 
 
-def feature_maps(model: nn.Module, spec: ModelSpec, image: torch.Tensor, layer: str,
-                 device: torch.device | str = "cpu", limit: int = 64) -> np.ndarray:
+def feature_maps(
+    model: nn.Module,
+    spec: ModelSpec,
+    image: torch.Tensor,
+    layer: str,
+    device: torch.device | str = "cpu",
+    limit: int = 64,
+) -> np.ndarray:
     """The activations of `layer` for one uint8 3×H×W image: up to `limit` channels (the most active
     first, by mean activation), each scaled to [0, 1], as a C×h×w float32 array."""
     module = find_layer(model, spec.arch, layer)
@@ -165,5 +184,5 @@ def heat_fraction_in_box(heat: np.ndarray, box: Sequence[float], scale: tuple[fl
     h, w = heat.shape
     x0, x1 = int(np.floor(box[0] / sx)), int(np.ceil(box[2] / sx))
     y0, y1 = int(np.floor(box[1] / sy)), int(np.ceil(box[3] / sy))
-    inside = heat[max(0, y0):min(h, y1), max(0, x0):min(w, x1)].sum()
+    inside = heat[max(0, y0) : min(h, y1), max(0, x0) : min(w, x1)].sum()
     return float(inside) / total

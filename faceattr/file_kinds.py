@@ -69,8 +69,10 @@ def describe_file(path: str | Path | io.BytesIO) -> tuple[str, str]:
     if size == 0:
         return "an empty file (0 bytes: an interrupted copy or download?)", ""
     if re.fullmatch(rb"[0-9a-f]{64}\n", head[:65]) and head[65:69] == b"PK\x03\x04":
-        return ("a faceattr training checkpoint (resumable training state, not a finished model)",
-                "use models/model.pt, written when training ends")
+        return (
+            "a faceattr training checkpoint (resumable training state, not a finished model)",
+            "use models/model.pt, written when training ends",
+        )
     if _looks_like_onnx(head, name):
         return f"an ONNX model ({size_words(size)})", "run an ONNX model with `faceattr predict --onnx FILE`"
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
@@ -81,11 +83,10 @@ def describe_file(path: str | Path | io.BytesIO) -> tuple[str, str]:
         return "a PNG image", "images are inputs, named without --model"
     if head.startswith(b"\x89HDF"):
         return "an HDF5 file (a Keras .h5 model?)", ""
-    if len(head) > 10 and head[8:10] == b"{\"":
+    if len(head) > 10 and head[8:10] == b'{"':
         return "a safetensors file", ""
     if head[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05"):
-        return (f"a {size_words(size)} Python pickle that is not a torch archive",
-                "refused without running any of it")
+        return (f"a {size_words(size)} Python pickle that is not a torch archive", "refused without running any of it")
     text = _text_start(head)
     if text is not None:
         return f"a {size_words(size)} text file (starts with {text!r})", ""
@@ -98,16 +99,23 @@ def _describe_zip(path: str | Path | io.BytesIO, size: int) -> tuple[str, str]:
         with zipfile.ZipFile(path) as zf:
             names = [i.filename for i in zf.infolist() if not i.is_dir()]
     except (zipfile.BadZipFile, OSError, ValueError):
-        return (f"a truncated or damaged zip archive ({size_words(size)}; its directory at the end is missing: "
-                f"an interrupted copy or download?)", "copy it again, or `dvc pull` / `dvc repro` for the pipeline's own")
+        return (
+            f"a truncated or damaged zip archive ({size_words(size)}; its directory at the end is missing: "
+            f"an interrupted copy or download?)",
+            "copy it again, or `dvc pull` / `dvc repro` for the pipeline's own",
+        )
     if any(n.endswith("/data.pkl") or n == "data.pkl" for n in names):
-        return (f"a damaged torch archive ({size_words(size)})",
-                "copy it again, or `dvc pull` / `dvc repro` for the pipeline's own")
+        return (
+            f"a damaged torch archive ({size_words(size)})",
+            "copy it again, or `dvc pull` / `dvc repro` for the pipeline's own",
+        )
     images = [n for n in names if n.lower().endswith(PHOTO_SUFFIXES)]
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
     if images:
-        return (f"a zip archive of {len(images)} image(s) ({shown}), not a torch archive",
-                "image archives are inputs, named without --model")
+        return (
+            f"a zip archive of {len(images)} image(s) ({shown}), not a torch archive",
+            "image archives are inputs, named without --model",
+        )
     return f"a zip archive that is not a torch archive (holds {shown or 'nothing'})", ""
 
 
@@ -117,9 +125,11 @@ def describe_payload(payload: object) -> tuple[str, str]:
         inner = payload.get("state_dict") if isinstance(payload.get("state_dict"), dict) else payload
         tensors = [k for k, v in inner.items() if _is_tensor(v)]
         if tensors and len(tensors) == len(inner):
-            return (f"a bare state_dict ({len(tensors)} tensors, e.g. {str(tensors[0])[:40]}) without faceattr's "
-                    f"spec (architecture, attributes, input size): a torchvision weights file?",
-                    "to train from it, set model.pretrained in params.yaml to its path")
+            return (
+                f"a bare state_dict ({len(tensors)} tensors, e.g. {str(tensors[0])[:40]}) without faceattr's "
+                f"spec (architecture, attributes, input size): a torchvision weights file?",
+                "to train from it, set model.pretrained in params.yaml to its path",
+            )
         if payload.get("format") and isinstance(payload.get("format"), str):
             return f"a file of format {payload['format'][:40]!r}", ""
         keys = ", ".join(map(str, list(payload)[:5]))

@@ -43,7 +43,7 @@ def apply_freeze(model: nn.Module, arch: str, head: str, freeze: int | None) -> 
         return []
     net = backbone_of(model)
     blocks = layer_names(arch)
-    trainable = set(blocks[len(blocks) - freeze:]) if freeze else set()
+    trainable = set(blocks[len(blocks) - freeze :]) if freeze else set()
     backbone = {id(p) for p in backbone_parameters(model, arch, head)}
     params = [(n, p) for n, p in net.named_parameters() if id(p) in backbone]
     where = _blocks_of([n for n, _ in params], blocks)
@@ -51,8 +51,13 @@ def apply_freeze(model: nn.Module, arch: str, head: str, freeze: int | None) -> 
         p.requires_grad_(where[name] in trainable)
     modules = [(n, m) for n, m in net.named_modules() if n]
     where = _blocks_of([n for n, _ in modules], blocks)
-    return [m for n, m in modules if isinstance(m, nn.modules.batchnorm._BatchNorm) and where[n] not in trainable
-            and all(id(p) in backbone for p in m.parameters())]
+    return [
+        m
+        for n, m in modules
+        if isinstance(m, nn.modules.batchnorm._BatchNorm)
+        and where[n] not in trainable
+        and all(id(p) in backbone for p in m.parameters())
+    ]
 
 
 def keep_frozen_norms(norms: list[nn.Module]) -> None:

@@ -44,13 +44,20 @@ def pick_examples(outcomes: Outcomes, per_row: int) -> list[np.ndarray]:
     return [top(pred & true, -p), top(pred & ~true, -p), top(~pred & true, p)]
 
 
-def explain_in_batches(model: nn.Module, spec: ModelSpec, model_inputs: torch.Tensor, attribute: str,
-                       layer: str | None = None, device: torch.device | str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+def explain_in_batches(
+    model: nn.Module,
+    spec: ModelSpec,
+    model_inputs: torch.Tensor,
+    attribute: str,
+    layer: str | None = None,
+    device: torch.device | str = "cpu",
+) -> tuple[np.ndarray, np.ndarray]:
     """Grad-CAM heat maps and probabilities of one attribute for many images, a bounded batch at a time."""
     heats, probs = [], []
     for start in range(0, len(model_inputs), EXPLAIN_BATCH):
-        found = grad_cam(model, spec, model_inputs[start:start + EXPLAIN_BATCH], attribute, device=device,
-                         layer=layer)
+        found = grad_cam(
+            model, spec, model_inputs[start : start + EXPLAIN_BATCH], attribute, device=device, layer=layer
+        )
         heats.append(found.heat)
         probs.append(found.probability)
     if not heats:
@@ -58,18 +65,34 @@ def explain_in_batches(model: nn.Module, spec: ModelSpec, model_inputs: torch.Te
     return np.concatenate(heats), np.concatenate(probs)
 
 
-def attribute_gallery(model: nn.Module, spec: ModelSpec, attribute: str, ids: Sequence[str], outcomes: Outcomes,
-                      model_inputs: Callable[[np.ndarray], torch.Tensor], shown: Callable[[str], torch.Tensor],
-                      per_row: int, path: str | Path, layer: str | None = None, device: torch.device | str = "cpu") -> int:
+def attribute_gallery(
+    model: nn.Module,
+    spec: ModelSpec,
+    attribute: str,
+    ids: Sequence[str],
+    outcomes: Outcomes,
+    model_inputs: Callable[[np.ndarray], torch.Tensor],
+    shown: Callable[[str], torch.Tensor],
+    per_row: int,
+    path: str | Path,
+    layer: str | None = None,
+    device: torch.device | str = "cpu",
+) -> int:
     """Write one attribute's figure (three rows of examples with heat maps); return how many it shows."""
     rows, count = [], 0
     for label, picked in zip(ROWS, pick_examples(outcomes, per_row)):
         heats, _ = explain_in_batches(model, spec, model_inputs(picked), attribute, layer, device)
-        examples = [(shown(ids[k]), heat, f"{ids[k]}  p={outcomes.probability[k]:.2f}") for k, heat in zip(picked, heats)]
+        examples = [
+            (shown(ids[k]), heat, f"{ids[k]}  p={outcomes.probability[k]:.2f}") for k, heat in zip(picked, heats)
+        ]
         rows.append((f"{label} ({len(picked)})", examples))
         count += len(picked)
-    example_grid(rows, f"{attribute}: Grad-CAM at {layer or 'the last block'} on the test split "
-                       f"(red: raises the {attribute} logit)", path, columns=per_row)
+    example_grid(
+        rows,
+        f"{attribute}: Grad-CAM at {layer or 'the last block'} on the test split (red: raises the {attribute} logit)",
+        path,
+        columns=per_row,
+    )
     return count
 
 
@@ -94,15 +117,27 @@ def heat_in_boxes(heats: np.ndarray, boxes: Sequence[Sequence[float]], image_siz
         y, x = np.unravel_index(int(np.argmax(heat)), heat.shape)
         px, py = (x + 0.5) * sx, (y + 0.5) * sy
         hits.append(bool(heat.max() > 0) and box[0] <= px <= box[2] and box[1] <= py <= box[3])
-    return {"images": int(len(shares)), "pointing": round(float(np.mean(hits)), 4),
-            "mean_heat_in_box": round(float(shares.mean()), 4), "mean_box_area": round(float(areas.mean()), 4),
-            "majority_in_box": round(float((shares > 0.5).mean()), 4)}
+    return {
+        "images": int(len(shares)),
+        "pointing": round(float(np.mean(hits)), 4),
+        "mean_heat_in_box": round(float(shares.mean()), 4),
+        "mean_box_area": round(float(areas.mean()), 4),
+        "majority_in_box": round(float((shares > 0.5).mean()), 4),
+    }
 
 
-def box_scores(model: nn.Module, spec: ModelSpec, attribute: str, ids: Sequence[str], true: np.ndarray,
-               boxes: Mapping[str, Mapping[str, Sequence[float]]], model_inputs: Callable[[np.ndarray], torch.Tensor],
-               image_size: tuple[int, int], layer: str | None = None,
-               device: torch.device | str = "cpu") -> dict[str, float]:
+def box_scores(
+    model: nn.Module,
+    spec: ModelSpec,
+    attribute: str,
+    ids: Sequence[str],
+    true: np.ndarray,
+    boxes: Mapping[str, Mapping[str, Sequence[float]]],
+    model_inputs: Callable[[np.ndarray], torch.Tensor],
+    image_size: tuple[int, int],
+    layer: str | None = None,
+    device: torch.device | str = "cpu",
+) -> dict[str, float]:
     """heat_in_boxes over the test images that truly have the attribute and a recorded box for it."""
     picked = np.array([k for k in np.flatnonzero(true) if attribute in boxes.get(ids[k], {})], dtype=np.int64)
     heats, _ = explain_in_batches(model, spec, model_inputs(picked), attribute, layer, device)

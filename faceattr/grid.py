@@ -66,15 +66,24 @@ def table(rows: list[tuple[str, float, int, dict]], overrides: list[str]) -> str
         def fmt(v):
             return f"{v:.4f}" if isinstance(v, (int, float)) else "n/a"
 
-        lines.append(f"| {name} | {alpha} | {subset} | {fmt(e.get('mean_accuracy'))} | "
-                     f"{fmt(e.get('mean_balanced_accuracy'))} | {fmt(e.get('baseline_mean_accuracy'))} | "
-                     f"{t.get('best_epoch', 'n/a')} |")
+        lines.append(
+            f"| {name} | {alpha} | {subset} | {fmt(e.get('mean_accuracy'))} | "
+            f"{fmt(e.get('mean_balanced_accuracy'))} | {fmt(e.get('baseline_mean_accuracy'))} | "
+            f"{t.get('best_epoch', 'n/a')} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-S", "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="a params.yaml override applied to every grid point (repeatable)")
+    parser.add_argument(
+        "-S",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a params.yaml override applied to every grid point (repeatable)",
+    )
     parser.add_argument("--out", default="metrics/grid.md", help="where to write the table (default: %(default)s)")
     parser.add_argument("-j", "--jobs", type=int, default=1, help="experiments run at a time (default: 1)")
 
@@ -98,15 +107,20 @@ def run(args: argparse.Namespace) -> int:
     write_text(args.out, text)
     print(text)
     if failed:
-        print(f"error: {len(failed)} grid point(s) failed: {', '.join(failed)} (see `dvc queue logs <name>`)",
-              file=sys.stderr)
+        print(
+            f"error: {len(failed)} grid point(s) failed: {', '.join(failed)} (see `dvc queue logs <name>`)",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m faceattr.grid", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m faceattr.grid",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_arguments(parser)
     sys.exit(run(parser.parse_args(argv)))
 

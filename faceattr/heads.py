@@ -55,8 +55,9 @@ class MLPHead(nn.Sequential):
     """Pooled features → dense → ReLU → dropout → logits."""
 
     def __init__(self, in_features: int, num_outputs: int, hidden: int = MLP_HIDDEN, dropout: float = MLP_DROPOUT):
-        super().__init__(nn.Linear(in_features, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
-                         nn.Linear(hidden, num_outputs))
+        super().__init__(
+            nn.Linear(in_features, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(hidden, num_outputs)
+        )
 
 
 class AttentionHead(nn.Module):

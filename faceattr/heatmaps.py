@@ -96,13 +96,18 @@ def feature_map_figure(maps: np.ndarray, title: str, path: str | Path, columns: 
     _save_figure(fig, path)
 
 
-def example_grid(rows: Sequence[tuple[str, Sequence[tuple[torch.Tensor, np.ndarray, str]]]], title: str,
-                 path: str | Path, columns: int) -> None:
+def example_grid(
+    rows: Sequence[tuple[str, Sequence[tuple[torch.Tensor, np.ndarray, str]]]],
+    title: str,
+    path: str | Path,
+    columns: int,
+) -> None:
     """Rows of examples (a row label, then (crop, heat, caption) per image), each image with its heat map."""
     fig, axes = _figure(len(rows), columns)
     for r, (label, examples) in enumerate(rows):
-        axes[r, 0].text(-0.08, 0.5, label, transform=axes[r, 0].transAxes, rotation=90, ha="right", va="center",
-                        fontsize=8)
+        axes[r, 0].text(
+            -0.08, 0.5, label, transform=axes[r, 0].transAxes, rotation=90, ha="right", va="center", fontsize=8
+        )
         if not examples:
             axes[r, 0].text(0.5, 0.5, "none", transform=axes[r, 0].transAxes, ha="center", va="center", fontsize=8)
         for c, (crop, heat, caption) in enumerate(examples[:columns]):

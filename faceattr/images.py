@@ -28,8 +28,9 @@ def check_pixels(data: bytes | torch.Tensor, source: str, max_megapixels: float 
         raise FaceattrError(f"{source}: {problem}")
 
 
-def decode_rgb(data: bytes | torch.Tensor, source: str = "image", upright: bool = False,
-               max_megapixels: float = MAX_MEGAPIXELS) -> torch.Tensor:
+def decode_rgb(
+    data: bytes | torch.Tensor, source: str = "image", upright: bool = False, max_megapixels: float = MAX_MEGAPIXELS
+) -> torch.Tensor:
     """Decode image bytes to a uint8 3×H×W RGB tensor at full size; a non-image is a FaceattrError naming `source`.
 
     `upright` applies the EXIF orientation, as camera and phone photos need (aligned crops carry none).
@@ -56,8 +57,9 @@ def resize_to(img: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return img
 
 
-def decode_resized(data: bytes | torch.Tensor, size: tuple[int, int], source: str = "image",
-                   max_megapixels: float = MAX_MEGAPIXELS) -> torch.Tensor:
+def decode_resized(
+    data: bytes | torch.Tensor, size: tuple[int, int], source: str = "image", max_megapixels: float = MAX_MEGAPIXELS
+) -> torch.Tensor:
     """Decode image bytes to a uint8 3×H×W tensor resized (antialiased) to `size` = (height, width)."""
     return resize_to(decode_rgb(data, source, max_megapixels=max_megapixels), size)
 
@@ -88,9 +90,12 @@ class AugmentDraw:
 
     def __getitem__(self, part: slice) -> "AugmentDraw":
         """The draw of a slice of the batch (a DDP process's share of the global batch)."""
-        return AugmentDraw(*(getattr(self, f)[part] for f in ("flip", "angle", "scale", "tx", "ty", "gain", "bias")),
-                           self.geometric, self.photometric,
-                           None if self.erase_box is None else self.erase_box[part])
+        return AugmentDraw(
+            *(getattr(self, f)[part] for f in ("flip", "angle", "scale", "tx", "ty", "gain", "bias")),
+            self.geometric,
+            self.photometric,
+            None if self.erase_box is None else self.erase_box[part],
+        )
 
 
 # Random erasing's box (Zhong et al. 2017, as torchvision's RandomErasing draws it): 2-33 % of the image,
@@ -104,16 +109,24 @@ def _draw_erase_box(n: int, generator: torch.Generator, probability: float) -> t
     u = torch.rand(n, 5, generator=generator)
     area = ERASE_AREA[0] + u[:, 0] * (ERASE_AREA[1] - ERASE_AREA[0])
     log_lo, log_hi = math.log(ERASE_RATIO[0]), math.log(ERASE_RATIO[1])
-    ratio = torch.exp(log_lo + u[:, 1] * (log_hi - log_lo))   # height / width, in fractions of the image
+    ratio = torch.exp(log_lo + u[:, 1] * (log_hi - log_lo))  # height / width, in fractions of the image
     h, w = (area * ratio).sqrt().clamp(max=1.0), (area / ratio).sqrt().clamp(max=1.0)
     top, left = u[:, 2] * (1 - h), u[:, 3] * (1 - w)
     box = torch.stack([top, left, top + h, left + w], 1)
     return torch.where((u[:, 4] < probability)[:, None], box, torch.zeros_like(box))
 
 
-def draw_augment(n: int, generator: torch.Generator, hflip: bool = True, max_rotate_deg: float = 0.0,
-                 max_translate: float = 0.0, max_scale: float = 0.0, brightness: float = 0.0,
-                 contrast: float = 0.0, erase: float = 0.0) -> AugmentDraw:
+def draw_augment(
+    n: int,
+    generator: torch.Generator,
+    hflip: bool = True,
+    max_rotate_deg: float = 0.0,
+    max_translate: float = 0.0,
+    max_scale: float = 0.0,
+    brightness: float = 0.0,
+    contrast: float = 0.0,
+    erase: float = 0.0,
+) -> AugmentDraw:
     """Draw a batch's augmentation from `generator` (on the CPU), so runs are reproducible and resumable
     whatever the device, and every DDP process can draw the global batch's numbers and take its share.
     `erase` is the probability of random erasing; its numbers are drawn only when it is on, so runs without
@@ -127,10 +140,18 @@ def draw_augment(n: int, generator: torch.Generator, hflip: bool = True, max_rot
     scale = 1 + uniform(max_scale)
     tx, ty = uniform(max_translate) * 2, uniform(max_translate) * 2
     gain, bias = 1 + uniform(contrast), uniform(brightness)
-    return AugmentDraw(flip, angle, scale, tx, ty, gain, bias,
-                       geometric=bool(max_rotate_deg or max_translate or max_scale or hflip),
-                       photometric=bool(brightness or contrast),
-                       erase_box=_draw_erase_box(n, generator, erase) if erase else None)
+    return AugmentDraw(
+        flip,
+        angle,
+        scale,
+        tx,
+        ty,
+        gain,
+        bias,
+        geometric=bool(max_rotate_deg or max_translate or max_scale or hflip),
+        photometric=bool(brightness or contrast),
+        erase_box=_draw_erase_box(n, generator, erase) if erase else None,
+    )
 
 
 def draw_mixup(n: int, generator: torch.Generator, alpha: float) -> tuple[float, torch.Tensor]:
@@ -147,12 +168,22 @@ def _affine_grid(theta: torch.Tensor, n: int, h: int, w: int) -> torch.Tensor:
     xs = (torch.arange(w, device=theta.device, dtype=theta.dtype) * 2 + 1) / w - 1
     ys = (torch.arange(h, device=theta.device, dtype=theta.dtype) * 2 + 1) / h - 1
     t = theta.view(n, 2, 3, 1, 1)
-    return torch.stack([t[:, 0, 0] * xs + (t[:, 0, 1] * ys[:, None] + t[:, 0, 2]),
-                        t[:, 1, 0] * xs + (t[:, 1, 1] * ys[:, None] + t[:, 1, 2])], dim=-1)
+    return torch.stack(
+        [
+            t[:, 0, 0] * xs + (t[:, 0, 1] * ys[:, None] + t[:, 0, 2]),
+            t[:, 1, 0] * xs + (t[:, 1, 1] * ys[:, None] + t[:, 1, 2]),
+        ],
+        dim=-1,
+    )
 
 
-def augment_batch(batch: torch.Tensor, draw: AugmentDraw, mean: Sequence[float], std: Sequence[float],
-                  memory_format: torch.memory_format = torch.channels_last) -> torch.Tensor:
+def augment_batch(
+    batch: torch.Tensor,
+    draw: AugmentDraw,
+    mean: Sequence[float],
+    std: Sequence[float],
+    memory_format: torch.memory_format = torch.channels_last,
+) -> torch.Tensor:
     """uint8 N×3×H×W → the normalised, augmented float batch (flip, small affine, brightness/contrast, and
     random erasing: the drawn box set to 0, the dataset mean after normalisation).
 
@@ -166,13 +197,15 @@ def augment_batch(batch: torch.Tensor, draw: AugmentDraw, mean: Sequence[float],
     if draw.geometric:
         sign = torch.where(draw.flip, -1.0, 1.0)
         cos, sin = torch.cos(draw.angle) / draw.scale, torch.sin(draw.angle) / draw.scale
-        theta = torch.stack([torch.stack([cos * sign, -sin, draw.tx], 1), torch.stack([sin * sign, cos, draw.ty], 1)], 1)
+        theta = torch.stack(
+            [torch.stack([cos * sign, -sin, draw.tx], 1), torch.stack([sin * sign, cos, draw.ty], 1)], 1
+        )
         grid = _affine_grid(theta.to(x.device, x.dtype), n, x.shape[2], x.shape[3])
         x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
     m = torch.tensor(mean, dtype=x.dtype).view(1, 3)
     s = torch.tensor(std, dtype=x.dtype).view(1, 3)
     gain, bias = (draw.gain, draw.bias) if draw.photometric else (torch.ones(n), torch.zeros(n))
-    scale = gain.to(x.dtype).view(n, 1) / (255 * s)                        # N×3
+    scale = gain.to(x.dtype).view(n, 1) / (255 * s)  # N×3
     offset = bias.to(x.dtype).view(n, 1) - gain.to(x.dtype).view(n, 1) * m / s
     out = torch.empty(x.shape, dtype=x.dtype, device=x.device, memory_format=memory_format)
     torch.addcmul(offset.to(x.device).view(n, 3, 1, 1), x, scale.to(x.device).view(n, 3, 1, 1), out=out)
@@ -185,12 +218,13 @@ def erase_mask(box: torch.Tensor, h: int, w: int) -> torch.Tensor:
     """N×1×H×W boolean mask of the pixels whose centres fall in each image's box (fractions, as drawn)."""
     ys = (torch.arange(h, dtype=box.dtype) + 0.5) / h
     xs = (torch.arange(w, dtype=box.dtype) + 0.5) / w
-    rows = (ys >= box[:, 0:1]) & (ys < box[:, 2:3])     # N×H
-    cols = (xs >= box[:, 1:2]) & (xs < box[:, 3:4])     # N×W
+    rows = (ys >= box[:, 0:1]) & (ys < box[:, 2:3])  # N×H
+    cols = (xs >= box[:, 1:2]) & (xs < box[:, 3:4])  # N×W
     return (rows[:, :, None] & cols[:, None, :])[:, None]
 
 
-def augment(batch: torch.Tensor, generator: torch.Generator, mean: Sequence[float], std: Sequence[float],
-            **options) -> torch.Tensor:
+def augment(
+    batch: torch.Tensor, generator: torch.Generator, mean: Sequence[float], std: Sequence[float], **options
+) -> torch.Tensor:
     """Draw and apply a uint8 batch's augmentation and normalisation (see draw_augment for the options)."""
     return augment_batch(batch, draw_augment(batch.shape[0], generator, **options), mean, std)

@@ -11,9 +11,16 @@ from faceattr.models import ModelSpec
 from faceattr.pixels import Images, as_images
 
 
-def predict_logits(model: nn.Module, images: Images | torch.Tensor, spec: ModelSpec, device: torch.device,
-                   batch_size: int | None = None, bf16: bool = False, channels_last: bool = True,
-                   tta_hflip: bool = False) -> torch.Tensor:
+def predict_logits(
+    model: nn.Module,
+    images: Images | torch.Tensor,
+    spec: ModelSpec,
+    device: torch.device,
+    batch_size: int | None = None,
+    bf16: bool = False,
+    channels_last: bool = True,
+    tta_hflip: bool = False,
+) -> torch.Tensor:
     """Logits (float32, on the CPU) for uint8 N×3×H×W images (a tensor or pixel-cache rows), in batches.
 
     With `tta_hflip`, the logits of each image and its mirror image are averaged (test-time augmentation).
@@ -30,8 +37,16 @@ def predict_logits(model: nn.Module, images: Images | torch.Tensor, spec: ModelS
         return _logits_in_batches(model, as_images(images), spec, device, batch_size, bf16, channels_last, tta_hflip)
 
 
-def _logits_in_batches(model: nn.Module, images: Images, spec: ModelSpec, device: torch.device, batch_size: int,
-                       bf16: bool, channels_last: bool, tta_hflip: bool) -> torch.Tensor:
+def _logits_in_batches(
+    model: nn.Module,
+    images: Images,
+    spec: ModelSpec,
+    device: torch.device,
+    batch_size: int,
+    bf16: bool,
+    channels_last: bool,
+    tta_hflip: bool,
+) -> torch.Tensor:
     out = []
     for start in range(0, len(images), batch_size):
         batch = images.gather(torch.arange(start, min(len(images), start + batch_size)))

@@ -11,9 +11,17 @@ _FEATURE_BLOCKS = {"mobilenet_v2": 19, "mobilenet_v3_small": 13, "mobilenet_v3_l
 _RESNET_BLOCKS = ("conv1", "layer1", "layer2", "layer3", "layer4")
 _RESNETS = ("resnet18", "resnet50", "resnet101", "resnet152")
 # DenseNet's blocks live in `features` under their own names; norm5 is its last (before the final ReLU).
-_DENSENET_BLOCKS = ("features.conv0", "features.denseblock1", "features.transition1", "features.denseblock2",
-                    "features.transition2", "features.denseblock3", "features.transition3", "features.denseblock4",
-                    "features.norm5")
+_DENSENET_BLOCKS = (
+    "features.conv0",
+    "features.denseblock1",
+    "features.transition1",
+    "features.denseblock2",
+    "features.transition2",
+    "features.denseblock3",
+    "features.transition3",
+    "features.denseblock4",
+    "features.norm5",
+)
 
 
 def layer_names(arch: str) -> list[str]:
@@ -23,13 +31,13 @@ def layer_names(arch: str) -> list[str]:
     if arch == "densenet121":
         return list(_DENSENET_BLOCKS)
     if arch not in _FEATURE_BLOCKS:
-        raise FaceattrError(f"unknown architecture {arch!r}; allowed: "
-                            f"{', '.join([*_FEATURE_BLOCKS, *_RESNETS, 'densenet121'])}")
+        raise FaceattrError(
+            f"unknown architecture {arch!r}; allowed: {', '.join([*_FEATURE_BLOCKS, *_RESNETS, 'densenet121'])}"
+        )
     return [f"features.{k}" for k in range(_FEATURE_BLOCKS[arch])]
 
 
 def layers_help() -> str:
     """One line per family for `--help`: which layer names are accepted."""
     mobile = ", ".join(f"{a} features.0…features.{n - 1}" for a, n in _FEATURE_BLOCKS.items())
-    return (f"{mobile}; {'/'.join(_RESNETS)} {', '.join(_RESNET_BLOCKS)}; densenet121 "
-            f"{', '.join(_DENSENET_BLOCKS)}")
+    return f"{mobile}; {'/'.join(_RESNETS)} {', '.join(_RESNET_BLOCKS)}; densenet121 {', '.join(_DENSENET_BLOCKS)}"

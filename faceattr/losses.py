@@ -36,7 +36,9 @@ class FocalLoss(nn.Module):
 
 def make_loss(name: str, train_labels: torch.Tensor, focal_gamma: float = 2.0) -> nn.Module:
     """The loss `train.loss` names (one of LOSSES)."""
-    makers = {"bce": lambda: nn.BCEWithLogitsLoss(),
-              "weighted_bce": lambda: nn.BCEWithLogitsLoss(pos_weight=positive_weights(train_labels)),
-              "focal": lambda: FocalLoss(focal_gamma)}
+    makers = {
+        "bce": lambda: nn.BCEWithLogitsLoss(),
+        "weighted_bce": lambda: nn.BCEWithLogitsLoss(pos_weight=positive_weights(train_labels)),
+        "focal": lambda: FocalLoss(focal_gamma),
+    }
     return makers[name]()

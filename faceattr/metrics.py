@@ -6,8 +6,14 @@ import math
 from typing import Callable, Sequence
 
 import numpy as np
-from sklearn.metrics import (accuracy_score, balanced_accuracy_score, f1_score, precision_score, recall_score,
-                             roc_auc_score)
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    f1_score,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
 
 from faceattr.choices import THRESHOLD_OBJECTIVES  # noqa: F401  (re-exported)
 from faceattr.errors import FaceattrError
@@ -26,7 +32,8 @@ def attribute_metrics(y_true: np.ndarray, prob: np.ndarray, threshold: float, ma
     pred = (prob >= threshold).astype(np.uint8)
     out = {
         "accuracy": accuracy_score(y_true, pred),
-        "balanced_accuracy": balanced_accuracy_score(y_true, pred) if len(np.unique(y_true)) > 1
+        "balanced_accuracy": balanced_accuracy_score(y_true, pred)
+        if len(np.unique(y_true)) > 1
         else accuracy_score(y_true, pred),
         "precision": precision_score(y_true, pred, zero_division=0),
         "recall": recall_score(y_true, pred, zero_division=0),
@@ -40,15 +47,20 @@ def attribute_metrics(y_true: np.ndarray, prob: np.ndarray, threshold: float, ma
     return {k: round(float(v), 6) for k, v in out.items()}
 
 
-def evaluate_predictions(attributes: Sequence[str], y_true: np.ndarray, prob: np.ndarray,
-                         thresholds: Sequence[float], majority: np.ndarray) -> dict:
+def evaluate_predictions(
+    attributes: Sequence[str], y_true: np.ndarray, prob: np.ndarray, thresholds: Sequence[float], majority: np.ndarray
+) -> dict:
     """The metrics file: means over attributes at the top, then one block per attribute."""
     if y_true.shape != prob.shape or y_true.shape[1] != len(attributes):
-        raise FaceattrError(f"labels {y_true.shape} and predictions {prob.shape} do not match {len(attributes)} attributes")
+        raise FaceattrError(
+            f"labels {y_true.shape} and predictions {prob.shape} do not match {len(attributes)} attributes"
+        )
     if len(y_true) == 0:
         raise FaceattrError("the evaluation split is empty")
-    per = {a: attribute_metrics(y_true[:, k], prob[:, k], thresholds[k], int(majority[k]))
-           for k, a in enumerate(attributes)}
+    per = {
+        a: attribute_metrics(y_true[:, k], prob[:, k], thresholds[k], int(majority[k]))
+        for k, a in enumerate(attributes)
+    }
 
     def mean(key: str) -> float:
         values = [m[key] for m in per.values() if key in m]
@@ -94,8 +106,10 @@ def tune_thresholds(y_true: np.ndarray, prob: np.ndarray, objective: str = "bala
 
     def best(t: np.ndarray, p: np.ndarray, k: int) -> float:
         if np.isnan(p).any():
-            raise FaceattrError(f"threshold tuning: the probabilities of attribute {k + 1} include NaN "
-                                f"(the model's outputs are not finite)")
+            raise FaceattrError(
+                f"threshold tuning: the probabilities of attribute {k + 1} include NaN "
+                f"(the model's outputs are not finite)"
+            )
         candidates, score = _candidate_scores(t, p, objective)
         top = candidates[score == score.max()]
         return float(top[np.argmin(np.abs(top - 0.5))])
@@ -103,18 +117,26 @@ def tune_thresholds(y_true: np.ndarray, prob: np.ndarray, objective: str = "bala
     return _per_attribute(y_true, prob, best)
 
 
-def _per_attribute(y_true: np.ndarray, prob: np.ndarray, best: Callable[[np.ndarray, np.ndarray, int], float]) -> list[float]:
+def _per_attribute(
+    y_true: np.ndarray, prob: np.ndarray, best: Callable[[np.ndarray, np.ndarray, int], float]
+) -> list[float]:
     """`best(labels, probabilities, k)` per attribute k, rounded; 0.5 where the labels hold one class only."""
-    return [round(best(y_true[:, k], prob[:, k], k), 6) if len(np.unique(y_true[:, k])) > 1 else 0.5
-            for k in range(y_true.shape[1])]
+    return [
+        round(best(y_true[:, k], prob[:, k], k), 6) if len(np.unique(y_true[:, k])) > 1 else 0.5
+        for k in range(y_true.shape[1])
+    ]
 
 
-def tune_thresholds_bruteforce(y_true: np.ndarray, prob: np.ndarray,
-                               objective: str = "balanced_accuracy") -> list[float]:
+def tune_thresholds_bruteforce(
+    y_true: np.ndarray, prob: np.ndarray, objective: str = "balanced_accuracy"
+) -> list[float]:
     """tune_thresholds by its definition: scikit-learn scores every candidate over the whole split, O(n²).
     Slow; kept as the reference the fast version is tested and benchmarked against."""
-    score = {"balanced_accuracy": balanced_accuracy_score, "accuracy": accuracy_score,
-             "f1": lambda t, p: f1_score(t, p, zero_division=0)}[objective]
+    score = {
+        "balanced_accuracy": balanced_accuracy_score,
+        "accuracy": accuracy_score,
+        "f1": lambda t, p: f1_score(t, p, zero_division=0),
+    }[objective]
 
     def best(t: np.ndarray, p: np.ndarray, _k: int) -> float:
         candidates = np.unique(np.concatenate([[0.5], p]))

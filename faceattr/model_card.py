@@ -18,17 +18,19 @@ from typing import Any, TextIO
 
 SYNTHETIC_DIR = "data/raw/synthetic"  # params.yaml's default data.dir: the synth stage's faces
 TRAINED_ON_KEY = "trained_on"  # ModelSpec.extra[TRAINED_ON_KEY]: data.dir of the training data, when recorded
-SYNTHETIC_NOTICE = ("note: this model was trained on the pipeline's synthetic faces (the default); its answers on "
-                    "real photos mean little — train on CelebA (README: Real CelebA)")
+SYNTHETIC_NOTICE = (
+    "note: this model was trained on the pipeline's synthetic faces (the default); its answers on "
+    "real photos mean little — train on CelebA (README: Real CelebA)"
+)
 
 
 @dataclass
 class Provenance:
     """What a model was trained on, and by which record we know it (`source`)."""
 
-    source: str = ""                      # "model spec", "dvc.lock" or "" (unknown)
-    trained_on: str = ""                  # data.dir
-    params: dict[str, Any] = field(default_factory=dict)   # the train stage's params, from dvc.lock
+    source: str = ""  # "model spec", "dvc.lock" or "" (unknown)
+    trained_on: str = ""  # data.dir
+    params: dict[str, Any] = field(default_factory=dict)  # the train stage's params, from dvc.lock
     train_metrics: dict[str, Any] = field(default_factory=dict)
     test_metrics: dict[str, Any] = field(default_factory=dict)
     metrics_files: list[str] = field(default_factory=list)
@@ -142,7 +144,7 @@ def card(model_path: str | Path, mlflow: bool = True) -> dict[str, Any]:
     parameters = sum(p.numel() for p in model.parameters())
     found = provenance(path, spec)
     params = found.params
-    tuned = (params.get("evaluate.tune_thresholds") if "evaluate.tune_thresholds" in params else None)
+    tuned = params.get("evaluate.tune_thresholds") if "evaluate.tune_thresholds" in params else None
     if spec.thresholds is None:
         how = "0.5 for every attribute (the file holds none)"
     elif tuned is True or (tuned is None and len(set(spec.thresholds)) > 1):
@@ -150,28 +152,46 @@ def card(model_path: str | Path, mlflow: bool = True) -> dict[str, Any]:
     else:
         how = "one fixed threshold for every attribute (evaluate.threshold; not tuned)"
     result: dict[str, Any] = {
-        "file": str(path), "bytes": path.stat().st_size, "size": size_words(path.stat().st_size),
+        "file": str(path),
+        "bytes": path.stat().st_size,
+        "size": size_words(path.stat().st_size),
         "sha256": file_sha256(path),
-        "arch": spec.arch, "alpha": spec.alpha, "head": spec.head, "parameters": parameters,
+        "arch": spec.arch,
+        "alpha": spec.alpha,
+        "head": spec.head,
+        "parameters": parameters,
         "input_size": {"height": spec.image_size[0], "width": spec.image_size[1]},
         "normalisation": {"mean": list(spec.mean), "std": list(spec.std)},
         "attributes": list(spec.attributes),
-        "thresholds": dict(zip(spec.attributes, spec.decision_thresholds())), "thresholds_chosen": how,
+        "thresholds": dict(zip(spec.attributes, spec.decision_thresholds())),
+        "thresholds_chosen": how,
         "extra": dict(spec.extra),
-        "trained_on": {"data_dir": found.trained_on or None, "synthetic": found.synthetic,
-                       "known_from": found.source or None},
+        "trained_on": {
+            "data_dir": found.trained_on or None,
+            "synthetic": found.synthetic,
+            "known_from": found.source or None,
+        },
     }
     if params:
         model_params = params.get("model") or {}
-        result["training"] = {k: v for k, v in {
-            "subset": params.get("subset"), "seed": params.get("seed"),
-            # '' means from scratch: say so rather than print an empty value
-            "pretrained": (model_params.get("pretrained") or "none (from scratch)") if isinstance(model_params, dict)
-            else None,
-            "freeze": model_params.get("freeze") if isinstance(model_params, dict) else None,
-            **{f"train.{k}": v for k, v in (params.get("train") or {}).items()
-               if k in ("image_size", "epochs", "batch_size", "optimizer", "lr", "loss", "teachers")},
-        }.items() if v is not None}
+        result["training"] = {
+            k: v
+            for k, v in {
+                "subset": params.get("subset"),
+                "seed": params.get("seed"),
+                # '' means from scratch: say so rather than print an empty value
+                "pretrained": (model_params.get("pretrained") or "none (from scratch)")
+                if isinstance(model_params, dict)
+                else None,
+                "freeze": model_params.get("freeze") if isinstance(model_params, dict) else None,
+                **{
+                    f"train.{k}": v
+                    for k, v in (params.get("train") or {}).items()
+                    if k in ("image_size", "epochs", "batch_size", "optimizer", "lr", "loss", "teachers")
+                },
+            }.items()
+            if v is not None
+        }
     if found.train_metrics:
         result["train_metrics"] = found.train_metrics
     if found.test_metrics:
@@ -188,6 +208,7 @@ def card(model_path: str | Path, mlflow: bool = True) -> dict[str, Any]:
 
 def render(info: dict[str, Any]) -> str:
     """The card as aligned text lines."""
+
     def fmt(v: Any) -> str:
         return f"{v:.4f}" if isinstance(v, float) else str(v)
 
@@ -195,36 +216,63 @@ def render(info: dict[str, Any]) -> str:
     norm = info["normalisation"]
     lines = [
         ("model", f"{info['file']} ({info['size']}, sha256 {info['sha256']})"),
-        ("architecture", f"{info['arch']}, alpha {info['alpha']:g}, {info['head']} head, "
-                         f"{info['parameters']:,} parameters"),
-        ("input", f"{size['height']}×{size['width']} (height × width), RGB normalised with mean "
-                  f"{', '.join(f'{m:.3f}' for m in norm['mean'])} and std {', '.join(f'{s:.3f}' for s in norm['std'])}"),
+        (
+            "architecture",
+            f"{info['arch']}, alpha {info['alpha']:g}, {info['head']} head, {info['parameters']:,} parameters",
+        ),
+        (
+            "input",
+            f"{size['height']}×{size['width']} (height × width), RGB normalised with mean "
+            f"{', '.join(f'{m:.3f}' for m in norm['mean'])} and std {', '.join(f'{s:.3f}' for s in norm['std'])}",
+        ),
         ("attributes", f"{len(info['attributes'])}: {', '.join(info['attributes'])}"),
-        ("thresholds", f"{info['thresholds_chosen']}: "
-                       + ", ".join(f"{a} {t:.3g}" for a, t in info["thresholds"].items())),
+        (
+            "thresholds",
+            f"{info['thresholds_chosen']}: " + ", ".join(f"{a} {t:.3g}" for a, t in info["thresholds"].items()),
+        ),
     ]
     trained = info["trained_on"]
     if trained["data_dir"]:
-        what = " (the pipeline's synthetic faces, the default: answers on real photos mean little)" \
-            if trained["synthetic"] else ""
+        what = (
+            " (the pipeline's synthetic faces, the default: answers on real photos mean little)"
+            if trained["synthetic"]
+            else ""
+        )
         lines.append(("trained on", f"{trained['data_dir']}{what}; known from {trained['known_from']}"))
     else:
-        lines.append(("trained on", "not recorded (not the file dvc.lock records as the train stage's output, "
-                                    "and the file records no data.dir)"))
+        lines.append(
+            (
+                "trained on",
+                "not recorded (not the file dvc.lock records as the train stage's output, "
+                "and the file records no data.dir)",
+            )
+        )
     if "training" in info:
         lines.append(("training", ", ".join(f"{k} {fmt(v)}" for k, v in info["training"].items())))
     if "train_metrics" in info:
         lines.append(("train/val", ", ".join(f"{k} {fmt(v)}" for k, v in info["train_metrics"].items())))
     if "test_metrics" in info:
-        shown = ("images", "mean_accuracy", "mean_balanced_accuracy", "mean_f1", "mean_roc_auc", "baseline_mean_accuracy")
-        lines.append(("test", ", ".join(f"{k} {fmt(info['test_metrics'][k])}" for k in shown
-                                        if k in info["test_metrics"])))
+        shown = (
+            "images",
+            "mean_accuracy",
+            "mean_balanced_accuracy",
+            "mean_f1",
+            "mean_roc_auc",
+            "baseline_mean_accuracy",
+        )
+        lines.append(
+            ("test", ", ".join(f"{k} {fmt(info['test_metrics'][k])}" for k in shown if k in info["test_metrics"]))
+        )
     if info["extra"]:
         lines.append(("extra", json.dumps(info["extra"], sort_keys=True)))
     if "mlflow" in info:
         run = info["mlflow"]
-        lines.append(("mlflow run", f"{run['run_id']} ({run.get('run_name')})" if run.get("run_id")
-                      else f"none ({run.get('reason')})"))
+        lines.append(
+            (
+                "mlflow run",
+                f"{run['run_id']} ({run.get('run_name')})" if run.get("run_id") else f"none ({run.get('reason')})",
+            )
+        )
         if run.get("registered"):
             lines.append(("registered", ", ".join(run["registered"])))
     width = max(len(k) for k, _ in lines) + 2

@@ -46,9 +46,11 @@ def load_weights_file(path: str | Path | io.BytesIO, what: str) -> object:
         named = re.search(r"GLOBAL (\S+)", str(exc))
         if named is None:
             raise FaceattrError(_not_weights(path, what)) from None
-        raise FaceattrError(f"{what}: {path} holds Python objects that are not plain weights ({named.group(1)[:60]}); "
-                            f"refused without loading it (it could run code). Use a file written by faceattr or "
-                            f"torch.save of a state_dict from a source you trust") from None
+        raise FaceattrError(
+            f"{what}: {path} holds Python objects that are not plain weights ({named.group(1)[:60]}); "
+            f"refused without loading it (it could run code). Use a file written by faceattr or "
+            f"torch.save of a state_dict from a source you trust"
+        ) from None
     except Exception:  # noqa: BLE001 - any unpickling failure means the same thing to the user
         raise FaceattrError(_not_weights(path, what)) from None
 
@@ -85,6 +87,7 @@ class ModelSpec:
         used, so a bad spec is one line naming the field rather than a traceback or, for an absurd
         image size, gigabytes allocated per image.
         """
+
         def bad(what: str) -> FaceattrError:
             return FaceattrError(f"{source}: invalid model spec: {what}")
 
@@ -93,29 +96,45 @@ class ModelSpec:
         missing = [k for k in ("arch", "alpha", "attributes", "image_size", "mean", "std") if k not in raw]
         if missing:
             raise bad(f"missing {', '.join(missing)}")
-        unknown = sorted(set(raw) - {"arch", "alpha", "attributes", "image_size", "mean", "std", "extra", "head",
-                                     "thresholds"})
+        unknown = sorted(
+            set(raw) - {"arch", "alpha", "attributes", "image_size", "mean", "std", "extra", "head", "thresholds"}
+        )
         if unknown:
             raise bad(f"unknown field(s) {', '.join(map(str, unknown))}")
         if raw["arch"] not in ARCHITECTURES:
             raise bad(f"arch {str(raw['arch'])[:40]!r} is not one of {', '.join(ARCHITECTURES)}")
         alpha = raw["alpha"]
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha <= 4 \
-                or not math.isfinite(alpha):
+        if (
+            isinstance(alpha, bool)
+            or not isinstance(alpha, (int, float))
+            or not 0 < alpha <= 4
+            or not math.isfinite(alpha)
+        ):
             raise bad(f"alpha must be a number in (0, 4], got {str(alpha)[:40]}")
         attributes = raw["attributes"]
-        if not isinstance(attributes, (list, tuple)) or not attributes or len(attributes) > 1000 \
-                or not all(isinstance(a, str) and 0 < len(a) <= 100 for a in attributes):
+        if (
+            not isinstance(attributes, (list, tuple))
+            or not attributes
+            or len(attributes) > 1000
+            or not all(isinstance(a, str) and 0 < len(a) <= 100 for a in attributes)
+        ):
             raise bad("attributes must be a list of 1 to 1000 names")
         size = raw["image_size"]
-        if not isinstance(size, (list, tuple)) or len(size) != 2 or not all(
-                isinstance(v, int) and not isinstance(v, bool) and MIN_SIDE <= v <= MAX_SIDE for v in size):
-            raise bad(f"image_size must be [height, width], each an integer in [{MIN_SIDE}, {MAX_SIDE}], "
-                      f"got {str(size)[:40]}")
+        if (
+            not isinstance(size, (list, tuple))
+            or len(size) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and MIN_SIDE <= v <= MAX_SIDE for v in size)
+        ):
+            raise bad(
+                f"image_size must be [height, width], each an integer in [{MIN_SIDE}, {MAX_SIDE}], got {str(size)[:40]}"
+            )
         for key in ("mean", "std"):
             v = raw[key]
-            if not isinstance(v, (list, tuple)) or len(v) != 3 or not all(
-                    isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v):
+            if (
+                not isinstance(v, (list, tuple))
+                or len(v) != 3
+                or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v)
+            ):
                 raise bad(f"{key} must be three finite numbers")
         if min(raw["std"]) <= 0:
             raise bad("std must be > 0")
@@ -124,12 +143,22 @@ class ModelSpec:
             raise bad(f"head {str(head)[:40]!r} is not one of {', '.join(HEADS)}")
         thresholds = raw.get("thresholds")
         if thresholds is not None and (
-                not isinstance(thresholds, (list, tuple)) or len(thresholds) != len(attributes) or not all(
-                    isinstance(t, (int, float)) and not isinstance(t, bool) and 0 <= t <= 1 for t in thresholds)):
+            not isinstance(thresholds, (list, tuple))
+            or len(thresholds) != len(attributes)
+            or not all(isinstance(t, (int, float)) and not isinstance(t, bool) and 0 <= t <= 1 for t in thresholds)
+        ):
             raise bad(f"thresholds must be one number in [0, 1] per attribute ({len(attributes)})")
-        return cls(arch=raw["arch"], alpha=float(alpha), attributes=list(attributes), image_size=tuple(size),
-                   mean=tuple(raw["mean"]), std=tuple(raw["std"]), extra=dict(raw.get("extra") or {}), head=head,
-                   thresholds=[float(t) for t in thresholds] if thresholds is not None else None)
+        return cls(
+            arch=raw["arch"],
+            alpha=float(alpha),
+            attributes=list(attributes),
+            image_size=tuple(size),
+            mean=tuple(raw["mean"]),
+            std=tuple(raw["std"]),
+            extra=dict(raw.get("extra") or {}),
+            head=head,
+            thresholds=[float(t) for t in thresholds] if thresholds is not None else None,
+        )
 
     def decision_thresholds(self, override: float | None = None) -> list[float]:
         """One threshold per attribute: `override` when given, else the model's own, else 0.5."""
@@ -211,8 +240,10 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn
         from faceattr.file_kinds import MODEL_EXPECTED, describe_payload
 
         kind, hint = describe_payload(payload)
-        raise FaceattrError(f"model file: {path} is not a faceattr model: it is {kind}; expected {MODEL_EXPECTED}"
-                            f"{f' ({hint})' if hint else ''}")
+        raise FaceattrError(
+            f"model file: {path} is not a faceattr model: it is {kind}; expected {MODEL_EXPECTED}"
+            f"{f' ({hint})' if hint else ''}"
+        )
     spec = ModelSpec.from_dict(payload.get("spec"), source=str(path))
     model = build_model(spec.arch, len(spec.attributes), spec.alpha, spec.head)
     weights = payload.get("state_dict")
@@ -223,6 +254,8 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn
     except (RuntimeError, TypeError, AttributeError) as exc:
         first = str(exc).strip().splitlines()
         detail = " ".join(line.strip() for line in first[:3])[:200]
-        raise FaceattrError(f"{path}: the weights do not fit its spec ({spec.arch}, alpha {spec.alpha}, "
-                            f"{spec.head} head, {len(spec.attributes)} attributes): {detail}") from None
+        raise FaceattrError(
+            f"{path}: the weights do not fit its spec ({spec.arch}, alpha {spec.alpha}, "
+            f"{spec.head} head, {len(spec.attributes)} attributes): {detail}"
+        ) from None
     return model.to(device).eval(), spec

@@ -119,15 +119,19 @@ def weights_folder() -> Path:
         spec = importlib.util.find_spec(PACKAGE)  # a top-level name: finding it runs none of its code
         locations = list(spec.submodule_search_locations or []) if spec is not None else []
         if not locations:
-            raise FaceattrError(f"the mtcnn detector needs MTCNN's weights from the facenet-pytorch package, which "
-                                f"is not installed: {INSTALL_HINT} (its torch/numpy pins are too old for a normal "
-                                f"install; only its weight files are read), or set {WEIGHTS_ENV} to a folder holding "
-                                f"{', '.join(WEIGHT_FILES)}; or use --detector haar")
+            raise FaceattrError(
+                f"the mtcnn detector needs MTCNN's weights from the facenet-pytorch package, which "
+                f"is not installed: {INSTALL_HINT} (its torch/numpy pins are too old for a normal "
+                f"install; only its weight files are read), or set {WEIGHTS_ENV} to a folder holding "
+                f"{', '.join(WEIGHT_FILES)}; or use --detector haar"
+            )
         folder, how = Path(locations[0]) / "data", f"package {PACKAGE}"
     for name in WEIGHT_FILES:
         if not (folder / name).is_file():
-            raise FaceattrError(f"{folder / name}: MTCNN weights file not found (from {how}): {INSTALL_HINT}, or set "
-                                f"{WEIGHTS_ENV} to a folder holding {', '.join(WEIGHT_FILES)}; or use --detector haar")
+            raise FaceattrError(
+                f"{folder / name}: MTCNN weights file not found (from {how}): {INSTALL_HINT}, or set "
+                f"{WEIGHTS_ENV} to a folder holding {', '.join(WEIGHT_FILES)}; or use --detector haar"
+            )
     return folder
 
 
@@ -139,8 +143,9 @@ def _load(folder: Path) -> tuple[PNet, RNet, ONet]:
         try:
             net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         except Exception as exc:  # a truncated file, another network's weights, a pickle that is not a state dict
-            raise FaceattrError(f"{path}: not MTCNN weights that fit {type(net).__name__} ({exc}); reinstall: "
-                                f"{INSTALL_HINT}") from None
+            raise FaceattrError(
+                f"{path}: not MTCNN weights that fit {type(net).__name__} ({exc}); reinstall: {INSTALL_HINT}"
+            ) from None
         net.eval().requires_grad_(False)
     return nets
 
@@ -194,7 +199,7 @@ def _crops(image: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
         patch = image.new_zeros((3, max(1, y1 - y0 + 1), max(1, x1 - x0 + 1)))
         sx0, sy0, sx1, sy1 = max(x0 - 1, 0), max(y0 - 1, 0), min(x1, width), min(y1, height)
         if sx1 > sx0 and sy1 > sy0:
-            patch[:, sy0 - (y0 - 1):sy1 - (y0 - 1), sx0 - (x0 - 1):sx1 - (x0 - 1)] = image[:, sy0:sy1, sx0:sx1]
+            patch[:, sy0 - (y0 - 1) : sy1 - (y0 - 1), sx0 - (x0 - 1) : sx1 - (x0 - 1)] = image[:, sy0:sy1, sx0:sx1]
         out.append(F.interpolate(patch[None], size=(size, size), mode="area"))
     return _normalise(torch.cat(out))
 
@@ -226,8 +231,15 @@ def _stage1(pnet: PNet, image: torch.Tensor, min_face: float) -> torch.Tensor:
         if len(ys) == 0:
             continue
         cells = torch.stack([xs, ys], 1).to(image.dtype)
-        boxes = torch.cat([((2 * cells + 1) / scale).floor(), ((2 * cells + 12) / scale).floor(),
-                           probs[0, ys, xs, None], offsets[0, :, ys, xs].T], 1)
+        boxes = torch.cat(
+            [
+                ((2 * cells + 1) / scale).floor(),
+                ((2 * cells + 12) / scale).floor(),
+                probs[0, ys, xs, None],
+                offsets[0, :, ys, xs].T,
+            ],
+            1,
+        )
         found.append(boxes[nms(boxes[:, :4], boxes[:, 4], 0.5)])
     if not found:
         return image.new_zeros((0, 5))
@@ -244,8 +256,8 @@ def _shrink(image: torch.Tensor, k: int) -> torch.Tensor:
     out = torch.empty((c, h // k, w // k), dtype=torch.float32)
     rows = max(1, (1 << 22) // (c * w * k))  # output rows per band: about 4M input values at a time
     for y in range(0, h // k, rows):
-        band = image[:, y * k:min(h, (y + rows) * k), :w].to(torch.float32)
-        out[:, y:y + band.shape[1] // k] = F.avg_pool2d(band[None], k)[0]
+        band = image[:, y * k : min(h, (y + rows) * k), :w].to(torch.float32)
+        out[:, y : y + band.shape[1] // k] = F.avg_pool2d(band[None], k)[0]
     return out
 
 
@@ -284,11 +296,14 @@ def _detect(img: torch.Tensor, min_face: float) -> list[Detection]:
         keep = probs > THRESHOLDS[2]
         boxes, offsets, points = torch.cat([boxes[keep, :4], probs[keep, None]], 1), offsets[keep], points[keep]
         size = boxes[:, 2:4] - boxes[:, 0:2] + 1
-        landmarks = torch.stack([points[:, :5] * size[:, :1] + boxes[:, :1] - 1,
-                                 points[:, 5:] * size[:, 1:2] + boxes[:, 1:2] - 1], 2)  # N×5×2, 0-based pixels
+        landmarks = torch.stack(
+            [points[:, :5] * size[:, :1] + boxes[:, :1] - 1, points[:, 5:] * size[:, 1:2] + boxes[:, 1:2] - 1], 2
+        )  # N×5×2, 0-based pixels
         boxes = _regress(boxes, offsets)
         pick = _nms_min(boxes[:, :4], boxes[:, 4], 0.7)
         boxes, landmarks = boxes[pick], landmarks[pick]
     # Boxes are kept 1-based inclusive through the stages (the weights' convention); report 0-based pixels.
-    return [Detection((b[0] - 1, b[1] - 1, b[2], b[3]), b[4], np.array(lm, dtype=np.float64))
-            for b, lm in zip(boxes.tolist(), landmarks.tolist())]
+    return [
+        Detection((b[0] - 1, b[1] - 1, b[2], b[3]), b[4], np.array(lm, dtype=np.float64))
+        for b, lm in zip(boxes.tolist(), landmarks.tolist())
+    ]

@@ -59,8 +59,17 @@ def export_onnx(model_path: str | Path, onnx_path: str | Path, samples: int = 4,
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "model.onnx"
         batch = torch.export.Dim("batch", min=1, max=4096)
-        torch.onnx.export(model, (example,), str(raw), input_names=["images"], output_names=["logits"],
-                          dynamic_shapes={"x": {0: batch}}, dynamo=True, external_data=False, verbose=False)
+        torch.onnx.export(
+            model,
+            (example,),
+            str(raw),
+            input_names=["images"],
+            output_names=["logits"],
+            dynamic_shapes={"x": {0: batch}},
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+        )
         proto = onnx.load(str(raw))
         entry = proto.metadata_props.add()
         entry.key, entry.value = SPEC_KEY, json.dumps(asdict(spec))
@@ -78,7 +87,9 @@ def export_onnx(model_path: str | Path, onnx_path: str | Path, samples: int = 4,
         with atomic_path(onnx_path) as out:
             out.write_bytes(data)
     except OSError as exc:
-        raise FaceattrError(f"--onnx {onnx_path}: cannot write it ({exc.strerror or exc}); nothing was written") from None
+        raise FaceattrError(
+            f"--onnx {onnx_path}: cannot write it ({exc.strerror or exc}); nothing was written"
+        ) from None
     return diff
 
 
@@ -107,8 +118,7 @@ class OnnxPredictor:
         if not path.is_file():
             raise FaceattrError(f"{path}: ONNX model not found (make one with `faceattr export`)")
         try:
-            self.session = ort.InferenceSession(str(path), session_options(threads),
-                                                providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises several types for a bad file
             raise FaceattrError(f"{path}: not a readable ONNX model ({exc})") from None
         meta = self.session.get_modelmeta().custom_metadata_map
@@ -121,7 +131,7 @@ class OnnxPredictor:
         batch_size = batch_size or self.batch_size
         out = []
         for start in range(0, images.shape[0], batch_size):
-            x = normalize(images[start:start + batch_size], self.spec.mean, self.spec.std).numpy()
+            x = normalize(images[start : start + batch_size], self.spec.mean, self.spec.std).numpy()
             out.append(self.session.run(None, {self.input_name: x})[0])
         logits = np.concatenate(out) if out else np.zeros((0, len(self.spec.attributes)), np.float32)
         return 1 / (1 + np.exp(-logits))

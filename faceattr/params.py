@@ -77,7 +77,11 @@ def _compose_bounded(loader: yaml.SafeLoader, source: str) -> Any:
     if expanded(root) > MAX_EXPANDED_NODES:
         # Name the line of the first top-level key whose value alone is too large, when there is one.
         entries = root.value if isinstance(root, yaml.MappingNode) else []
-        line = next((f":{key.start_mark.line + 1}" for key, value in entries if expanded(value) > MAX_EXPANDED_NODES), "")
-        raise FaceattrError(f"{source}{line}: its anchors and aliases expand to more than {MAX_EXPANDED_NODES:,} values "
-                            f"(a YAML bomb?); refused. Write the values out instead of aliasing them")
+        line = next(
+            (f":{key.start_mark.line + 1}" for key, value in entries if expanded(value) > MAX_EXPANDED_NODES), ""
+        )
+        raise FaceattrError(
+            f"{source}{line}: its anchors and aliases expand to more than {MAX_EXPANDED_NODES:,} values "
+            f"(a YAML bomb?); refused. Write the values out instead of aliasing them"
+        )
     return loader.construct_document(root)

@@ -69,8 +69,14 @@ def assign_groups(group_sizes: Sequence[int], fractions: Sequence[float]) -> lis
     return splits
 
 
-def _ordering(ids: Sequence[str], strategy: str, seed: int, fractions: Sequence[float],
-              identities: Mapping[str, int] | None, official: Mapping[str, int] | None) -> list[tuple[str, int]]:
+def _ordering(
+    ids: Sequence[str],
+    strategy: str,
+    seed: int,
+    fractions: Sequence[float],
+    identities: Mapping[str, int] | None,
+    official: Mapping[str, int] | None,
+) -> list[tuple[str, int]]:
     """All clean ids in subset order, each with the split it gets (-1: decided per subset). `strategy` is
     first, random, official or identity (the config checks it)."""
     ids = sorted(ids)

@@ -57,16 +57,20 @@ def decode_workers(count: int) -> int:
     return min(cpu_cores(), 16) if count >= 1000 else 1
 
 
-def build_pixel_cache(images_dir: str | Path, ids: Sequence[str], size: tuple[int, int], out_dir: str | Path,
-                      log_every: int = 0) -> dict:
+def build_pixel_cache(
+    images_dir: str | Path, ids: Sequence[str], size: tuple[int, int], out_dir: str | Path, log_every: int = 0
+) -> dict:
     """Decode `ids` from `images_dir` at `size` = (height, width) into `out_dir` (written atomically).
 
     Streams: rows are written in order as they are decoded, so memory does not grow with the number of
     images; large sets are decoded by one process per core (in order, so the bytes do not depend on it).
     """
     height, width = size
-    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False,
-              "shape": (len(ids), height, width, 3)}
+    header = {
+        "descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)),
+        "fortran_order": False,
+        "shape": (len(ids), height, width, 3),
+    }
     digest = hashlib.sha256()
     jobs = [(Path(images_dir) / image_id, (height, width)) for image_id in ids]
     workers = decode_workers(len(ids))
@@ -81,16 +85,23 @@ def build_pixel_cache(images_dir: str | Path, ids: Sequence[str], size: tuple[in
             row_bytes = height * width * 3
             for k, row in enumerate(rows):
                 if len(row) != row_bytes:  # every row must match the header, or all later rows would shift
-                    raise FaceattrError(f"{jobs[k][0]}: decoded to {len(row)} bytes, not the {row_bytes} of a "
-                                        f"{height}×{width} RGB row; the pixel cache was not written")
+                    raise FaceattrError(
+                        f"{jobs[k][0]}: decoded to {len(row)} bytes, not the {row_bytes} of a "
+                        f"{height}×{width} RGB row; the pixel cache was not written"
+                    )
                 digest.update(row)
                 fh.write(row)
                 if log_every and (k + 1) % log_every == 0:
                     print(f"preprocess: {k + 1}/{len(ids)} images", flush=True)
             fh.flush()
             os.fsync(fh.fileno())
-        meta = {"format": FORMAT, "image_size": [height, width], "count": len(ids),
-                "sha256": digest.hexdigest(), "ids": list(ids)}
+        meta = {
+            "format": FORMAT,
+            "image_size": [height, width],
+            "count": len(ids),
+            "sha256": digest.hexdigest(),
+            "ids": list(ids),
+        }
         (tmp / META_FILE).write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     return meta
 
@@ -124,11 +135,16 @@ class PixelCache:
             length = offset + int(np.prod(shape))
             actual = os.fstat(fh.fileno()).st_size
             if actual != length:
-                raise FaceattrError(f"{array_path}: {actual} bytes, but its header describes {shape} "
-                                    f"({length} bytes); re-run `dvc repro preprocess`")
+                raise FaceattrError(
+                    f"{array_path}: {actual} bytes, but its header describes {shape} "
+                    f"({length} bytes); re-run `dvc repro preprocess`"
+                )
             self._map = mmap.mmap(fh.fileno(), length, access=mmap.ACCESS_READ) if len(self.ids) else None
-        self.array = (np.frombuffer(self._map, dtype=np.uint8, count=int(np.prod(shape)), offset=offset)
-                      .reshape(shape) if self._map is not None else np.empty(shape, np.uint8))
+        self.array = (
+            np.frombuffer(self._map, dtype=np.uint8, count=int(np.prod(shape)), offset=offset).reshape(shape)
+            if self._map is not None
+            else np.empty(shape, np.uint8)
+        )
         self._unreleased = 0
 
     def rows(self, ids: Sequence[str]) -> np.ndarray:
@@ -136,8 +152,9 @@ class PixelCache:
         try:
             return np.fromiter((self.index[i] for i in ids), dtype=np.int64, count=len(ids))
         except KeyError as exc:
-            raise FaceattrError(f"{self.folder}: image {exc.args[0]} is not in the pixel cache "
-                                f"(re-run `dvc repro preprocess`)") from None
+            raise FaceattrError(
+                f"{self.folder}: image {exc.args[0]} is not in the pixel cache (re-run `dvc repro preprocess`)"
+            ) from None
 
     def gather(self, rows: np.ndarray) -> torch.Tensor:
         """A uint8 N×3×H×W batch (channels_last memory) of the given rows, copied out of the map."""
@@ -214,8 +231,9 @@ def to_device(images: Images, device: torch.device, chunk: int = 1024) -> Tensor
     """Copy every image onto `device` (GPU-resident data), reading the source in chunks."""
     n = len(images)
     out = torch.empty((n, 3, *images.size), dtype=torch.uint8, device=device).contiguous(
-        memory_format=torch.channels_last)
+        memory_format=torch.channels_last
+    )
     for start in range(0, n, chunk):
         idx = torch.arange(start, min(n, start + chunk))
-        out[start:start + len(idx)] = images.gather(idx).to(device)
+        out[start : start + len(idx)] = images.gather(idx).to(device)
     return TensorImages(out)

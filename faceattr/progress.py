@@ -28,9 +28,18 @@ class Progress:
     `stream.isatty()`.
     """
 
-    def __init__(self, total: int | None, what: str, stream: TextIO | None = None, every_s: float = 10.0,
-                 unit: str = "images", quiet_s: float = 2.0, clock: Callable[[], float] = time.monotonic,
-                 tty: bool | None = None, redraw_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        total: int | None,
+        what: str,
+        stream: TextIO | None = None,
+        every_s: float = 10.0,
+        unit: str = "images",
+        quiet_s: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+        tty: bool | None = None,
+        redraw_s: float = 0.5,
+    ) -> None:
         self.total = total if total is None or total >= 0 else None
         self.what, self.unit = what, unit
         self.stream = stream if stream is not None else sys.stderr  # looked up now: tests swap sys.stderr
@@ -51,8 +60,11 @@ class Progress:
         """The progress line at time `now`, e.g. `predict: 1200/5000 images (24%), 85.3 images/s, 0:44 left`."""
         elapsed = max(now - self.start, 1e-9)
         rate = self.done / elapsed
-        count = f"{self.done}/{self.total} {self.unit} ({100 * self.done / self.total:.0f}%)" if self.total \
+        count = (
+            f"{self.done}/{self.total} {self.unit} ({100 * self.done / self.total:.0f}%)"
+            if self.total
             else f"{self.done} {self.unit}"
+        )
         text = f"{self.what}: {count}, {rate:.1f} {self.unit}/s"
         if self.closed:
             text += f", {_duration(elapsed)} in all"

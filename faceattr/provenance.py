@@ -20,7 +20,11 @@ def model_run(model_path: str | Path) -> dict:
     from faceattr.tracking import store_exists
 
     if not store_exists():
-        return {"model_sha256": sha, "run_id": None, "reason": "no MLflow store here (mlflow.db or MLFLOW_TRACKING_URI)"}
+        return {
+            "model_sha256": sha,
+            "run_id": None,
+            "reason": "no MLflow store here (mlflow.db or MLFLOW_TRACKING_URI)",
+        }
     from faceattr import tracking
 
     try:
@@ -29,7 +33,7 @@ def model_run(model_path: str | Path) -> dict:
         return {"model_sha256": sha, "run_id": None, "reason": f"MLflow lookup failed: {type(exc).__name__}"}
     if run is None:
         return {"model_sha256": sha, "run_id": None, "reason": "no MLflow run is tagged with this model's hash"}
-    metrics = {k[len("test."):]: v for k, v in sorted(run.data.metrics.items()) if k.startswith("test.")}
+    metrics = {k[len("test.") :]: v for k, v in sorted(run.data.metrics.items()) if k.startswith("test.")}
     found = {"model_sha256": sha, "run_id": run.info.run_id, "run_name": run.info.run_name, "test_metrics": metrics}
     from faceattr.registry import versions_of_run
 

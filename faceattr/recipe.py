@@ -81,23 +81,35 @@ def apply_overrides(params: dict, overrides: dict[str, Any]) -> dict:
     return out
 
 
-def command(recipe: str | Path, data_dir: str | None, name: str | None = None,
-            extra: Sequence[str] = ()) -> list[str]:
+def command(recipe: str | Path, data_dir: str | None, name: str | None = None, extra: Sequence[str] = ()) -> list[str]:
     overrides = dict(load_recipe(recipe))
     if data_dir:
         overrides["data.dir"] = str(Path(data_dir).resolve())  # absolute: --temp runs elsewhere
     name = name or f"{Path(recipe).stem}-{time.strftime('%m%d%H%M%S')}"
-    return ["dvc", "exp", "run", "--temp", "-n", name,
-            *[arg for key, value in overrides.items() for arg in ("-S", f"{key}={hydra_value(value)}")],
-            *[arg for setting in extra for arg in ("-S", setting)]]
+    return [
+        "dvc",
+        "exp",
+        "run",
+        "--temp",
+        "-n",
+        name,
+        *[arg for key, value in overrides.items() for arg in ("-S", f"{key}={hydra_value(value)}")],
+        *[arg for setting in extra for arg in ("-S", setting)],
+    ]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipe", help="a recipes/*.yaml file")
     parser.add_argument("--data-dir", help="the folder of CelebA's files (sets data.dir)")
     parser.add_argument("-n", "--name", help="experiment name (default: the recipe's name and a time stamp)")
-    parser.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="one more params override, as `dvc exp run -S` takes it (after the recipe's)")
+    parser.add_argument(
+        "-S",
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="one more params override, as `dvc exp run -S` takes it (after the recipe's)",
+    )
     parser.add_argument("--print", action="store_true", help="print the dvc command instead of running it")
 
 
@@ -112,8 +124,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m faceattr.recipe", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m faceattr.recipe",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_arguments(parser)
     try:
         sys.exit(run(parser.parse_args(argv)))

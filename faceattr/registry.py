@@ -45,8 +45,10 @@ class Version:
 def _client():
     """The MLflow client on the pipeline's store; an error naming the store when there is none."""
     if not store_exists():
-        raise FaceattrError(f"no MLflow store at {tracking_uri()} (the pipeline writes mlflow.db in the project's "
-                            "folder: run this there, or set MLFLOW_TRACKING_URI to the store or server)")
+        raise FaceattrError(
+            f"no MLflow store at {tracking_uri()} (the pipeline writes mlflow.db in the project's "
+            "folder: run this there, or set MLFLOW_TRACKING_URI to the store or server)"
+        )
     from faceattr.tracking import _client as client
 
     return client().MlflowClient()
@@ -64,23 +66,33 @@ def _versions(client, name: str) -> tuple[dict[str, str], list]:
         registered = client.get_registered_model(name)
     except MlflowException as exc:
         names = sorted(m.name for m in client.search_registered_models())
-        raise FaceattrError(f"{URI_PREFIX}{name}: no registered model {name!r} in {tracking_uri()} "
-                            f"(registered: {', '.join(names) or 'none: `dvc repro` registers each training'})") from exc
+        raise FaceattrError(
+            f"{URI_PREFIX}{name}: no registered model {name!r} in {tracking_uri()} "
+            f"(registered: {', '.join(names) or 'none: `dvc repro` registers each training'})"
+        ) from exc
     aliases = {a: str(v) for a, v in (registered.aliases or {}).items()}
     return aliases, sorted(client.search_model_versions(f"name='{name}'"), key=lambda mv: int(mv.version))
 
 
 def _span(versions: list) -> str:
     numbers = [str(mv.version) for mv in versions]
-    return f"versions {numbers[0]}–{numbers[-1]}" if len(numbers) > 1 else f"version {numbers[0]}" if numbers else "no versions"
+    return (
+        f"versions {numbers[0]}–{numbers[-1]}"
+        if len(numbers) > 1
+        else f"version {numbers[0]}"
+        if numbers
+        else "no versions"
+    )
 
 
 def lookup(uri: str, client=None) -> Version:
     """The version a models:/ URI names, with errors that say what exists instead."""
     match = _URI.match(uri)
     if not match:
-        raise FaceattrError(f"--model {uri}: expected {URI_PREFIX}<name>@<alias> or {URI_PREFIX}<name>/<version>, "
-                            f"e.g. {URI_PREFIX}{REGISTERED_MODEL}@{CHAMPION} or {URI_PREFIX}{REGISTERED_MODEL}/1")
+        raise FaceattrError(
+            f"--model {uri}: expected {URI_PREFIX}<name>@<alias> or {URI_PREFIX}<name>/<version>, "
+            f"e.g. {URI_PREFIX}{REGISTERED_MODEL}@{CHAMPION} or {URI_PREFIX}{REGISTERED_MODEL}/1"
+        )
     from mlflow.exceptions import MlflowException
 
     client = client or _client()
@@ -91,8 +103,10 @@ def lookup(uri: str, client=None) -> Version:
     except MlflowException as exc:
         what = f"no alias {alias!r}" if alias else f"no version {number}"
         hint = f"; `faceattr promote <run id | experiment name>` sets @{CHAMPION}" if alias == CHAMPION else ""
-        raise FaceattrError(f"{uri}: {name} has {what} ({_span(versions)}; aliases: "
-                            f"{', '.join(f'{a} → {v}' for a, v in sorted(aliases.items())) or 'none'}){hint}") from exc
+        raise FaceattrError(
+            f"{uri}: {name} has {what} ({_span(versions)}; aliases: "
+            f"{', '.join(f'{a} → {v}' for a, v in sorted(aliases.items())) or 'none'}){hint}"
+        ) from exc
     return _version(mv)
 
 
@@ -109,9 +123,11 @@ def fetch(uri: str) -> Path:
     try:
         path = mlflow.artifacts.download_artifacts(artifact_uri=f"{where.rstrip('/')}/{MODEL_FILE}", dst_path=folder)
     except (MlflowException, OSError) as exc:
-        raise FaceattrError(f"{uri} ({version.uri}, run {version.run_id}): its MLflow model holds no {MODEL_FILE} "
-                            "(it was not registered by faceattr's train stage) or its files cannot be read "
-                            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from exc
+        raise FaceattrError(
+            f"{uri} ({version.uri}, run {version.run_id}): its MLflow model holds no {MODEL_FILE} "
+            "(it was not registered by faceattr's train stage) or its files cannot be read "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+        ) from exc
     return Path(path)
 
 
@@ -145,20 +161,27 @@ def promote(ref: str, alias: str = CHAMPION) -> tuple[Version, Version | None, d
     else:
         runs = [r for r in _runs_named(client, ref) if r.info.run_id in by_run]
         if not runs:
-            recent = [f"{mv.run_id} (version {mv.version}"
-                      f"{', ' + client.get_run(mv.run_id).info.run_name if mv.run_id else ''})"
-                      for mv in versions[-5:][::-1]]
-            raise FaceattrError(f"faceattr promote {ref}: no run id or experiment name {ref!r} among the runs that "
-                                f"registered a version of {REGISTERED_MODEL} ({_span(versions)}); the newest: "
-                                f"{'; '.join(recent) or 'none'}")
+            recent = [
+                f"{mv.run_id} (version {mv.version}"
+                f"{', ' + client.get_run(mv.run_id).info.run_name if mv.run_id else ''})"
+                for mv in versions[-5:][::-1]
+            ]
+            raise FaceattrError(
+                f"faceattr promote {ref}: no run id or experiment name {ref!r} among the runs that "
+                f"registered a version of {REGISTERED_MODEL} ({_span(versions)}); the newest: "
+                f"{'; '.join(recent) or 'none'}"
+            )
         chosen = by_run[runs[0].info.run_id]  # an experiment name reused (-f): its newest training
     try:
         before = _version(client.get_model_version_by_alias(REGISTERED_MODEL, alias))
     except MlflowException:
         before = None
     client.set_registered_model_alias(REGISTERED_MODEL, alias, chosen.version)
-    metrics = {k[len("test."):]: v for k, v in sorted(client.get_run(chosen.run_id).data.metrics.items())
-               if k.startswith("test.")}
+    metrics = {
+        k[len("test.") :]: v
+        for k, v in sorted(client.get_run(chosen.run_id).data.metrics.items())
+        if k.startswith("test.")
+    }
     return _version(client.get_model_version(REGISTERED_MODEL, chosen.version)), before, metrics
 
 
@@ -168,5 +191,7 @@ def versions_of_run(run_id: str) -> list[Version]:
         return []
     client = _client()
     # searching leaves a version's aliases out: read each version
-    return [_version(client.get_model_version(mv.name, mv.version))
-            for mv in client.search_model_versions(f"run_id='{run_id}'")]
+    return [
+        _version(client.get_model_version(mv.name, mv.version))
+        for mv in client.search_model_versions(f"run_id='{run_id}'")
+    ]

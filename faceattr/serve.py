@@ -35,11 +35,17 @@ from faceattr.heatmaps import to_hwc
 from faceattr.service import Service, data_url, png_bytes
 
 WEB = Path(__file__).with_name("web")
-CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-                           "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
-SECURITY_HEADERS = [(b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
-                    (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
-                    (b"x-frame-options", b"DENY"), (b"cache-control", b"no-store")]
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = [
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"cache-control", b"no-store"),
+]
 DEFAULT_MAX_UPLOAD_MB = 10.0
 TRUE, FALSE = {"1", "true", "on", "yes"}, {"0", "false", "off", "no", ""}
 
@@ -48,9 +54,17 @@ ASGIApp = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaita
 
 async def _send_json(send: Callable[[dict], Awaitable[None]], status: int, body: dict) -> None:
     data = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()),
-                            (b"connection", b"close")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(data)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": data})
 
 
@@ -61,8 +75,9 @@ class BodyLimit:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app, self.max_bytes = app, max_bytes
 
-    async def __call__(self, scope: dict, receive: Callable[[], Awaitable[dict]],
-                       send: Callable[[dict], Awaitable[None]]) -> None:
+    async def __call__(
+        self, scope: dict, receive: Callable[[], Awaitable[dict]], send: Callable[[dict], Awaitable[None]]
+    ) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         too_large = {"error": f"upload over the limit of {self.max_bytes / 2**20:g} MB (--max-upload-mb)"}
@@ -102,8 +117,9 @@ class SecurityHeaders:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: dict, receive: Callable[[], Awaitable[dict]],
-                       send: Callable[[dict], Awaitable[None]]) -> None:
+    async def __call__(
+        self, scope: dict, receive: Callable[[], Awaitable[dict]], send: Callable[[dict], Awaitable[None]]
+    ) -> None:
         async def with_headers(message: dict) -> None:
             if message["type"] == "http.response.start":
                 message = {**message, "headers": [*message.get("headers", []), *SECURITY_HEADERS]}
@@ -158,6 +174,32 @@ class _Provenance:
             return self._value
 
 
+def _answer(service: Service, data: bytes, name: str, aligned: bool, explain: str) -> dict:
+    """/api/predict's answer for one photo: its faces (box, crop, optional heat map) and their rows."""
+    found = service.analyse(data, name, aligned)
+    faces = []
+    for k, box in enumerate(found.boxes):
+        face: dict[str, Any] = {"face": k, "box": box}
+        if not aligned:
+            face["crop"] = data_url(png_bytes(to_hwc(found.shown[k])))
+        if explain:
+            png, _ = service.heat_map(found, k, explain)
+            face["heatmap"] = data_url(png)
+        faces.append(face)
+    return {
+        "image": name,
+        "width": found.width,
+        "height": found.height,
+        "aligned": aligned,
+        "detector": None if aligned else service.detector,
+        "thresholds": service.thresholds,
+        "attributes": list(service.spec.attributes),
+        "rows": found.rows,
+        "faces": faces,
+        "warnings": found.warnings,
+    }
+
+
 def create_app(service: Service, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB) -> ASGIApp:
     """The ASGI app: the page, its static files and the API, behind the body limit and security headers."""
     provenance = _Provenance(service.model_path)
@@ -182,23 +224,7 @@ def create_app(service: Service, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB) -
         if explain:
             service.attribute_index(explain)  # a wrong name fails before any work
 
-        def work() -> dict:
-            found = service.analyse(data, name, aligned)
-            faces = []
-            for k, box in enumerate(found.boxes):
-                face: dict[str, Any] = {"face": k, "box": box}
-                if not aligned:
-                    face["crop"] = data_url(png_bytes(to_hwc(found.shown[k])))
-                if explain:
-                    png, _ = service.heat_map(found, k, explain)
-                    face["heatmap"] = data_url(png)
-                faces.append(face)
-            return {"image": name, "width": found.width, "height": found.height, "aligned": aligned,
-                    "detector": None if aligned else service.detector, "thresholds": service.thresholds,
-                    "attributes": list(service.spec.attributes), "rows": found.rows, "faces": faces,
-                    "warnings": found.warnings}
-
-        return JSONResponse(await run_in_threadpool(work))
+        return JSONResponse(await run_in_threadpool(_answer, service, data, name, aligned, explain))
 
     async def explain(request: Request) -> Response:
         data, name, form = await _upload(request)
@@ -224,18 +250,32 @@ def create_app(service: Service, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB) -
     async def http_error(_request: Request, exc: HTTPException) -> Response:
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
 
-    app = Starlette(routes=[Route("/", index), Route("/healthz", healthz), Route("/favicon.ico", no_icon), Route("/api/model", model),
-                            Route("/api/predict", predict, methods=["POST"]),
-                            Route("/api/explain", explain, methods=["POST"]),
-                            Mount("/static", StaticFiles(directory=WEB), name="static")],
-                    exception_handlers={BadRequest: refused, FaceattrError: refused, HTTPException: http_error})
+    app = Starlette(
+        routes=[
+            Route("/", index),
+            Route("/healthz", healthz),
+            Route("/favicon.ico", no_icon),
+            Route("/api/model", model),
+            Route("/api/predict", predict, methods=["POST"]),
+            Route("/api/explain", explain, methods=["POST"]),
+            Mount("/static", StaticFiles(directory=WEB), name="static"),
+        ],
+        exception_handlers={BadRequest: refused, FaceattrError: refused, HTTPException: http_error},
+    )
     return SecurityHeaders(BodyLimit(app, int(max_upload_mb * 2**20)))
 
 
-def serve(service: Service, host: str = "127.0.0.1", port: int = 8000,
-          max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB) -> None:
+def serve(
+    service: Service, host: str = "127.0.0.1", port: int = 8000, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB
+) -> None:
     """Serve until interrupted (one process: the model is loaded once, requests share it in threads)."""
     import uvicorn
 
-    uvicorn.run(create_app(service, max_upload_mb), host=host, port=port, log_level="info",
-                server_header=False, limit_concurrency=64)
+    uvicorn.run(
+        create_app(service, max_upload_mb),
+        host=host,
+        port=port,
+        log_level="info",
+        server_header=False,
+        limit_concurrency=64,
+    )

@@ -40,7 +40,7 @@ class Analysis:
     aligned: bool
     rows: list[dict] = field(default_factory=list)
     boxes: list[list[int]] = field(default_factory=list)
-    shown: list[torch.Tensor] = field(default_factory=list)   # uint8 3×H×W each
+    shown: list[torch.Tensor] = field(default_factory=list)  # uint8 3×H×W each
     inputs: list[torch.Tensor] = field(default_factory=list)  # uint8 3×h×w each, at the model's input size
     warnings: list[str] = field(default_factory=list)
 
@@ -68,8 +68,14 @@ def _shrunk(image: torch.Tensor) -> torch.Tensor:
 class Service:
     """A model file loaded once, with the options of `faceattr predict`, answering one photo per call."""
 
-    def __init__(self, model: str | Path, threshold: float | None = None, precision: str = "auto",
-                 detector: str | None = None, max_megapixels: float = MAX_MEGAPIXELS) -> None:
+    def __init__(
+        self,
+        model: str | Path,
+        threshold: float | None = None,
+        precision: str = "auto",
+        detector: str | None = None,
+        max_megapixels: float = MAX_MEGAPIXELS,
+    ) -> None:
         from faceattr.detect import DEFAULT_DETECTOR, DETECTORS
         from faceattr.device import use_bf16
         from faceattr.models import load_model
@@ -111,9 +117,11 @@ class Service:
         size = self.spec.image_size
         if aligned:
             if not like_an_aligned_crop(tuple(image.shape[1:]), size):
-                found.warnings.append(f"{name} ({found.width}×{found.height}) is not shaped like an aligned face "
-                                      f"crop; answers on ordinary photos mean little: turn the switch off to find "
-                                      f"and align the faces")
+                found.warnings.append(
+                    f"{name} ({found.width}×{found.height}) is not shaped like an aligned face "
+                    f"crop; answers on ordinary photos mean little: turn the switch off to find "
+                    f"and align the faces"
+                )
             found.boxes.append([0, 0, found.width, found.height])
             found.shown.append(_shrunk(image))
             found.inputs.append(resize_to(image, size))
@@ -130,15 +138,19 @@ class Service:
             wheres = [{"face": k, "box": box} for k, box in enumerate(found.boxes)]
         if found.inputs:
             prob = predict_probabilities(self.model, self.spec, torch.stack(found.inputs), bf16=self.bf16)
-            found.rows = [answer_row(name, where, p, self.spec.attributes, list(self.thresholds.values()))
-                          for where, p in zip(wheres, prob)]
+            found.rows = [
+                answer_row(name, where, p, self.spec.attributes, list(self.thresholds.values()))
+                for where, p in zip(wheres, prob)
+            ]
         return found
 
     def attribute_index(self, attribute: str) -> int:
         """The model's index of `attribute`; an error naming the parameter and the allowed names otherwise."""
         if attribute not in self.spec.attributes:
-            raise FaceattrError(f"attribute: {attribute[:100]!r} is not one of the model's attributes "
-                                f"({', '.join(self.spec.attributes)})")
+            raise FaceattrError(
+                f"attribute: {attribute[:100]!r} is not one of the model's attributes "
+                f"({', '.join(self.spec.attributes)})"
+            )
         return self.spec.attributes.index(attribute)
 
     def face_index(self, found: Analysis, face: int) -> int:
@@ -146,8 +158,9 @@ class Service:
         if not found.inputs:
             raise FaceattrError(f"face: no face found in {found.name}")
         if not 0 <= face < len(found.inputs):
-            raise FaceattrError(f"face: {face} is out of range; {found.name} has {len(found.inputs)} face(s), "
-                                f"numbered from 0")
+            raise FaceattrError(
+                f"face: {face} is out of range; {found.name} has {len(found.inputs)} face(s), numbered from 0"
+            )
         return face
 
     def heat_map(self, found: Analysis, face: int, attribute: str, against: bool = False) -> tuple[bytes, float]:
@@ -162,8 +175,14 @@ class Service:
 
     def describe(self) -> dict:
         """What the page and `GET /api/model` show about the model (its provenance is looked up separately)."""
-        return {"file": self.model_path.name, "arch": self.spec.arch, "alpha": self.spec.alpha,
-                "attributes": list(self.spec.attributes), "input_size": {"height": self.spec.image_size[0],
-                                                                         "width": self.spec.image_size[1]},
-                "thresholds": self.thresholds, "precision": "bf16" if self.bf16 else "fp32",
-                "detector": self.detector, "max_megapixels": self.max_megapixels}
+        return {
+            "file": self.model_path.name,
+            "arch": self.spec.arch,
+            "alpha": self.spec.alpha,
+            "attributes": list(self.spec.attributes),
+            "input_size": {"height": self.spec.image_size[0], "width": self.spec.image_size[1]},
+            "thresholds": self.thresholds,
+            "precision": "bf16" if self.bf16 else "fp32",
+            "detector": self.detector,
+            "max_megapixels": self.max_megapixels,
+        }

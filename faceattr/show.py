@@ -19,8 +19,21 @@ METRICS = ("mean_accuracy", "mean_balanced_accuracy", "mean_f1", "mean_roc_auc")
 def command(extra: Sequence[str] = ()) -> list[str]:
     """The `dvc exp show` command line of this view (DVC found through this interpreter)."""
     keep = "|".join(["Experiment", "Created", "State", *PARAMS, *METRICS]).replace(".", r"\.")
-    return [sys.executable, "-m", "dvc", "exp", "show", "--no-pager", "--drop", ".*", "--keep", f"^({keep})$",
-            "--precision", "4", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "dvc",
+        "exp",
+        "show",
+        "--no-pager",
+        "--drop",
+        ".*",
+        "--keep",
+        f"^({keep})$",
+        "--precision",
+        "4",
+        *extra,
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -61,8 +61,11 @@ def count_images(inputs: Sequence[str | Path], wanted: set[str] | None = None) -
                 names = [p.name for p in path.rglob("*") if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES]
             elif path.is_file() and zipfile.is_zipfile(path):
                 with zipfile.ZipFile(path) as zf:
-                    names = [PurePosixPath(i.filename).name for i in zf.infolist() if not i.is_dir()
-                             and PurePosixPath(i.filename).suffix.lower() in PHOTO_SUFFIXES]
+                    names = [
+                        PurePosixPath(i.filename).name
+                        for i in zf.infolist()
+                        if not i.is_dir() and PurePosixPath(i.filename).suffix.lower() in PHOTO_SUFFIXES
+                    ]
             elif path.is_file():
                 names = [path.name]
             else:

@@ -23,10 +23,12 @@ def run_stage(main: Callable[[], None]) -> None:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
         where = f" while writing {exc.filename}" if exc.filename else ""
-        print(f"error: no space left on the device{where}; no half-written file was left. Under `dvc repro`, "
-              f"DVC removed this stage's earlier outputs before running it: free some space (or move DVC's cache: "
-              f"dvc cache dir), then `dvc checkout` restores cached outputs and `dvc repro` runs the stage again.",
-              file=sys.stderr)
+        print(
+            f"error: no space left on the device{where}; no half-written file was left. Under `dvc repro`, "
+            f"DVC removed this stage's earlier outputs before running it: free some space (or move DVC's cache: "
+            f"dvc cache dir), then `dvc checkout` restores cached outputs and `dvc repro` runs the stage again.",
+            file=sys.stderr,
+        )
         sys.exit(28)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -60,8 +60,9 @@ def _holds_code(init: Path) -> bool:
     for node in ast.parse(init.read_text(encoding="utf-8")).body:
         if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
             continue
-        if (isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) and t.id.startswith("__")
-                                                 for t in node.targets)):
+        if isinstance(node, ast.Assign) and all(
+            isinstance(t, ast.Name) and t.id.startswith("__") for t in node.targets
+        ):
             continue
         return True
     return False
@@ -80,8 +81,7 @@ def import_closure(module: str, root: Path = REPO) -> set[str]:
         parts = name.split(".")
         pending.extend(".".join(parts[:i]) for i in range(1, len(parts)))  # parent packages run first
         pending.extend(n for n in _imported_names(path, name) if n.split(".")[0] in PACKAGES)
-    return {path.relative_to(root).as_posix() for path in seen
-            if path.name != "__init__.py" or _holds_code(path)}
+    return {path.relative_to(root).as_posix() for path in seen if path.name != "__init__.py" or _holds_code(path)}
 
 
 def stage_module(cmd: str) -> str | None:
@@ -115,9 +115,11 @@ def fix(root: Path = REPO) -> None:
     path order), where the first code line was (or after the last dep); other lines, comments and indentation
     kept. A stage with no `deps:` key gets none: add one by hand."""
     path = root / "dvc.yaml"
-    closures = {name: sorted(import_closure(module, root), key=lambda p: (not p.startswith("stages/"), p))
-                for name, stage in yaml.safe_load(path.read_text(encoding="utf-8"))["stages"].items()
-                if (module := stage_module(stage["cmd"])) is not None}
+    closures = {
+        name: sorted(import_closure(module, root), key=lambda p: (not p.startswith("stages/"), p))
+        for name, stage in yaml.safe_load(path.read_text(encoding="utf-8"))["stages"].items()
+        if (module := stage_module(stage["cmd"])) is not None
+    }
     out: list[str] = []
     block: list[str] = []  # the item lines of the deps block being read
     stage = None
@@ -125,8 +127,11 @@ def fix(root: Path = REPO) -> None:
     def flush() -> None:
         items = [line for line in block if line.strip().startswith("- ")]
         if stage in closures and items:
-            code = [i for i, line in enumerate(block)
-                    if line.strip().startswith("- ") and _is_code(line.strip()[2:].split("#")[0].strip())]
+            code = [
+                i
+                for i, line in enumerate(block)
+                if line.strip().startswith("- ") and _is_code(line.strip()[2:].split("#")[0].strip())
+            ]
             at = code[0] if code else max(i for i, line in enumerate(block) if line.strip().startswith("- ")) + 1
             prefix = items[0][: items[0].index("-")]
             kept = [line for i, line in enumerate(block) if i not in code]

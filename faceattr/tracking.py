@@ -43,7 +43,7 @@ def store_exists() -> bool:
     """Whether there is a store to read: MLFLOW_TRACKING_URI is set, or the default sqlite file exists
     (opening a missing one would create an empty database)."""
     uri = tracking_uri()
-    return bool(os.environ.get("MLFLOW_TRACKING_URI")) or Path(uri[len("sqlite:///"):]).is_file()
+    return bool(os.environ.get("MLFLOW_TRACKING_URI")) or Path(uri[len("sqlite:///") :]).is_file()
 
 
 def git_commit(short: bool = False) -> str | None:
@@ -87,7 +87,7 @@ def _store_lock() -> Iterator[None]:
     if not uri.startswith("sqlite:///") or fcntl is None:
         yield
         return
-    lock_path = Path(uri[len("sqlite:///"):] + ".lock")
+    lock_path = Path(uri[len("sqlite:///") :] + ".lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -125,8 +125,12 @@ def start_run(params: Mapping[str, Any], tags: Mapping[str, str]):
                 mlflow.MlflowClient().set_experiment_tag(experiment.experiment_id, key, value)
     mlflow.set_experiment(EXPERIMENT)
     run = mlflow.start_run(run_name=run_name())
-    all_tags = {"git_commit": git_commit() or "", "dvc_exp_name": os.environ.get("DVC_EXP_NAME", ""),
-                "torch_version": _torch_version(), **tags}
+    all_tags = {
+        "git_commit": git_commit() or "",
+        "dvc_exp_name": os.environ.get("DVC_EXP_NAME", ""),
+        "torch_version": _torch_version(),
+        **tags,
+    }
     mlflow.set_tags(all_tags)
     _log_params(mlflow, params)
     return run
@@ -148,8 +152,13 @@ def log_epoch(record: Mapping[str, Any]) -> None:
     mlflow.log_metrics({k: v for k, v in record.items() if k != "epoch"}, step=int(record["epoch"]))
 
 
-def resume_or_start_run(params: Mapping[str, Any], tags: Mapping[str, str], resumed_run_id: str | None,
-                        history: list[dict], abandoned_run_id: str | None = None):
+def resume_or_start_run(
+    params: Mapping[str, Any],
+    tags: Mapping[str, str],
+    resumed_run_id: str | None,
+    history: list[dict],
+    abandoned_run_id: str | None = None,
+):
     """The MLflow run of a training that may resume an interrupted one (a SIGKILL leaves its run RUNNING).
 
     Resuming from a checkpoint continues the run that the checkpoint names, so one run holds every epoch
@@ -195,7 +204,7 @@ def _mark_killed(client, run_id: str) -> None:
 def _log_params(mlflow, params: Mapping[str, Any]) -> None:
     items = list(flatten(params).items())
     for start in range(0, len(items), 100):
-        mlflow.log_params(dict(items[start:start + 100]))
+        mlflow.log_params(dict(items[start : start + 100]))
 
 
 def _torch_version() -> str:
@@ -210,14 +219,23 @@ def find_run_for_model(model_sha256: str):
     experiment = mlflow.get_experiment_by_name(EXPERIMENT)
     if experiment is None:
         return None
-    runs = mlflow.search_runs(experiment_ids=[experiment.experiment_id],
-                              filter_string=f"tags.`{MODEL_TAG}` = '{model_sha256}'",
-                              order_by=["attributes.start_time DESC"], max_results=1, output_format="list")
+    runs = mlflow.search_runs(
+        experiment_ids=[experiment.experiment_id],
+        filter_string=f"tags.`{MODEL_TAG}` = '{model_sha256}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+        output_format="list",
+    )
     return runs[0] if runs else None
 
 
-def log_to_model_run(model_sha256: str, metrics: Mapping[str, float], artifacts: Iterable[str | Path],
-                     params: Mapping[str, Any] | None = None, tables: Mapping[str, list[dict]] | None = None) -> str:
+def log_to_model_run(
+    model_sha256: str,
+    metrics: Mapping[str, float],
+    artifacts: Iterable[str | Path],
+    params: Mapping[str, Any] | None = None,
+    tables: Mapping[str, list[dict]] | None = None,
+) -> str:
     """Add metrics, artifact files and tables (name → rows, shown in the run's Artifacts and in the
     experiment's Evaluation view) to the run that trained this model; start one if none is found."""
     mlflow = _client()
@@ -255,8 +273,9 @@ def dataset_digest(*files: str | Path) -> str:
     return digest.hexdigest()
 
 
-def log_training_dataset(name: str, source: str, digest: str, attributes: list[str],
-                         ids: Mapping[str, list[str]], labels: Mapping[str, Any]) -> None:
+def log_training_dataset(
+    name: str, source: str, digest: str, attributes: list[str], ids: Mapping[str, list[str]], labels: Mapping[str, Any]
+) -> None:
     """The labels and splits a training used as the active run's input dataset (MLflow's Datasets column
     and the run page): one row per image (image_id, split, 0/1 per attribute), its digest `digest`."""
     import warnings
@@ -267,16 +286,21 @@ def log_training_dataset(name: str, source: str, digest: str, attributes: list[s
 
     frames = []
     for split, split_ids in ids.items():
-        frame = pd.DataFrame(np.asarray(labels[split], dtype=np.int8).reshape(len(split_ids), len(attributes)),
-                             columns=attributes)
+        frame = pd.DataFrame(
+            np.asarray(labels[split], dtype=np.int8).reshape(len(split_ids), len(attributes)), columns=attributes
+        )
         frame.insert(0, "split", split)
         frame.insert(0, "image_id", split_ids)
         frames.append(frame)
     rows = pd.concat(frames, ignore_index=True)
     # MLflow keeps at most 36 characters of a digest; the full SHA-256 is the run's DATASET_TAG
-    with warnings.catch_warnings():  # MLflow 3.17 registers its local-path source class twice, then warns it is ambiguous
+    with (
+        warnings.catch_warnings()
+    ):  # MLflow 3.17 registers its local-path source class twice, then warns it is ambiguous
         warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted in multiple ways")
-        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")  # 0/1 labels: never missing
+        warnings.filterwarnings(
+            "ignore", message="Hint: Inferred schema contains integer column"
+        )  # 0/1 labels: never missing
         dataset = mlflow.data.from_pandas(rows, source=source, name=name, digest=digest[:32])
         mlflow.log_input(dataset, context="training")
     mlflow.set_tag(DATASET_TAG, digest)
@@ -294,7 +318,9 @@ def register_logged_model(model_info, tags: Mapping[str, str]) -> str:
     registered = client.get_registered_model(REGISTERED_MODEL)
     if not registered.description:
         client.update_registered_model(
-            REGISTERED_MODEL, description="faceattr's trainings, one version each (dvc repro / dvc exp run). "
+            REGISTERED_MODEL,
+            description="faceattr's trainings, one version each (dvc repro / dvc exp run). "
             "`faceattr promote <run id | experiment name>` sets the alias champion; "
-            "`faceattr predict --model models:/faceattr@champion` uses it.")
+            "`faceattr predict --model models:/faceattr@champion` uses it.",
+        )
     return version

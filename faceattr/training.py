@@ -11,35 +11,30 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import math
 import sys
 import time
-from dataclasses import dataclass, field
-from functools import partial
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Callable
 
 import torch
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from faceattr import distributed, pretrained
+from faceattr import distributed
 from faceattr.batches import Batches, place
 from faceattr.checkpoints import CHECKPOINT_FORMAT, Checkpoints, lock_checkpoints  # noqa: F401  (re-exported)
 from faceattr.config import TrainConfig  # noqa: F401  (re-exported: what fit takes)
 from faceattr.dataset import Split
-from faceattr.device import autocast, select_device, set_threads, use_bf16
-from faceattr.distill import mix_targets, soft_targets, teachers_digest
+from faceattr.device import autocast
+from faceattr.distill import mix_targets
 from faceattr.errors import FaceattrError
-from faceattr.finetune import apply_freeze, describe, keep_frozen_norms
+from faceattr.finetune import keep_frozen_norms
 from faceattr.images import augment_batch, draw_augment, draw_mixup, normalize
 from faceattr.inference import predict_logits
-from faceattr.losses import make_loss
-from faceattr.models import ModelSpec, build_model, load_pretrained
-from faceattr.optim import make_optimizer, make_schedule
+from faceattr.models import ModelSpec
 from faceattr.pixels import Images, as_images
 from faceattr.progress import Progress
+from faceattr.train_run import Epochs, Run, checkpoint_state, prepare, restore
 
 
 @dataclass
@@ -51,9 +46,9 @@ class FitResult:
     stopped_early: bool
     device: str
     bf16: bool
-    seconds: float              # the whole fit, validation and checkpoints included
-    images_per_second: float    # training steps only (what the benchmark compares)
-    teachers_sha256: str = ""   # over the teachers' files ("" without distillation)
+    seconds: float  # the whole fit, validation and checkpoints included
+    images_per_second: float  # training steps only (what the benchmark compares)
+    teachers_sha256: str = ""  # over the teachers' files ("" without distillation)
 
 
 def fingerprint(cfg: TrainConfig, attributes: list[str], train: Split, val: Split, teachers_sha256: str = "") -> str:
@@ -72,8 +67,16 @@ def fingerprint(cfg: TrainConfig, attributes: list[str], train: Split, val: Spli
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(module: nn.Module, images: Images, spec: ModelSpec, device: torch.device, bf16: bool,
-                          memory_format: torch.memory_format, batch_size: int = 64, max_images: int = 1024) -> None:
+def recalibrate_batchnorm(
+    module: nn.Module,
+    images: Images,
+    spec: ModelSpec,
+    device: torch.device,
+    bf16: bool,
+    memory_format: torch.memory_format,
+    batch_size: int = 64,
+    max_images: int = 1024,
+) -> None:
     """Recompute BatchNorm running statistics for `module`'s weights from (up to) `max_images` training images.
 
     An exponential moving average of weights cannot use running statistics averaged the same way: when
@@ -112,151 +115,15 @@ def _mean_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return float(((logits > 0).float() == labels).float().mean())
 
 
-@dataclass
-class _Run:
-    """A training run's machinery, set up once (`_prepare`): the model, its optimiser and the rest."""
-
-    world: distributed.World
-    device: torch.device
-    bf16: bool
-    spec: ModelSpec
-    model_without_ddp: nn.Module  # the plain module: what is saved, averaged and validated
-    model: nn.Module              # what trains: model_without_ddp, under DDP and torch.compile when asked
-    frozen_norms: list[nn.Module]
-    memory_format: torch.memory_format
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
-    generator: torch.Generator
-    criterion: nn.Module
-    val_criterion: nn.Module
-    ema: AveragedModel | None
-    batch_size: int
-    steps_per_epoch: int
-    soft: torch.Tensor | None  # the teachers' targets (distillation)
-    teachers_sha256: str
-
-
-@dataclass
-class _Progress:
-    """What a checkpoint holds besides the machinery's state: the epochs so far and the best of them."""
-
-    SAVED: ClassVar[tuple[str, ...]] = ("history", "best_state", "best_loss", "best_epoch", "bad_epochs")
-
-    history: list[dict] = field(default_factory=list)
-    best_state: dict | None = None
-    best_loss: float = math.inf
-    best_epoch: int = 0
-    bad_epochs: int = 0
-    start_epoch: int = 0
-    stopped_early: bool = False
-
-
-def _prepare(cfg: TrainConfig, attributes: list[str], train_images: Images, train_labels: torch.Tensor) -> _Run:
-    w = distributed.world()
-    device = select_device(cfg.device, w.local_rank)
-    distributed.init(w, device)
-    bf16 = use_bf16(device, cfg.precision)
-    if device.type == "cpu":
-        set_threads(cfg.threads, w.local_size)
-    torch.use_deterministic_algorithms(device.type == "cpu", warn_only=True)
-    soft, teachers_sha256 = None, ""
-    if cfg.teachers:  # before seeding: loading a teacher draws (then overwrites) random initial weights
-        teachers_sha256 = teachers_digest(cfg.teachers)
-        soft = soft_targets(cfg.teachers, train_images, attributes, cfg.image_size, device, bf16).to(device)
-    torch.manual_seed(cfg.seed)
-    spec = ModelSpec(arch=cfg.arch, alpha=cfg.alpha, attributes=list(attributes), image_size=tuple(cfg.image_size),
-                     head=cfg.head)
-    model = build_model(cfg.arch, len(attributes), cfg.alpha, cfg.head)
-    weights_file = pretrained.resolve(cfg.pretrained, cfg.arch, cfg.alpha)
-    if weights_file:
-        skipped = load_pretrained(model, weights_file)
-        if w.is_main:
-            print(f"started from {weights_file} (new: {', '.join(skipped) or 'nothing'})", file=sys.stderr)
-    frozen_norms = apply_freeze(model, cfg.arch, cfg.head, cfg.freeze)
-    if w.is_main and cfg.freeze is not None:
-        print(f"model.freeze: {describe(model)}", file=sys.stderr)
-    model = model.to(device)
-    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    model = model.to(memory_format=memory_format)
-    optimizer = make_optimizer(cfg, model)
-    batch_size = min(cfg.batch_size, len(train_images))
-    if batch_size % w.size:
-        raise FaceattrError(f"train.batch_size: {batch_size} does not split evenly over {w.size} processes")
-    steps_per_epoch = len(train_images) // batch_size  # the last partial batch is dropped (BatchNorm)
-    scheduler = make_schedule(cfg, optimizer, steps_per_epoch)
-    generator = torch.Generator().manual_seed(cfg.seed)
-    criterion = make_loss(cfg.loss, train_labels, cfg.focal_gamma).to(device)
-    val_criterion = make_loss(cfg.loss, train_labels, cfg.focal_gamma)  # on the CPU, where val logits are
-    ema = None
-    if cfg.ema_decay:
-        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
-    model_without_ddp = model
-    if w.distributed:
-        model = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
-    if cfg.compile:
-        model = torch.compile(model)
-    return _Run(w, device, bf16, spec, model_without_ddp, model, frozen_norms, memory_format, optimizer, scheduler, generator,
-                criterion, val_criterion, ema, batch_size, steps_per_epoch, soft, teachers_sha256)
-
-
-class TrainingState:
-    """Everything a checkpoint holds of a run: weights, optimiser, schedule, EMA, random streams, the epochs.
-
-    Like torch's own objects it has `state_dict()` and `load_state_dict()`, both read from one table of
-    (name, read, write), so what is saved and what is restored cannot drift apart.
-    """
-
-    def __init__(self, run: _Run, progress: _Progress):
-        self.run, self.progress = run, progress
-
-    def _items(self) -> dict[str, tuple[Callable[[], Any], Callable[[Any], Any]]]:
-        r, p = self.run, self.progress
-        ema, cuda = r.ema, r.device.type == "cuda"
-        items = {
-            "model": (r.model_without_ddp.state_dict, r.model_without_ddp.load_state_dict),
-            "optimizer": (r.optimizer.state_dict, r.optimizer.load_state_dict),
-            "scheduler": (r.scheduler.state_dict, r.scheduler.load_state_dict),
-            "ema": ((ema.state_dict, ema.load_state_dict) if ema is not None else (lambda: None, lambda _: None)),
-            "generator": (r.generator.get_state, r.generator.set_state),
-            "torch_rng": (torch.get_rng_state, torch.set_rng_state),
-            "cuda_rng": ((torch.cuda.get_rng_state_all,  # (a CPU run's checkpoint resumed on a GPU holds None)
-                          lambda s: torch.cuda.set_rng_state_all(s) if s is not None else None) if cuda
-                         else (lambda: None, lambda _: None)),
-        }
-        items.update({name: (partial(getattr, p, name), partial(setattr, p, name)) for name in _Progress.SAVED})
-        return items
-
-    def state_dict(self) -> dict:
-        return {name: read() for name, (read, _) in self._items().items()}
-
-    def load_state_dict(self, state: dict) -> None:
-        for name, (_, write) in self._items().items():
-            write(state[name])
-
-
-def _restore(cfg: TrainConfig, r: _Run, saved: dict | None) -> _Progress:
-    """The run's epochs so far: none, or a checkpoint's (its state loaded into the run)."""
-    p = _Progress()
-    if saved is not None:
-        TrainingState(r, p).load_state_dict(saved)
-        p.start_epoch = saved["epoch"] + 1
-        p.stopped_early = bool(cfg.early_stopping_patience and p.bad_epochs >= cfg.early_stopping_patience)
-    return p
-
-
-def _checkpoint(r: _Run, p: _Progress, fingerprint_: str, epoch: int, tracking_run_id: str | None) -> dict:
-    return {"format": CHECKPOINT_FORMAT, "fingerprint": fingerprint_, "epoch": epoch,
-            "mlflow_run_id": tracking_run_id, **TrainingState(r, p).state_dict()}
-
-
-def _train_epoch(cfg: TrainConfig, r: _Run, train_images: Images, train_y: torch.Tensor, epoch: int
-                 ) -> tuple[float, float, float]:
+def _train_epoch(
+    cfg: TrainConfig, r: Run, train_images: Images, train_y: torch.Tensor, epoch: int
+) -> tuple[float, float, float]:
     """One epoch's steps; the summed batch losses and accuracies, and the seconds the steps took."""
     w, device, batch_size, memory_format = r.world, r.device, r.batch_size, r.memory_format
     r.model.train()
     keep_frozen_norms(r.frozen_norms)
     order = torch.randperm(len(train_images), generator=r.generator)
-    batches = [order[k * batch_size:(k + 1) * batch_size] for k in range(r.steps_per_epoch)]
+    batches = [order[k * batch_size : (k + 1) * batch_size] for k in range(r.steps_per_epoch)]
     loss_sum, acc_sum = 0.0, 0.0
     progress = _progress(r.steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}", w.is_main)
     epoch_started = time.perf_counter()
@@ -298,8 +165,17 @@ def _train_epoch(cfg: TrainConfig, r: _Run, train_images: Images, train_y: torch
     return loss_sum, acc_sum, time.perf_counter() - epoch_started  # loss.item() above syncs the device
 
 
-def _validate(cfg: TrainConfig, r: _Run, p: _Progress, train_images: Images, val_images: Images,
-              val_labels: torch.Tensor, epoch: int, loss_sum: float, acc_sum: float) -> dict:
+def _validate(
+    cfg: TrainConfig,
+    r: Run,
+    p: Epochs,
+    train_images: Images,
+    val_images: Images,
+    val_labels: torch.Tensor,
+    epoch: int,
+    loss_sum: float,
+    acc_sum: float,
+) -> dict:
     """Score the epoch's weights on the validation split; record the epoch and keep the best weights."""
     distributed.broadcast_buffers(r.model_without_ddp, r.world)
     scored = r.ema.module if r.ema is not None else r.model_without_ddp
@@ -310,8 +186,11 @@ def _validate(cfg: TrainConfig, r: _Run, p: _Progress, train_images: Images, val
     record = {
         "epoch": epoch + 1,
         "train_loss": round(loss_sum / r.steps_per_epoch, 6),
-        "train_acc": round(float(distributed.mean(torch.tensor(acc_sum, dtype=torch.float64, device=r.device),
-                                                  r.world)) / r.steps_per_epoch, 6),
+        "train_acc": round(
+            float(distributed.mean(torch.tensor(acc_sum, dtype=torch.float64, device=r.device), r.world))
+            / r.steps_per_epoch,
+            6,
+        ),
         "val_loss": round(val_loss, 6),
         "val_acc": round(_mean_accuracy(val_logits, val_labels), 6),
         "lr": round(r.optimizer.param_groups[0]["lr"], 8),
@@ -330,8 +209,15 @@ def _validate(cfg: TrainConfig, r: _Run, p: _Progress, train_images: Images, val
 StartHook = Callable[[str | None, list[dict], str | None], str | None]
 
 
-def fit(cfg: TrainConfig, attributes: list[str], train: Split, val: Split, checkpoint_dir: str | Path,
-        on_epoch: Callable[[dict], None] | None = None, on_start: StartHook | None = None) -> FitResult:
+def fit(
+    cfg: TrainConfig,
+    attributes: list[str],
+    train: Split,
+    val: Split,
+    checkpoint_dir: str | Path,
+    on_epoch: Callable[[dict], None] | None = None,
+    on_start: StartHook | None = None,
+) -> FitResult:
     """Train a model; resumes from a matching checkpoint in `checkpoint_dir`, and removes it when done.
 
     `on_start(resumed_run_id, history, abandoned_run_id)` is called (process 0) once the checkpoint is
@@ -349,18 +235,19 @@ def fit(cfg: TrainConfig, attributes: list[str], train: Split, val: Split, check
         raise FaceattrError("the training split has fewer than 2 images; use a larger subset")
     if len(val_images) == 0:
         raise FaceattrError("the validation split is empty; check partition.fractions")
-    r = _prepare(cfg, attributes, train_images, train.labels)
+    r = prepare(cfg, attributes, train_images, train.labels)
     w = r.world
     checkpoints = Checkpoints(checkpoint_dir)
     run_id = fingerprint(cfg, attributes, train, val, r.teachers_sha256)
     state = checkpoints.load(run_id)
-    p = _restore(cfg, r, state)
+    p = restore(cfg, r, state)
     if state is not None and w.is_main:
         print(f"resuming from {checkpoints.loaded_from} after epoch {p.start_epoch}", file=sys.stderr)
     tracking_run_id = None
     if on_start is not None and w.is_main:
-        tracking_run_id = on_start(state.get("mlflow_run_id") if state is not None else None, list(p.history),
-                                   checkpoints.abandoned_run_id)
+        tracking_run_id = on_start(
+            state.get("mlflow_run_id") if state is not None else None, list(p.history), checkpoints.abandoned_run_id
+        )
 
     train_images, val_images = place(train_images, r.device), place(val_images, r.device)
     train_y = train.labels.to(r.device)
@@ -375,12 +262,10 @@ def fit(cfg: TrainConfig, attributes: list[str], train: Split, val: Split, check
             record = _validate(cfg, r, p, train_images, val_images, val.labels, epoch, loss_sum, acc_sum)
             if not w.is_main:
                 continue
-            print(f"epoch {record['epoch']}/{cfg.epochs}: train loss {record['train_loss']:.4f} acc "
-                  f"{record['train_acc']:.4f} | val loss {record['val_loss']:.4f} acc {record['val_acc']:.4f}",
-                  file=sys.stderr, flush=True)
+            _print_epoch(record, cfg.epochs)
             if on_epoch is not None:
                 on_epoch(record)
-            checkpoints.save(_checkpoint(r, p, run_id, epoch, tracking_run_id))
+            checkpoints.save(checkpoint_state(r, p, run_id, epoch, tracking_run_id))
             if p.stopped_early:
                 print(f"early stopping: no val-loss improvement for {p.bad_epochs} epochs", file=sys.stderr)
     finally:
@@ -392,10 +277,19 @@ def fit(cfg: TrainConfig, attributes: list[str], train: Split, val: Split, check
     net = net.to(memory_format=torch.contiguous_format).cpu().eval()
     if w.is_main:
         checkpoints.clear()
-    return FitResult(model=net, spec=r.spec, history=p.history, best_epoch=p.best_epoch,
-                     stopped_early=p.stopped_early, device=str(r.device), bf16=r.bf16, seconds=seconds,
-                     images_per_second=seen / step_seconds if step_seconds > 0 else 0.0,
-                     teachers_sha256=r.teachers_sha256)
+    rate = seen / step_seconds if step_seconds > 0 else 0.0
+    return FitResult(
+        net, r.spec, p.history, p.best_epoch, p.stopped_early, str(r.device), r.bf16, seconds, rate, r.teachers_sha256
+    )
+
+
+def _print_epoch(record: dict, epochs: int) -> None:
+    print(
+        f"epoch {record['epoch']}/{epochs}: train loss {record['train_loss']:.4f} acc {record['train_acc']:.4f} "
+        f"| val loss {record['val_loss']:.4f} acc {record['val_acc']:.4f}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 class _Silent:

@@ -57,8 +57,10 @@ class Verdict:
 
 def lock_outputs(lock: dict) -> dict[str, dict[str, str]]:
     """{stage: {output path: md5}} of a parsed dvc.lock."""
-    return {name: {o["path"]: o.get("md5", "") for o in stage.get("outs", [])}
-            for name, stage in (lock.get("stages") or {}).items()}
+    return {
+        name: {o["path"]: o.get("md5", "") for o in stage.get("outs", [])}
+        for name, stage in (lock.get("stages") or {}).items()
+    }
 
 
 def compare(committed_lock: dict, lock: dict, committed_metrics: dict, metrics: dict, tolerance: float) -> Verdict:
@@ -73,7 +75,9 @@ def compare(committed_lock: dict, lock: dict, committed_metrics: dict, metrics: 
                 verdict.data_mismatches.append(path)
             else:
                 verdict.changed_outputs.append(path)
-    verdict.model_identical = before.get("train", {}).get("models/model.pt") == after.get("train", {}).get("models/model.pt")
+    verdict.model_identical = before.get("train", {}).get("models/model.pt") == after.get("train", {}).get(
+        "models/model.pt"
+    )
     for key in HEADLINE:  # the figures both runs report (an older metrics file may hold more or fewer)
         old, new = committed_metrics.get(key), metrics.get(key)
         if not isinstance(old, (int, float)) or not isinstance(new, (int, float)):
@@ -96,17 +100,29 @@ def _git_show(rev: str, path: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m faceattr.verify", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rev", default="HEAD", help="the committed run to compare with (default: %(default)s)")
-    parser.add_argument("--tolerance", type=float, default=0.02,
-                        help="largest |difference| allowed on each headline test figure (default: %(default)s)")
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.02,
+        help="largest |difference| allowed on each headline test figure (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
-    verdict = compare(yaml.safe_load(_git_show(args.rev, "dvc.lock")), yaml.safe_load(Path("dvc.lock").read_text()),
-                      json.loads(_git_show(args.rev, str(JUDGED_METRICS))), json.loads(JUDGED_METRICS.read_text()),
-                      args.tolerance)
+    verdict = compare(
+        yaml.safe_load(_git_show(args.rev, "dvc.lock")),
+        yaml.safe_load(Path("dvc.lock").read_text()),
+        json.loads(_git_show(args.rev, str(JUDGED_METRICS))),
+        json.loads(JUDGED_METRICS.read_text()),
+        args.tolerance,
+    )
     from faceattr.device import cpu_description
 
     print(f"verify: this machine: {cpu_description()}")
-    print(f"verify: data stages: {'byte-identical' if not verdict.data_mismatches else 'DIFFER: ' + ', '.join(verdict.data_mismatches)}")
-    print(f"verify: model: {'bit-identical' if verdict.model_identical else 'differs from ' + args.rev + ' in its bits'}")
+    print(
+        f"verify: data stages: {'byte-identical' if not verdict.data_mismatches else 'DIFFER: ' + ', '.join(verdict.data_mismatches)}"
+    )
+    print(
+        f"verify: model: {'bit-identical' if verdict.model_identical else 'differs from ' + args.rev + ' in its bits'}"
+    )
     for key, old, new in verdict.metric_differences:
         print(f"verify:   {key:<24} {args.rev} {old:<10.6g} here {new:<10.6g} Δ {new - old:+.4f}")
     for failure in verdict.metric_failures:

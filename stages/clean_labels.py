@@ -21,9 +21,11 @@ def main() -> None:
     )
     write_csv(LABELS, frame)
     write_json(LABEL_REPORT, report)
-    print(f"clean_labels: {report['rows_kept']} rows kept of {report['rows_read']} "
-          f"({report['rows_malformed']} malformed, {report['rows_missing_image']} without image, "
-          f"{report['rows_bad_image']} with a bad image)")
+    print(
+        f"clean_labels: {report['rows_kept']} rows kept of {report['rows_read']} "
+        f"({report['rows_malformed']} malformed, {report['rows_missing_image']} without image, "
+        f"{report['rows_bad_image']} with a bad image)"
+    )
 
 
 if __name__ == "__main__":

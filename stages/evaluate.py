@@ -5,13 +5,28 @@ from faceattr import tracking
 from faceattr.atomic import write_csv, write_json
 from faceattr.dataset import load_split, partition_path, read_partition_labels
 from faceattr.device import select_device
-from faceattr.evaluation import (evaluate, headline, per_attribute_records, predict_probabilities, predictions_frame,
-                                 write_plot_data)
+from faceattr.evaluation import (
+    evaluate,
+    headline,
+    per_attribute_records,
+    predict_probabilities,
+    predictions_frame,
+    write_plot_data,
+)
 from faceattr.metrics import majority_labels
 from faceattr.models import file_sha256, load_model
 from faceattr.config import load_config
-from faceattr.paths import (CONFUSION_DIR, EVAL_METRICS, LABELS, MODEL, PARTITIONS_DIR, PER_ATTRIBUTE, PIXELS_DIR,
-                            PREDICTIONS, ROC_DIR)
+from faceattr.paths import (
+    CONFUSION_DIR,
+    EVAL_METRICS,
+    LABELS,
+    MODEL,
+    PARTITIONS_DIR,
+    PER_ATTRIBUTE,
+    PIXELS_DIR,
+    PREDICTIONS,
+    ROC_DIR,
+)
 from faceattr.pixels import PixelCache
 from faceattr.stage import run_stage
 
@@ -27,8 +42,9 @@ def main() -> None:
     prob = predict_probabilities(model, spec, test.images, device, tta_hflip=cfg.evaluate.tta_hflip)
     y_true = test.labels.numpy().astype(int)
     # the thresholds the train stage chose on the validation split (evaluate.* params) travel in the model
-    result = evaluate(attributes, y_true, prob, majority_labels(data.labels["train"].numpy()),
-                      spec.decision_thresholds())
+    result = evaluate(
+        attributes, y_true, prob, majority_labels(data.labels["train"].numpy()), spec.decision_thresholds()
+    )
     write_json(EVAL_METRICS, headline(result.metrics))
     rows = per_attribute_records(result.metrics)
     write_json(PER_ATTRIBUTE, rows)
@@ -36,12 +52,21 @@ def main() -> None:
     write_plot_data(ROC_DIR, CONFUSION_DIR, attributes, y_true, prob, result.thresholds)
 
     m = result.metrics
-    print(f"evaluate: {m['images']} test images, mean accuracy {m['mean_accuracy']:.4f} "
-          f"(majority baseline {m['baseline_mean_accuracy']:.4f}), mean balanced accuracy {m['mean_balanced_accuracy']:.4f}")
+    print(
+        f"evaluate: {m['images']} test images, mean accuracy {m['mean_accuracy']:.4f} "
+        f"(majority baseline {m['baseline_mean_accuracy']:.4f}), mean balanced accuracy {m['mean_balanced_accuracy']:.4f}"
+    )
     for name, a in m["per_attribute"].items():
-        print(f"  {name:<20} acc {a['accuracy']:.4f}  bal {a['balanced_accuracy']:.4f}  base {a['baseline_accuracy']:.4f}")
-    tracking.log_to_model_run(file_sha256(MODEL), {f"test.{k}": v for k, v in headline(m).items()},
-                              [EVAL_METRICS, PREDICTIONS], cfg.as_dict(), tables={"test_per_attribute.json": rows})
+        print(
+            f"  {name:<20} acc {a['accuracy']:.4f}  bal {a['balanced_accuracy']:.4f}  base {a['baseline_accuracy']:.4f}"
+        )
+    tracking.log_to_model_run(
+        file_sha256(MODEL),
+        {f"test.{k}": v for k, v in headline(m).items()},
+        [EVAL_METRICS, PREDICTIONS],
+        cfg.as_dict(),
+        tables={"test_per_attribute.json": rows},
+    )
 
 
 if __name__ == "__main__":

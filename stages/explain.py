@@ -44,27 +44,50 @@ def main() -> None:
         old.unlink()
     in_box: dict = {}
     for attribute in attributes:
-        outcomes = Outcomes(frame[f"{attribute}_prob"].to_numpy(), frame[f"{attribute}_pred"].to_numpy(),
-                            frame[f"{attribute}_true"].to_numpy())
-        shown_count = attribute_gallery(model, spec, attribute, ids, outcomes, model_inputs, shown,
-                                        cfg.explain.images_per_row, EXPLAIN_DIR / f"{attribute}.png", layer)
+        outcomes = Outcomes(
+            frame[f"{attribute}_prob"].to_numpy(),
+            frame[f"{attribute}_pred"].to_numpy(),
+            frame[f"{attribute}_true"].to_numpy(),
+        )
+        shown_count = attribute_gallery(
+            model,
+            spec,
+            attribute,
+            ids,
+            outcomes,
+            model_inputs,
+            shown,
+            cfg.explain.images_per_row,
+            EXPLAIN_DIR / f"{attribute}.png",
+            layer,
+        )
         print(f"explain: {EXPLAIN_DIR / (attribute + '.png')} ({shown_count} examples, Grad-CAM at {layer})")
         if any(attribute in b for b in boxes.values()):
-            in_box[attribute] = {name: box_scores(model, spec, attribute, ids, outcomes.true, boxes, model_inputs,
-                                                  (IMAGE_HEIGHT, IMAGE_WIDTH), name) for name in dict.fromkeys([layer, last])}
+            in_box[attribute] = {
+                name: box_scores(
+                    model, spec, attribute, ids, outcomes.true, boxes, model_inputs, (IMAGE_HEIGHT, IMAGE_WIDTH), name
+                )
+                for name in dict.fromkeys([layer, last])
+            }
             for name, score in in_box[attribute].items():
                 if not score["images"]:
                     print(f"  {attribute}: no positive test image with a drawn box to score the heat at {name}")
                     continue
-                print(f"  {attribute} heat at {name} vs the drawn box, {score['images']} positive test images: peak "
-                      f"inside {score['pointing']:.0%}, mean share inside {score['mean_heat_in_box']:.3f} (chance: "
-                      f"the box's share of the image, {score['mean_box_area']:.3f}), over half inside "
-                      f"{score['majority_in_box']:.0%}")
+                print(
+                    f"  {attribute} heat at {name} vs the drawn box, {score['images']} positive test images: peak "
+                    f"inside {score['pointing']:.0%}, mean share inside {score['mean_heat_in_box']:.3f} (chance: "
+                    f"the box's share of the image, {score['mean_box_area']:.3f}), over half inside "
+                    f"{score['majority_in_box']:.0%}"
+                )
     summary = heat_summary(in_box, layer)
     write_json(HEAT_IN_BOX, {"layer": layer, "mean": summary, "heat_in_box": in_box})
     write_json(EXPLAIN_METRICS, {k: v for k, v in summary.items() if k == "pointing"})
-    tracking.log_to_model_run(file_sha256(MODEL), {f"explain.{k}": v for k, v in summary.items()},
-                              [EXPLAIN_DIR, EXPLAIN_METRICS, HEAT_IN_BOX], cfg.as_dict())
+    tracking.log_to_model_run(
+        file_sha256(MODEL),
+        {f"explain.{k}": v for k, v in summary.items()},
+        [EXPLAIN_DIR, EXPLAIN_METRICS, HEAT_IN_BOX],
+        cfg.as_dict(),
+    )
 
 
 def heat_summary(in_box: dict, layer: str) -> dict:
@@ -73,8 +96,10 @@ def heat_summary(in_box: dict, layer: str) -> dict:
     scored = [by_layer[layer] for by_layer in in_box.values() if by_layer[layer]["images"]]
     if not scored:
         return {}
-    return {key: round(float(np.mean([s[key] for s in scored])), 4)
-            for key in ("pointing", "mean_heat_in_box", "mean_box_area")}
+    return {
+        key: round(float(np.mean([s[key] for s in scored])), 4)
+        for key in ("pointing", "mean_heat_in_box", "mean_box_area")
+    }
 
 
 if __name__ == "__main__":

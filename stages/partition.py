@@ -3,8 +3,7 @@
 import pandas as pd
 
 from faceattr.atomic import atomic_dir, write_json
-from faceattr.partition import (format_partition, make_partitions, read_id_table, read_partition_files,
-                                split_counts)
+from faceattr.partition import format_partition, make_partitions, read_id_table, read_partition_files, split_counts
 from faceattr.config import load_config
 from faceattr.paths import LABELS, PARTITION_REPORT, PARTITIONS_DIR as OUT_DIR
 from faceattr.stage import run_stage
@@ -22,15 +21,22 @@ def main() -> None:
         identities = cfg.data.file("identities") if strategy == "identity" else None
         official = cfg.data.file("eval_partition") if strategy == "official" else None
         partitions = make_partitions(
-            ids, sizes, strategy=strategy, fractions=part.fractions, seed=part.seed,
+            ids,
+            sizes,
+            strategy=strategy,
+            fractions=part.fractions,
+            seed=part.seed,
             identities=read_id_table(identities, "identity") if identities else None,
             official=read_id_table(official, "evaluation partition") if official else None,
         )
     with atomic_dir(OUT_DIR) as staging:
         for name, partition in partitions.items():
             (staging / f"list_partition_{name}.txt").write_text(format_partition(partition))
-    report = {"strategy": strategy, "subsets": {n: split_counts(p) for n, p in partitions.items()},
-              "dropped_unclean_ids": dropped}
+    report = {
+        "strategy": strategy,
+        "subsets": {n: split_counts(p) for n, p in partitions.items()},
+        "dropped_unclean_ids": dropped,
+    }
     write_json(PARTITION_REPORT, report)
     for name, counts in report["subsets"].items():
         print(f"partition {name}: {counts['train']} train / {counts['val']} val / {counts['test']} test")

@@ -12,8 +12,19 @@ from faceattr.dataset import partition_path, read_partition_labels
 from faceattr.evaluation import read_per_attribute
 from faceattr.models import file_sha256
 from faceattr.config import load_config
-from faceattr.paths import (ACCURACY_PNG, CONFUSION_PNG, LABEL_DISTRIBUTION_PNG, LABELS, MODEL, PARTITIONS_DIR,
-                            PER_ATTRIBUTE, PREDICTIONS, ROC_PNG, TRAIN_HISTORY, TRAINING_CURVES_PNG)
+from faceattr.paths import (
+    ACCURACY_PNG,
+    CONFUSION_PNG,
+    LABEL_DISTRIBUTION_PNG,
+    LABELS,
+    MODEL,
+    PARTITIONS_DIR,
+    PER_ATTRIBUTE,
+    PREDICTIONS,
+    ROC_PNG,
+    TRAIN_HISTORY,
+    TRAINING_CURVES_PNG,
+)
 from faceattr.stage import run_stage
 
 
@@ -28,8 +39,10 @@ def main() -> None:
     thresholds = {name: float(fields["threshold"]) for name, fields in per_attribute.items()}
     plotting.confusion_matrices(predictions, attributes, thresholds, CONFUSION_PNG)
     data = read_partition_labels(LABELS, partition_path(PARTITIONS_DIR, cfg.subset))
-    rates = pd.DataFrame({split: labels.mean(0).numpy() if len(labels) else 0.0
-                          for split, labels in data.labels.items()}, index=data.attributes)
+    rates = pd.DataFrame(
+        {split: labels.mean(0).numpy() if len(labels) else 0.0 for split, labels in data.labels.items()},
+        index=data.attributes,
+    )
     plotting.label_distribution(rates, LABEL_DISTRIBUTION_PNG)
     pngs = [TRAINING_CURVES_PNG, ACCURACY_PNG, ROC_PNG, CONFUSION_PNG, LABEL_DISTRIBUTION_PNG]
     tracking.log_to_model_run(file_sha256(MODEL), {}, pngs, cfg.as_dict())

@@ -15,8 +15,10 @@ def main() -> None:
     started = time.perf_counter()
     meta = build_pixel_cache(IMAGES_DIR, ids, (height, width), PIXELS_DIR, log_every=20_000)
     seconds = time.perf_counter() - started
-    print(f"preprocess: {meta['count']} images at {height}×{width} ({meta['count'] * height * width * 3 / 2**20:.0f} MiB) "
-          f"in {seconds:.1f} s with {decode_workers(len(ids))} process(es)")
+    print(
+        f"preprocess: {meta['count']} images at {height}×{width} ({meta['count'] * height * width * 3 / 2**20:.0f} MiB) "
+        f"in {seconds:.1f} s with {decode_workers(len(ids))} process(es)"
+    )
 
 
 if __name__ == "__main__":

@@ -42,28 +42,33 @@ def main() -> None:
     if not w.is_main:
         fit(cfg, data.attributes, train, val, CHECKPOINTS_DIR)
         return
-    print(f"train: {len(train.images)} train / {len(val.images)} val images at {cfg.image_size[0]}×{cfg.image_size[1]}, "
-          f"{len(data.attributes)} attributes, {cfg.arch} alpha {cfg.alpha}"
-          f"{f', {cfg.processes} processes' if cfg.processes > 1 else ''}"
-          f"{f', distilled from {len(cfg.teachers)} teacher(s) at weight {cfg.distill_weight}' if cfg.teachers else ''}")
+    print(
+        f"train: {len(train.images)} train / {len(val.images)} val images at {cfg.image_size[0]}×{cfg.image_size[1]}, "
+        f"{len(data.attributes)} attributes, {cfg.arch} alpha {cfg.alpha}"
+        f"{f', {cfg.processes} processes' if cfg.processes > 1 else ''}"
+        f"{f', distilled from {len(cfg.teachers)} teacher(s) at weight {cfg.distill_weight}' if cfg.teachers else ''}"
+    )
 
     with contextlib.ExitStack() as stack:
         runs: list = []  # the MLflow run, once fit has started it
 
         def start_tracking(resumed_run_id: str | None, history: list[dict], abandoned_run_id: str | None) -> str:
             """Resume the interrupted run's MLflow run (or a new one holding its epochs) once fit has read the checkpoint."""
-            run = tracking.resume_or_start_run(params.as_dict(), {"subset": str(params.subset)}, resumed_run_id,
-                                               history, abandoned_run_id)
+            run = tracking.resume_or_start_run(
+                params.as_dict(), {"subset": str(params.subset)}, resumed_run_id, history, abandoned_run_id
+            )
             stack.enter_context(run)
             runs.append(run)
             return run.info.run_id
 
-        result = fit(cfg, data.attributes, train, val, CHECKPOINTS_DIR, on_start=start_tracking,
-                     on_epoch=tracking.log_epoch)
+        result = fit(
+            cfg, data.attributes, train, val, CHECKPOINTS_DIR, on_start=start_tracking, on_epoch=tracking.log_epoch
+        )
         # the operating point travels with the model: evaluate, predict and serve decide with it
         device = select_device(cfg.device, w.local_rank)
         result.spec.thresholds = operating_thresholds(
-            result.model.to(device), result.spec, val.images, val.labels.numpy(), device, params.evaluate)
+            result.model.to(device), result.spec, val.images, val.labels.numpy(), device, params.evaluate
+        )
         result.model.cpu()
         result.spec.extra["trained_on"] = str(params.data.dir)  # faceattr info, the synthetic-faces notice
         sha = save_model(MODEL, result.model, result.spec)
@@ -72,48 +77,81 @@ def main() -> None:
         # two columns of `dvc metrics show`; every epoch's figures are in plots/train_history.csv
         write_json(TRAIN_METRICS, {"best_epoch": result.best_epoch, "best_val_loss": best["val_loss"]})
         version = log_model(params, cfg, result, sha, data, partition_file)
-    print(f"train: best epoch {result.best_epoch}, val loss {best['val_loss']:.4f}, val acc {best['val_acc']:.4f}; "
-          f"{result.images_per_second:.0f} images/s on {result.device}{' (bf16)' if result.bf16 else ''}")
+    print(
+        f"train: best epoch {result.best_epoch}, val loss {best['val_loss']:.4f}, val acc {best['val_acc']:.4f}; "
+        f"{result.images_per_second:.0f} images/s on {result.device}{' (bf16)' if result.bf16 else ''}"
+    )
     print(f"train: MLflow run {tracking.run_link(runs[-1])}")
-    print(f"train: registered as models:/{tracking.REGISTERED_MODEL}/{version} "
-          f"(`faceattr promote {runs[-1].info.run_id}` makes it models:/{tracking.REGISTERED_MODEL}@{tracking.CHAMPION})")
+    print(
+        f"train: registered as models:/{tracking.REGISTERED_MODEL}/{version} "
+        f"(`faceattr promote {runs[-1].info.run_id}` makes it models:/{tracking.REGISTERED_MODEL}@{tracking.CHAMPION})"
+    )
 
 
-def log_model(params: Params, cfg: TrainConfig, result: FitResult, sha: str, data: PartitionData,
-              partition_file: Path) -> str:
+def log_model(
+    params: Params, cfg: TrainConfig, result: FitResult, sha: str, data: PartitionData, partition_file: Path
+) -> str:
     """Tag the active MLflow run, log the dataset and the model, and register it; the registered version."""
     import mlflow
     import torchvision
 
-    mlflow.set_tags({tracking.MODEL_TAG: sha, "device": result.device, "bf16": str(result.bf16),
-                     "cpu": cpu_description(),
-                     "processes": str(cfg.processes)})
+    mlflow.set_tags(
+        {
+            tracking.MODEL_TAG: sha,
+            "device": result.device,
+            "bf16": str(result.bf16),
+            "cpu": cpu_description(),
+            "processes": str(cfg.processes),
+        }
+    )
     if cfg.teachers:
         mlflow.set_tag("faceattr.teachers_sha256", result.teachers_sha256)
     if cfg.pretrained:  # which weights it started from, by content
-        mlflow.set_tag("faceattr.pretrained_sha256",
-                       file_sha256(pretrained.resolve(cfg.pretrained, cfg.arch, cfg.alpha)))
-    mlflow.log_metrics({"train_seconds": result.seconds, "train_images_per_second": result.images_per_second,
-                        "best_epoch": result.best_epoch})
+        mlflow.set_tag(
+            "faceattr.pretrained_sha256", file_sha256(pretrained.resolve(cfg.pretrained, cfg.arch, cfg.alpha))
+        )
+    mlflow.log_metrics(
+        {
+            "train_seconds": result.seconds,
+            "train_images_per_second": result.images_per_second,
+            "best_epoch": result.best_epoch,
+        }
+    )
     example = np.zeros((2, 3, *cfg.image_size), dtype=np.float32)
     with torch.no_grad():
         output = result.model(torch.from_numpy(example)).numpy()
     data_dir = str(params.data.dir)
     digest = tracking.dataset_digest(LABELS, partition_file)
-    tracking.log_training_dataset(f"{Path(data_dir).name}/{partition_file.name}", data_dir, digest,
-                                  data.attributes, data.ids, data.labels)
+    tracking.log_training_dataset(
+        f"{Path(data_dir).name}/{partition_file.name}", data_dir, digest, data.attributes, data.ids, data.labels
+    )
     # models/model.pt rides along (extra_files) so `faceattr … --model models:/faceattr@champion` gets the
     # faceattr model file, thresholds and all; every training is a new version of the registered model
     # The requirements are given, not inferred: inferring them reloads the model in a subprocess (9 s a run
     # here) and finds tqdm and pydot but not torchvision, whose classes the pickled model is made of.
-    requirements = [*mlflow.pytorch.get_default_pip_requirements(), f"torchvision=={torchvision.__version__.split('+')[0]}"]
-    info = mlflow.pytorch.log_model(result.model, name="model", input_example=example,
-                                    signature=mlflow.models.infer_signature(example, output),
-                                    pip_requirements=requirements, extra_files=[str(MODEL)],
-                                    registered_model_name=tracking.REGISTERED_MODEL)
-    version = tracking.register_logged_model(info, {
-        tracking.MODEL_TAG: sha, tracking.DATASET_TAG: digest, "subset": str(params.subset),
-        "dvc_exp_name": os.environ.get("DVC_EXP_NAME", ""), "git_commit": tracking.git_commit() or ""})
+    requirements = [
+        *mlflow.pytorch.get_default_pip_requirements(),
+        f"torchvision=={torchvision.__version__.split('+')[0]}",
+    ]
+    info = mlflow.pytorch.log_model(
+        result.model,
+        name="model",
+        input_example=example,
+        signature=mlflow.models.infer_signature(example, output),
+        pip_requirements=requirements,
+        extra_files=[str(MODEL)],
+        registered_model_name=tracking.REGISTERED_MODEL,
+    )
+    version = tracking.register_logged_model(
+        info,
+        {
+            tracking.MODEL_TAG: sha,
+            tracking.DATASET_TAG: digest,
+            "subset": str(params.subset),
+            "dvc_exp_name": os.environ.get("DVC_EXP_NAME", ""),
+            "git_commit": tracking.git_commit() or "",
+        },
+    )
     mlflow.log_artifact(str(TRAIN_HISTORY))
     mlflow.log_artifact(str(TRAIN_METRICS))
     return version

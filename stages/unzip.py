@@ -17,13 +17,17 @@ def main() -> None:
         on_bad_image=cfg.unzip.on_bad_image,
     )
     write_json(UNZIP_REPORT, report)
-    print(f"unzip: {report['images_extracted']} images extracted, {report['images_bad']} bad, "
-          f"{report['non_image_entries']} non-image entries ignored")
+    print(
+        f"unzip: {report['images_extracted']} images extracted, {report['images_bad']} bad, "
+        f"{report['non_image_entries']} non-image entries ignored"
+    )
     if report["small_images"]:
         names = ", ".join(item["image"] for item in report["small_images"][:5])
-        print(f"warning: {len(report['small_images'])} images have a side under {SMALL_SIDE} pixels and will be "
-              f"upscaled far for training ({names}{', …' if len(report['small_images']) > 5 else ''}; "
-              f"listed in {UNZIP_REPORT})")
+        print(
+            f"warning: {len(report['small_images'])} images have a side under {SMALL_SIDE} pixels and will be "
+            f"upscaled far for training ({names}{', …' if len(report['small_images']) > 5 else ''}; "
+            f"listed in {UNZIP_REPORT})"
+        )
 
 
 if __name__ == "__main__":

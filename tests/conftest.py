@@ -31,11 +31,16 @@ E2E_FIXTURES = {"repo"}  # fixtures that run the pipeline: only e2e tests may us
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """Runs before `-m` deselects anything, so `-m "not e2e"` reports an unmarked user of `repo` too."""
-    wrong = [f"{item.nodeid} (uses {', '.join(sorted(E2E_FIXTURES & set(item.fixturenames)))})" for item in items
-             if E2E_FIXTURES & set(item.fixturenames) and item.get_closest_marker("e2e") is None]
+    wrong = [
+        f"{item.nodeid} (uses {', '.join(sorted(E2E_FIXTURES & set(item.fixturenames)))})"
+        for item in items
+        if E2E_FIXTURES & set(item.fixturenames) and item.get_closest_marker("e2e") is None
+    ]
     if wrong:
-        raise pytest.UsageError("not marked e2e but running the pipeline: mark them with @pytest.mark.e2e "
-                                "(or the module's pytestmark):\n  " + "\n  ".join(wrong))
+        raise pytest.UsageError(
+            "not marked e2e but running the pipeline: mark them with @pytest.mark.e2e "
+            "(or the module's pytestmark):\n  " + "\n  ".join(wrong)
+        )
     # The longest files first: `make test` hands whole files to its workers in this order
     # (--no-loadscope-reorder), so a long file started last cannot keep one core busy while the other idles.
     rank = {name: k for k, name in enumerate(SLOWEST_FILES)}
@@ -43,9 +48,18 @@ def pytest_collection_modifyitems(config, items):
 
 
 # The files that take longest under `make test` (its --durations table: each is minutes of dvc runs), longest first.
-SLOWEST_FILES = ("test_experiments.py", "test_registry.py", "test_pipeline.py", "test_explain_pipeline.py",
-                 "test_evaluate.py", "test_faults.py", "test_hostile_dataset.py", "test_benchmarks.py",
-                 "test_finetune.py", "test_tracking_server.py")
+SLOWEST_FILES = (
+    "test_experiments.py",
+    "test_registry.py",
+    "test_pipeline.py",
+    "test_explain_pipeline.py",
+    "test_evaluate.py",
+    "test_faults.py",
+    "test_hostile_dataset.py",
+    "test_benchmarks.py",
+    "test_finetune.py",
+    "test_tracking_server.py",
+)
 
 
 def e2e_command(args, env) -> str | None:
@@ -54,9 +68,9 @@ def e2e_command(args, env) -> str | None:
     words = [w.decode() if isinstance(w, bytes) else w for w in words]
     names = [Path(w).name for w in words]
     for k, name in enumerate(names):
-        after = names[k + 1:k + 3]
+        after = names[k + 1 : k + 3]
         if name == "dvc" or (name == "-m" and after[:1] == ["dvc"]):
-            rest = names[k + (2 if name == "-m" else 1):][:2]
+            rest = names[k + (2 if name == "-m" else 1) :][:2]
             if rest[:1] == ["repro"] or rest == ["exp", "run"]:
                 return f"dvc {' '.join(rest)}"
         if name == "torchrun" or (name == "-m" and after[:1] == ["torch.distributed.run"]):
@@ -93,8 +107,11 @@ def pytest_configure(config):
             what = e2e_command(args, kwargs.get("env"))
             if what:
                 self._child_created = False  # a Popen that never started: nothing for __del__ to reap
-                pytest.fail(f"{item.nodeid} runs {what} but is not marked e2e: add @pytest.mark.e2e (or the "
-                            "module's pytestmark) so that `make test-fast` stays fast", pytrace=False)
+                pytest.fail(
+                    f"{item.nodeid} runs {what} but is not marked e2e: add @pytest.mark.e2e (or the "
+                    "module's pytestmark) so that `make test-fast` stays fast",
+                    pytrace=False,
+                )
         original(self, args, *rest, **kwargs)
 
     subprocess.Popen.__init__ = guarded

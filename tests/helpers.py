@@ -41,6 +41,8 @@ def dvc_yaml(root: Path = REPO) -> dict:
     paths = yaml.safe_load((root / "faceattr/paths.yaml").read_text())["paths"]
     text = re.sub(r"\$\{paths\.(\w+)\}", lambda m: paths[m.group(1)], (root / "dvc.yaml").read_text())
     return yaml.safe_load(text)
+
+
 BIN = Path(sys.executable).parent
 
 # --- pipeline: a temporary clone and real commands -----------------------------------------------------------
@@ -74,8 +76,16 @@ def merge(base: dict, override: dict) -> dict:
 
 def make_clone(dest: Path, overrides: dict) -> Path:
     """Copy the working tree (tracked and untracked-but-not-ignored files) into a fresh git repo."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                            cwd=REPO, capture_output=True, check=True).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=REPO,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for rel in filter(None, listed):
         src = REPO / rel
         if src.is_file() and not rel.startswith(("dvc.lock", "metrics/", "plots/")):
@@ -109,6 +119,7 @@ def with_value(key: str, value) -> dict:
 
 # --- images ----------------------------------------------------------------------------------------------------
 
+
 def jpeg_bytes(seed: int = 0, size: tuple[int, int] = (24, 30), fmt: str = "JPEG") -> bytes:
     rng = np.random.default_rng(seed)
     img = Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8))
@@ -139,7 +150,9 @@ def png16_and_png8(seed: int, size=(30, 36)) -> tuple[bytes, bytes]:
 def png_header_only(width: int, height: int) -> bytes:
     """A PNG that declares width×height pixels in a few dozen bytes (a decompression bomb's header)."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(b"\0" * 64)) + _chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(b"\0" * 64)) + _chunk(b"IEND", b"")
+    )
 
 
 def write_zip(path: Path, entries: dict[str, bytes]) -> Path:
@@ -150,6 +163,7 @@ def write_zip(path: Path, entries: dict[str, bytes]) -> Path:
 
 
 # --- models ----------------------------------------------------------------------------------------------------
+
 
 def small_model(path: Path, attributes: list[str]) -> Path:
     """A MobileNetV2 (alpha 0.25, 64×52 input) with batch-norm statistics from one batch of noise: freshly
@@ -192,8 +206,17 @@ def train_config(**overrides):
     """A TrainConfig for a few seconds' fit on tiny_data: alpha 0.25, 32×32, 3 epochs, one thread, fp32."""
     from faceattr.training import TrainConfig
 
-    base = dict(alpha=0.25, image_size=(32, 32), epochs=3, batch_size=8, lr=0.01, seed=7, threads=1,
-                precision="fp32", augment={"hflip": True, "max_rotate_deg": 5, "brightness": 0.1})
+    base = dict(
+        alpha=0.25,
+        image_size=(32, 32),
+        epochs=3,
+        batch_size=8,
+        lr=0.01,
+        seed=7,
+        threads=1,
+        precision="fp32",
+        augment={"hflip": True, "max_rotate_deg": 5, "brightness": 0.1},
+    )
     return TrainConfig(**{**base, **overrides})
 
 

@@ -89,15 +89,18 @@ def test_unreadable_entries_and_bombs_are_bad_images(tmp_path):
         zf.writestr("img_align_celeba/000002.jpg", crc_victim)
         zf.writestr("img_align_celeba/000003.jpg", jpeg_bytes(3))  # marked encrypted below
         zf.writestr("img_align_celeba/000004.png", png_header_only(30000, 30000))  # over PIL's own bomb limit
-        zf.writestr("img_align_celeba/000005.png", png_header_only(10000, 6000))   # over faceattr's 50 MP
-        zf.writestr("img_align_celeba/000006.jpg", b"\xff" * 5000)                 # over the per-image cap below
+        zf.writestr("img_align_celeba/000005.png", png_header_only(10000, 6000))  # over faceattr's 50 MP
+        zf.writestr("img_align_celeba/000006.jpg", b"\xff" * 5000)  # over the per-image cap below
     raw = bytearray(archive.read_bytes())
     at = raw.index(crc_victim) + len(crc_victim) // 2
     raw[at] ^= 0xFF  # same length, wrong CRC
     name = b"img_align_celeba/000003.jpg"
     for signature, name_at, flag_at in ((b"PK\x03\x04", 30, 6), (b"PK\x01\x02", 46, 8)):  # local, central header
-        start = next(i for i in range(len(raw))
-                     if raw[i:i + 4] == signature and raw[i + name_at:i + name_at + len(name)] == name)
+        start = next(
+            i
+            for i in range(len(raw))
+            if raw[i : i + 4] == signature and raw[i + name_at : i + name_at + len(name)] == name
+        )
         raw[start + flag_at] |= 0x1  # "encrypted": zipfile asks for a password
     archive.write_bytes(bytes(raw))
     report = extract_images(archive, tmp_path / "out", CAP, max_image_bytes=4000)
@@ -115,8 +118,10 @@ def test_unreadable_entries_and_bombs_are_bad_images(tmp_path):
 
 
 def test_tiny_images_are_extracted_and_listed(make_zip, tmp_path):
-    entries = {"img_align_celeba/000001.jpg": jpeg_bytes(1, size=(40, 48)),
-               "img_align_celeba/000002.jpg": jpeg_bytes(2, size=(1, 1))}
+    entries = {
+        "img_align_celeba/000001.jpg": jpeg_bytes(1, size=(40, 48)),
+        "img_align_celeba/000002.jpg": jpeg_bytes(2, size=(1, 1)),
+    }
     report = extract_images(make_zip(entries), tmp_path / "out", CAP)
     assert report["images_extracted"] == 2
     assert report["small_images"] == [{"image": "000002.jpg", "smallest_side": 1}]

@@ -12,8 +12,9 @@ ENSEMBLE = Path(__file__).resolve().parents[1] / "benchmarks" / "ensemble.py"
 
 def _predictions(path: Path, probs: list[float], true: list[int], ids: list[str] | None = None) -> Path:
     ids = ids or [f"{k:06d}.jpg" for k in range(1, len(probs) + 1)]
-    pd.DataFrame({"image_id": ids, "A_prob": probs, "A_pred": [int(p >= 0.5) for p in probs],
-                  "A_true": true}).to_csv(path, index=False)
+    pd.DataFrame({"image_id": ids, "A_prob": probs, "A_pred": [int(p >= 0.5) for p in probs], "A_true": true}).to_csv(
+        path, index=False
+    )
     return path
 
 
@@ -25,8 +26,12 @@ def test_ensemble_averages_probabilities_per_image(tmp_path):
     true = [1, 0, 1, 0]
     a = _predictions(tmp_path / "a.csv", [0.9, 0.6, 0.4, 0.1], true)  # decisions 1 1 0 0: accuracy 0.5
     # the same images in another order: decisions 1 0 1 1 in image order, accuracy 0.75
-    b = _predictions(tmp_path / "b.csv", [0.8, 0.7, 0.2, 0.6], [1, 1, 0, 0],
-                     ids=["000001.jpg", "000003.jpg", "000002.jpg", "000004.jpg"])
+    b = _predictions(
+        tmp_path / "b.csv",
+        [0.8, 0.7, 0.2, 0.6],
+        [1, 1, 0, 0],
+        ids=["000001.jpg", "000003.jpg", "000002.jpg", "000004.jpg"],
+    )
     out = _run(a, b)
     assert out.returncode == 0, out.stderr
     rows = [line.split(" | ") for line in out.stdout.splitlines()[2:]]
@@ -51,9 +56,25 @@ def test_scale_bench_runs_every_stage_and_reports_each(tmp_path):
     """benchmarks/scale.py end to end on a few images: every stage runs through DVC and is measured."""
     import json
 
-    out = subprocess.run([sys.executable, str(SCALE), "--count", "200", "--baseline", "0", "--work", str(tmp_path / "w"),
-                          "--json", str(tmp_path / "scale.json"), "-S", "explain.attributes=[Eyeglasses]"],
-                         capture_output=True, text=True, timeout=3600)
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(SCALE),
+            "--count",
+            "200",
+            "--baseline",
+            "0",
+            "--work",
+            str(tmp_path / "w"),
+            "--json",
+            str(tmp_path / "scale.json"),
+            "-S",
+            "explain.attributes=[Eyeglasses]",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     figures = json.loads((tmp_path / "scale.json").read_text())
     run = figures["runs"]["bench-200"]
@@ -62,8 +83,18 @@ def test_scale_bench_runs_every_stage_and_reports_each(tmp_path):
     counts = run["splits"]["all"]
     assert sum(counts.values()) == 200 and 150 <= counts["train"] <= 170 and counts["val"] > 0 and counts["test"] > 0
     stages = [s["stage"] for s in run["stages"]]
-    assert stages == ["check_params", "synth", "unzip", "clean_labels", "partition", "preprocess", "train",
-                      "evaluate", "plots", "explain"]
+    assert stages == [
+        "check_params",
+        "synth",
+        "unzip",
+        "clean_labels",
+        "partition",
+        "preprocess",
+        "train",
+        "evaluate",
+        "plots",
+        "explain",
+    ]
     for s in run["stages"]:
         for key in ("wall_s", "cpu_s", "peak_rss_gb", "peak_pss_sum_gb", "dvc_wall_s", "dvc_peak_rss_gb"):
             assert s[key] > 0, (s["stage"], key, s[key])
@@ -90,19 +121,24 @@ def _scale_module():
 
 
 def _bench(images: int, cpu: dict[str, float]) -> dict:
-    return {"label": f"bench-{images}", "images": images,
-            "stages": [{"stage": name, "cpu_s": seconds, "dvc_wall_s": seconds + 1} for name, seconds in cpu.items()]}
+    return {
+        "label": f"bench-{images}",
+        "images": images,
+        "stages": [{"stage": name, "cpu_s": seconds, "dvc_wall_s": seconds + 1} for name, seconds in cpu.items()],
+    }
 
 
 def test_scale_growth_flags_a_stage_whose_cost_per_image_rises_and_not_one_its_start_up_hides():
     scale = _scale_module()
     start = 7.0
     small = _bench(3_000, {"check_params": start, "unzip": start + 0.3, "preprocess": start + 3.0, "train": start + 30})
-    middle = _bench(50_000, {"check_params": start, "unzip": start + 23.0, "preprocess": start + 100.0,
-                             "train": start + 500})
+    middle = _bench(
+        50_000, {"check_params": start, "unzip": start + 23.0, "preprocess": start + 100.0, "train": start + 500}
+    )
     # from 50,000 to 200,000: unzip per image constant, preprocess per image 2× (super-linear), train 4× the work
-    large = _bench(200_000, {"check_params": start, "unzip": start + 92.0, "preprocess": start + 800.0,
-                             "train": start + 2000})
+    large = _bench(
+        200_000, {"check_params": start, "unzip": start + 92.0, "preprocess": start + 800.0, "train": start + 2000}
+    )
     assert scale.superlinear(middle, large) == ["preprocess"]
     # from 3,000: unzip's 0.3 s beside a 7 s start-up cannot be judged, so its 5× per-image rise flags nothing;
     # preprocess's 3 s is 30 % of its CPU there: judged, and its cost per image doubled

@@ -67,8 +67,9 @@ def test_upload_shows_two_faces_and_a_clicked_heat_map(tmp_path):
             expect(heat).to_have_attribute("data-attribute", attribute, timeout=30_000)
             assert heat.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [178, 218]
             assert attribute in first.locator(".heat-caption").text_content()
-            shots = [tmp_path / "serve.png"] + ([Path(os.environ["FACEATTR_SCREENSHOT"])]
-                                                 if os.environ.get("FACEATTR_SCREENSHOT") else [])
+            shots = [tmp_path / "serve.png"] + (
+                [Path(os.environ["FACEATTR_SCREENSHOT"])] if os.environ.get("FACEATTR_SCREENSHOT") else []
+            )
             for shot in shots:
                 shot.parent.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(shot), full_page=True)

@@ -28,15 +28,26 @@ def setup(tmp_path_factory):
     with zipfile.ZipFile(root / "imgs.zip", "w") as zf:
         for name in ids:
             zf.write(folder / name, f"img_align_celeba/{name}")
-    rows = "\n".join(f"{i} {' '.join('1' if (k + j) % 2 else '-1' for j in range(4))}" for k, i in enumerate(ids + ["000009.jpg"]))
+    rows = "\n".join(
+        f"{i} {' '.join('1' if (k + j) % 2 else '-1' for j in range(4))}" for k, i in enumerate(ids + ["000009.jpg"])
+    )
     (root / "attrs.txt").write_text(f"9\nMale Smiling Bald Young\n{rows}\n")
     (root / "part.txt").write_text("".join(f"{i} {0 if k < 4 else 2}\n" for k, i in enumerate(ids)))
     return root
 
 
 def test_predict_folder_zip_and_bad_file_json(setup, capsys):
-    rc = main(["predict", str(setup / "imgs"), str(setup / "imgs.zip"), "--model", str(setup / "model.pt"),
-               "--format", "json"])
+    rc = main(
+        [
+            "predict",
+            str(setup / "imgs"),
+            str(setup / "imgs.zip"),
+            "--model",
+            str(setup / "model.pt"),
+            "--format",
+            "json",
+        ]
+    )
     captured = capsys.readouterr()
     rows = json.loads(captured.out)
     assert rc == 0 and len(rows) == 16  # 8 from the folder, 8 from the zip; the broken file is skipped
@@ -81,7 +92,7 @@ def test_predict_csv_and_table_are_the_models_forward_pass_decided_at_the_thresh
     table = capsys.readouterr().out.splitlines()
     assert len(table) == len(rows) * (1 + len(ATTRS))
     for k, row in enumerate(rows):
-        head, *lines = table[k * (1 + len(ATTRS)):(k + 1) * (1 + len(ATTRS))]
+        head, *lines = table[k * (1 + len(ATTRS)) : (k + 1) * (1 + len(ATTRS))]
         present = [a for a in ATTRS if row[f"{a}_present"] == "1"]
         assert head == f"{row['image']}: {', '.join(present) or '(none)'}"
         for attribute, line in zip(ATTRS, lines):
@@ -102,8 +113,21 @@ def test_missing_model_is_a_clear_error(setup, capsys):
 
 def test_evaluate_split_of_a_partition(setup, capsys, tmp_path):
     out = tmp_path / "m.json"
-    rc = main(["evaluate", "--model", str(setup / "model.pt"), "--images", str(setup / "imgs.zip"),
-               "--labels", str(setup / "attrs.txt"), "--partition", str(setup / "part.txt"), "--out", str(out)])
+    rc = main(
+        [
+            "evaluate",
+            "--model",
+            str(setup / "model.pt"),
+            "--images",
+            str(setup / "imgs.zip"),
+            "--labels",
+            str(setup / "attrs.txt"),
+            "--partition",
+            str(setup / "part.txt"),
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     metrics = json.loads(out.read_text())
     assert metrics["images"] == 4 and set(metrics["per_attribute"]) == set(ATTRS)
@@ -111,8 +135,17 @@ def test_evaluate_split_of_a_partition(setup, capsys, tmp_path):
 
 
 def test_evaluate_reports_unreadable_images(setup, capsys):
-    rc = main(["evaluate", "--model", str(setup / "model.pt"), "--images", str(setup / "imgs"),
-               "--labels", str(setup / "attrs.txt")])
+    rc = main(
+        [
+            "evaluate",
+            "--model",
+            str(setup / "model.pt"),
+            "--images",
+            str(setup / "imgs"),
+            "--labels",
+            str(setup / "attrs.txt"),
+        ]
+    )
     assert rc == 0
     assert "000009.jpg: skipped" in capsys.readouterr().err
 
@@ -174,13 +207,27 @@ def test_predict_precision_fp32_is_exact_and_bf16_close(setup, capsys):
     from faceattr.models import load_model
 
     model, spec = load_model(setup / "model.pt")
-    images = torch.stack([decode_resized((setup / "imgs" / f"{i:06d}.jpg").read_bytes(), spec.image_size)
-                          for i in range(1, 9)])
+    images = torch.stack(
+        [decode_resized((setup / "imgs" / f"{i:06d}.jpg").read_bytes(), spec.image_size) for i in range(1, 9)]
+    )
     exact = predict_probabilities(model, spec, images)
     got = {}
     for precision in ("fp32", "bf16"):
-        assert main(["predict", str(setup / "imgs"), "--model", str(setup / "model.pt"), "--format", "json",
-                     "--precision", precision]) == 0
+        assert (
+            main(
+                [
+                    "predict",
+                    str(setup / "imgs"),
+                    "--model",
+                    str(setup / "model.pt"),
+                    "--format",
+                    "json",
+                    "--precision",
+                    precision,
+                ]
+            )
+            == 0
+        )
         rows = json.loads(capsys.readouterr().out)
         got[precision] = [[r[a]["probability"] for a in ATTRS] for r in rows]
     assert got["fp32"] == [[round(float(p), 4) for p in row] for row in exact]
@@ -198,7 +245,7 @@ def test_predict_skips_hostile_images_and_predicts_the_rest(setup, tmp_path, cap
     (folder / "b8.png").write_bytes(png8)
     (folder / "c.jpg").write_bytes((setup / "imgs" / "000001.jpg").read_bytes())
     (folder / "d-bomb.png").write_bytes(png_header_only(30000, 30000))  # 900 MP in ~60 bytes
-    (folder / "e-big.png").write_bytes(png_header_only(8000, 8000))     # 64 MP: over a 50 MP limit
+    (folder / "e-big.png").write_bytes(png_header_only(8000, 8000))  # 64 MP: over a 50 MP limit
     with zipfile.ZipFile(tmp_path / "z.zip", "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("zeros.jpg", b"\0" * (limits.MAX_IMAGE_MB * 2**20 + 1))  # a small file that expands past the cap
         zf.write(folder / "c.jpg", "ok.jpg")
@@ -207,10 +254,26 @@ def test_predict_skips_hostile_images_and_predicts_the_rest(setup, tmp_path, cap
     rows = {r["image"].rsplit("/", 1)[-1]: r for r in json.loads(out.out)}
     assert rc == 0 and set(rows) == {"a16.png", "b8.png", "c.jpg", "z.zip:ok.jpg"}
     assert rows["a16.png"]["Male"] == rows["b8.png"]["Male"]  # the 16-bit image is its 8-bit twin
-    assert "d-bomb.png: skipped" in out.err and "e-big.png: skipped (8000×8000 (64 megapixels) is over the limit of 50" in out.err
+    assert (
+        "d-bomb.png: skipped" in out.err
+        and "e-big.png: skipped (8000×8000 (64 megapixels) is over the limit of 50" in out.err
+    )
     assert "zeros.jpg: skipped (expands to" in out.err
-    assert main(["predict", str(folder / "e-big.png"), "--model", str(setup / "model.pt"), "--max-megapixels", "10",
-                 "--format", "json"]) == 1  # only a skipped file: nothing predicted
+    assert (
+        main(
+            [
+                "predict",
+                str(folder / "e-big.png"),
+                "--model",
+                str(setup / "model.pt"),
+                "--max-megapixels",
+                "10",
+                "--format",
+                "json",
+            ]
+        )
+        == 1
+    )  # only a skipped file: nothing predicted
     assert "over the limit of 10 megapixels" in capsys.readouterr().err
 
 
@@ -218,7 +281,11 @@ def test_predict_skips_hostile_images_and_predicts_the_rest(setup, tmp_path, cap
 def test_export_to_an_unwritable_place_is_one_line(setup, tmp_path, capsys, where):
     import os
 
-    target = {"folder": tmp_path, "missing-folder": tmp_path / "nope" / "m.onnx", "read-only": tmp_path / "ro" / "m.onnx"}[where]
+    target = {
+        "folder": tmp_path,
+        "missing-folder": tmp_path / "nope" / "m.onnx",
+        "read-only": tmp_path / "ro" / "m.onnx",
+    }[where]
     if where == "read-only":
         target.parent.mkdir()
         target.parent.chmod(0o500)
@@ -233,11 +300,13 @@ def test_export_to_an_unwritable_place_is_one_line(setup, tmp_path, capsys, wher
 
 def test_help_and_version_load_no_heavy_library():
     """`faceattr --help` parses its arguments before torch, numpy, pandas or OpenCV are imported."""
-    code = ("import sys\nfrom faceattr.cli import main\n"
-            "for argv in (['--help'], ['--version'], ['predict', '--help'], ['serve', '--help']):\n"
-            "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
-            "print(sorted(m for m in ('torch', 'numpy', 'pandas', 'cv2', 'sklearn', 'starlette', 'uvicorn') "
-            "if m in sys.modules))")
+    code = (
+        "import sys\nfrom faceattr.cli import main\n"
+        "for argv in (['--help'], ['--version'], ['predict', '--help'], ['serve', '--help']):\n"
+        "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+        "print(sorted(m for m in ('torch', 'numpy', 'pandas', 'cv2', 'sklearn', 'starlette', 'uvicorn') "
+        "if m in sys.modules))"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip().splitlines()[-1] == "[]"
     assert "faceattr 0." in proc.stdout and "--max-megapixels" in proc.stdout and "--max-upload-mb" in proc.stdout
@@ -261,8 +330,17 @@ def test_predict_warns_when_an_input_is_not_shaped_like_an_aligned_crop(setup, t
     from PIL import Image
 
     Image.new("RGB", (640, 480), (200, 180, 150)).save(tmp_path / "coffee-cup.jpg")  # a landscape photo
-    rc = main(["predict", str(tmp_path / "coffee-cup.jpg"), str(setup / "imgs" / "000001.jpg"),
-               "--model", str(setup / "model.pt"), "--format", "json"])
+    rc = main(
+        [
+            "predict",
+            str(tmp_path / "coffee-cup.jpg"),
+            str(setup / "imgs" / "000001.jpg"),
+            "--model",
+            str(setup / "model.pt"),
+            "--format",
+            "json",
+        ]
+    )
     out = capsys.readouterr()
     assert rc == 0 and len(json.loads(out.out)) == 2  # still answered, but with a warning naming it
     assert "coffee-cup.jpg (640×480): not shaped like an aligned face crop" in out.err and "--detect" in out.err
@@ -281,20 +359,31 @@ def test_the_models_own_thresholds_decide_unless_threshold_is_given(setup, tmp_p
     assert main(["predict", image, "--model", str(setup / "model.pt"), "--format", "json"]) == 0
     probs = {a: v["probability"] for a, v in json.loads(capsys.readouterr().out)[0].items() if a != "image"}
     # thresholds just above and below each probability: the decisions must follow them, attribute by attribute
-    spec.thresholds = [min(1.0, probs[a] + 0.001) if k % 2 else max(0.0, probs[a] - 0.001)
-                       for k, a in enumerate(ATTRS)]
+    spec.thresholds = [min(1.0, probs[a] + 0.001) if k % 2 else max(0.0, probs[a] - 0.001) for k, a in enumerate(ATTRS)]
     save_model(tmp_path / "tuned.pt", model, spec)
     assert main(["predict", image, "--model", str(tmp_path / "tuned.pt"), "--format", "json"]) == 0
     row = json.loads(capsys.readouterr().out)[0]
     assert [row[a]["present"] for a in ATTRS] == [k % 2 == 0 for k in range(len(ATTRS))]
-    assert main(["predict", image, "--model", str(tmp_path / "tuned.pt"), "--format", "json",
-                 "--threshold", "0.000001"]) == 0
+    assert (
+        main(["predict", image, "--model", str(tmp_path / "tuned.pt"), "--format", "json", "--threshold", "0.000001"])
+        == 0
+    )
     assert all(v["present"] for a, v in json.loads(capsys.readouterr().out)[0].items() if a != "image")
 
     args = ["evaluate", "--images", str(setup / "imgs"), "--labels", str(setup / "attrs.txt")]
     for name in ("model.pt", "tuned.pt"):
-        assert main([*args, "--model", str(setup / name if name == "model.pt" else tmp_path / name),
-                     "--out", str(tmp_path / f"{name}.json")]) == 0
+        assert (
+            main(
+                [
+                    *args,
+                    "--model",
+                    str(setup / name if name == "model.pt" else tmp_path / name),
+                    "--out",
+                    str(tmp_path / f"{name}.json"),
+                ]
+            )
+            == 0
+        )
     plain, tuned = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("model.pt", "tuned.pt"))
     assert [tuned["per_attribute"][a]["threshold"] for a in ATTRS] == pytest.approx(spec.thresholds)
     assert [plain["per_attribute"][a]["threshold"] for a in ATTRS] == [0.5] * 3
@@ -310,15 +399,23 @@ def test_evaluate_tta_averages_each_image_with_its_mirror(setup, tmp_path, capsy
     from faceattr.images import decode_resized
     from faceattr.models import load_model
 
-    args = ["evaluate", "--images", str(setup / "imgs"), "--labels", str(setup / "attrs.txt"),
-            "--model", str(setup / "model.pt")]
+    args = [
+        "evaluate",
+        "--images",
+        str(setup / "imgs"),
+        "--labels",
+        str(setup / "attrs.txt"),
+        "--model",
+        str(setup / "model.pt"),
+    ]
     assert main([*args, "--out", str(tmp_path / "plain.json")]) == 0
     assert main([*args, "--tta", "--out", str(tmp_path / "tta.json")]) == 0
     plain, tta = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("plain", "tta"))
     assert plain["images"] == tta["images"] == 8
     model, spec = load_model(setup / "model.pt")
-    images = torch.stack([decode_resized((setup / "imgs" / f"{i:06d}.jpg").read_bytes(), spec.image_size)
-                          for i in range(1, 9)])
+    images = torch.stack(
+        [decode_resized((setup / "imgs" / f"{i:06d}.jpg").read_bytes(), spec.image_size) for i in range(1, 9)]
+    )
     labels = np.array([[1 if (k + j) % 2 else 0 for j in (0, 1, 3)] for k in range(8)])  # Male, Smiling, Young
     for found, mirror in ((plain, False), (tta, True)):
         prob = predict_probabilities(model, spec, images, tta_hflip=mirror)
@@ -371,8 +468,18 @@ def test_exit_codes_are_as_documented(setup, tmp_path, capsys):
 
 
 def test_every_help_shows_examples_and_the_exit_codes(capsys):
-    for argv in ([], ["evaluate"], ["predict"], ["explain"], ["export"], ["serve"], ["info"], ["promote"], ["recipe"],
-                 ["grid"]):
+    for argv in (
+        [],
+        ["evaluate"],
+        ["predict"],
+        ["explain"],
+        ["export"],
+        ["serve"],
+        ["info"],
+        ["promote"],
+        ["recipe"],
+        ["grid"],
+    ):
         with pytest.raises(SystemExit):
             main([*argv, "--help"])
         out = capsys.readouterr().out

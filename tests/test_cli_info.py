@@ -24,10 +24,16 @@ def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("info")
     torch.manual_seed(0)
     model = build_model("mobilenet_v2", len(ATTRS), alpha=0.25).eval()
-    for name, extra in (("plain", {}), ("synthetic", {"trained_on": "data/raw/synthetic"}),
-                        ("celeba", {"trained_on": "data/raw/celeba"})):
-        save_model(root / f"{name}.pt", model, ModelSpec("mobilenet_v2", 0.25, ATTRS, (32, 32), extra=extra,
-                                                         thresholds=[0.3, 0.5, 0.7]))
+    for name, extra in (
+        ("plain", {}),
+        ("synthetic", {"trained_on": "data/raw/synthetic"}),
+        ("celeba", {"trained_on": "data/raw/celeba"}),
+    ):
+        save_model(
+            root / f"{name}.pt",
+            model,
+            ModelSpec("mobilenet_v2", 0.25, ATTRS, (32, 32), extra=extra, thresholds=[0.3, 0.5, 0.7]),
+        )
     (root / "face.jpg").write_bytes(jpeg_bytes(0, size=(32, 32)))
     return root, sum(p.numel() for p in model.parameters())
 
@@ -64,14 +70,29 @@ def test_info_on_a_missing_or_wrong_file_is_exit_code_2(models, tmp_path, capsys
 def test_predict_notes_a_model_trained_on_the_synthetic_faces_once(models, capsys):
     root, _ = models
     for name, noted in (("synthetic", True), ("celeba", False), ("plain", False)):
-        assert main(["predict", str(root / "face.jpg"), str(root / "face.jpg"), "--model", str(root / f"{name}.pt"),
-                     "--format", "json"]) == 0
+        assert (
+            main(
+                [
+                    "predict",
+                    str(root / "face.jpg"),
+                    str(root / "face.jpg"),
+                    "--model",
+                    str(root / f"{name}.pt"),
+                    "--format",
+                    "json",
+                ]
+            )
+            == 0
+        )
         out = capsys.readouterr()
         assert out.err.count(SYNTHETIC_NOTICE) == (1 if noted else 0), (name, out.err)
         assert len(json.loads(out.out)) == 2  # the notice never goes to stdout
     assert main(["info", str(root / "synthetic.pt"), "--format", "json", "--no-mlflow"]) == 0
     assert json.loads(capsys.readouterr().out)["trained_on"] == {
-        "data_dir": "data/raw/synthetic", "synthetic": True, "known_from": "model spec"}
+        "data_dir": "data/raw/synthetic",
+        "synthetic": True,
+        "known_from": "model spec",
+    }
 
 
 def _md5(path) -> str:
@@ -88,19 +109,31 @@ def test_the_pipelines_own_model_is_known_from_dvc_lock(models, tmp_path, monkey
     model = repo / "models" / "model.pt"
     shutil.copy(root / "plain.pt", model)
     (repo / "metrics" / "train.json").write_text(json.dumps({"best_epoch": 3, "train_images": 80}))
-    (repo / "metrics" / "eval.json").write_text(json.dumps({"images": 20, "mean_accuracy": 0.91,
-                                                             "per_attribute": {}}))
+    (repo / "metrics" / "eval.json").write_text(json.dumps({"images": 20, "mean_accuracy": 0.91, "per_attribute": {}}))
     entry = {"path": "models/model.pt", "hash": "md5", "md5": _md5(model)}
-    lock = {"schema": "2.0", "stages": {
-        "unzip": {"params": {"params.yaml": {"data": {"dir": "data/raw/synthetic"}}}},
-        "train": {"params": {"params.yaml": {"subset": 100, "seed": 1, "evaluate.tune_thresholds": True,
-                                             "evaluate.threshold_objective": "f1",
-                                             "model": {"pretrained": "", "freeze": "none"},
-                                             "train": {"epochs": 3, "lr": 0.003}}},
-                  "outs": [{"path": "metrics/train.json", "md5": _md5(repo / "metrics" / "train.json")}, entry]},
-        "evaluate": {"deps": [entry], "outs": [{"path": "metrics/eval.json",
-                                                 "md5": _md5(repo / "metrics" / "eval.json")}]},
-    }}
+    lock = {
+        "schema": "2.0",
+        "stages": {
+            "unzip": {"params": {"params.yaml": {"data": {"dir": "data/raw/synthetic"}}}},
+            "train": {
+                "params": {
+                    "params.yaml": {
+                        "subset": 100,
+                        "seed": 1,
+                        "evaluate.tune_thresholds": True,
+                        "evaluate.threshold_objective": "f1",
+                        "model": {"pretrained": "", "freeze": "none"},
+                        "train": {"epochs": 3, "lr": 0.003},
+                    }
+                },
+                "outs": [{"path": "metrics/train.json", "md5": _md5(repo / "metrics" / "train.json")}, entry],
+            },
+            "evaluate": {
+                "deps": [entry],
+                "outs": [{"path": "metrics/eval.json", "md5": _md5(repo / "metrics" / "eval.json")}],
+            },
+        },
+    }
     (repo / "dvc.lock").write_text(yaml.safe_dump(lock))
     monkeypatch.chdir(tmp_path)
     assert main(["info", str(model), "--format", "json", "--no-mlflow"]) == 0

@@ -38,17 +38,20 @@ def files(tmp_path_factory):
     return root
 
 
-@pytest.mark.parametrize("name, says", [
-    ("empty.pt", "it is an empty file (0 bytes: an interrupted copy or download?)"),
-    ("hello.pt", "it is a 6-byte text file (starts with 'hello')"),
-    ("notes.pt", "it is a zip archive that is not a torch archive (holds notes.txt)"),
-    ("truncated.pt", "it is a truncated or damaged zip archive"),
-    ("damaged.pt", "it is a damaged torch archive"),
-    ("exported.pt", "it is an ONNX model"),
-    ("torchvision.pth", "it is a bare state_dict ("),
-    ("last.pt", "it is a faceattr training checkpoint"),
-    ("face.jpg", "it is a JPEG image"),
-])
+@pytest.mark.parametrize(
+    "name, says",
+    [
+        ("empty.pt", "it is an empty file (0 bytes: an interrupted copy or download?)"),
+        ("hello.pt", "it is a 6-byte text file (starts with 'hello')"),
+        ("notes.pt", "it is a zip archive that is not a torch archive (holds notes.txt)"),
+        ("truncated.pt", "it is a truncated or damaged zip archive"),
+        ("damaged.pt", "it is a damaged torch archive"),
+        ("exported.pt", "it is an ONNX model"),
+        ("torchvision.pth", "it is a bare state_dict ("),
+        ("last.pt", "it is a faceattr training checkpoint"),
+        ("face.jpg", "it is a JPEG image"),
+    ],
+)
 def test_a_wrong_model_file_says_what_it_is_and_what_was_expected(files, capsys, name, says):
     rc = main(["predict", str(files / "face.jpg"), "--model", str(files / name)])
     err = capsys.readouterr().err.strip().splitlines()
@@ -59,11 +62,13 @@ def test_a_wrong_model_file_says_what_it_is_and_what_was_expected(files, capsys,
 
 
 def test_the_hints_point_at_the_right_tool(files, capsys):
-    hints = {"exported.pt": "`faceattr predict --onnx FILE`",
-             "torchvision.pth": "set model.pretrained in params.yaml to its path",
-             "last.pt": "use models/model.pt, written when training ends",
-             "truncated.pt": "`dvc pull`",
-             "face.jpg": "images are inputs, named without --model"}
+    hints = {
+        "exported.pt": "`faceattr predict --onnx FILE`",
+        "torchvision.pth": "set model.pretrained in params.yaml to its path",
+        "last.pt": "use models/model.pt, written when training ends",
+        "truncated.pt": "`dvc pull`",
+        "face.jpg": "images are inputs, named without --model",
+    }
     for name, hint in hints.items():
         assert main(["predict", str(files / "face.jpg"), "--model", str(files / name)]) == 2
         assert hint in capsys.readouterr().err, name
@@ -73,6 +78,9 @@ def test_the_same_words_for_model_pretrained(files):
     from faceattr.errors import FaceattrError
     from faceattr.models import load_pretrained
 
-    with pytest.raises(FaceattrError, match=r"model.pretrained: .* it is a 6-byte text file .*expected a "
-                                            r"torchvision-format weights file"):
+    with pytest.raises(
+        FaceattrError,
+        match=r"model.pretrained: .* it is a 6-byte text file .*expected a "
+        r"torchvision-format weights file",
+    ):
         load_pretrained(build_model("mobilenet_v2", 3, 0.25), files / "hello.pt")

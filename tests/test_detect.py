@@ -19,8 +19,17 @@ from PIL import Image
 from helpers import small_model
 from faceattr import demo, detect, mtcnn
 from faceattr.cli import build_parser, main
-from faceattr.detect import (CELEBA_LANDMARKS, CELEBA_LEFT_EYE, CELEBA_RIGHT_EYE, BOX_CENTRE_IN_CROP, DEFAULT_DETECTOR,
-                             box_to_celeba, detect_faces, similarity_from_points, similarity_to_celeba)
+from faceattr.detect import (
+    CELEBA_LANDMARKS,
+    CELEBA_LEFT_EYE,
+    CELEBA_RIGHT_EYE,
+    BOX_CENTRE_IN_CROP,
+    DEFAULT_DETECTOR,
+    box_to_celeba,
+    detect_faces,
+    similarity_from_points,
+    similarity_to_celeba,
+)
 from faceattr.errors import FaceattrError
 from faceattr.evaluation import predict_probabilities
 from faceattr.images import decode_rgb, resize_to
@@ -54,8 +63,13 @@ def _predict(setup, *args: str) -> list[str]:
 def _within(box: list[int], place: tuple[int, int], slack: int = 5) -> bool:
     """Whether a face box lies inside the pasted face's rectangle (the face fills only part of it)."""
     x, y, w, h = box
-    return (place[0] - slack <= x and x + w <= place[0] + FACE_W + slack
-            and place[1] - slack <= y and y + h <= place[1] + FACE_H + slack and w >= FACE_W / 3)
+    return (
+        place[0] - slack <= x
+        and x + w <= place[0] + FACE_W + slack
+        and place[1] - slack <= y
+        and y + h <= place[1] + FACE_H + slack
+        and w >= FACE_W / 3
+    )
 
 
 def test_one_row_per_pasted_face_with_its_box(setup, capsys):
@@ -145,8 +159,17 @@ def test_photo_without_a_face_is_reported_and_fails_alone(setup, capsys):
 
 def test_non_image_is_a_clear_error_and_the_rest_still_run(setup, capsys):
     root = setup["root"]
-    rc = main(_predict(setup, str(root / "notes.txt"), str(root / "photo.jpg"), str(root / "empty.jpg"),
-                       "--detect", "--format", "json"))
+    rc = main(
+        _predict(
+            setup,
+            str(root / "notes.txt"),
+            str(root / "photo.jpg"),
+            str(root / "empty.jpg"),
+            "--detect",
+            "--format",
+            "json",
+        )
+    )
     captured = capsys.readouterr()
     assert rc == 0 and len(json.loads(captured.out)) == len(PLACES)
     assert "notes.txt: skipped (not a readable image" in captured.err
@@ -207,8 +230,9 @@ def test_mtcnn_is_the_default_and_the_cli_follows_it():
     assert DEFAULT_DETECTOR == "mtcnn"
     args = build_parser().parse_args(["predict", "x.jpg", "--model", "m.pt", "--detect"])
     assert args.detector is None  # the CLI passes None, and detect.DEFAULT_DETECTOR decides
-    predict = next(a for a in build_parser()._subparsers._group_actions[0].choices["predict"]._actions
-                   if a.dest == "detector")
+    predict = next(
+        a for a in build_parser()._subparsers._group_actions[0].choices["predict"]._actions if a.dest == "detector"
+    )
     assert f"default: {DEFAULT_DETECTOR}" in predict.help
 
 
@@ -266,8 +290,12 @@ def test_weights_folder_can_be_given_by_the_environment(monkeypatch, tmp_path):
 def test_similarity_from_points_recovers_a_known_similarity_exactly():
     rng = np.random.default_rng(0)
     for scale, angle, shift in [(1.0, 0.0, (0, 0)), (0.37, 1.1, (12.5, -40.0)), (2.6, -2.9, (-300.0, 7.0))]:
-        truth = np.array([[scale * math.cos(angle), -scale * math.sin(angle), shift[0]],
-                          [scale * math.sin(angle), scale * math.cos(angle), shift[1]]])
+        truth = np.array(
+            [
+                [scale * math.cos(angle), -scale * math.sin(angle), shift[0]],
+                [scale * math.sin(angle), scale * math.cos(angle), shift[1]],
+            ]
+        )
         for n in (2, 5):
             src = rng.uniform(-200, 600, (n, 2))
             dst = np.hstack([src, np.ones((n, 1))]) @ truth.T
@@ -305,8 +333,12 @@ def test_mtcnn_is_deterministic_and_safe_from_several_threads(posed):
 
     def same(a: list, b: list) -> bool:
         return len(a) == len(b) and all(
-            f.box == g.box and np.array_equal(f.landmarks, g.landmarks) and f.probability == g.probability
-            and torch.equal(f.crop, g.crop) for f, g in zip(a, b))
+            f.box == g.box
+            and np.array_equal(f.landmarks, g.landmarks)
+            and f.probability == g.probability
+            and torch.equal(f.crop, g.crop)
+            for f, g in zip(a, b)
+        )
 
     assert same(first, detect_faces(image, "mtcnn"))
     with ThreadPoolExecutor(4) as pool:

@@ -46,9 +46,12 @@ def project(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("evaluate")
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params.update(subset=40, partition={**params["partition"], "sizes": [40]},
-                  train={**params["train"], "image_size": [32, 32]},
-                  evaluate={**params["evaluate"], "tune_thresholds": True})
+    params.update(
+        subset=40,
+        partition={**params["partition"], "sizes": [40]},
+        train={**params["train"], "image_size": [32, 32]},
+        evaluate={**params["evaluate"], "tune_thresholds": True},
+    )
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
@@ -61,8 +64,11 @@ def project(tmp_path_factory):
         torch.manual_seed(0)
         model = build_model("mobilenet_v2", len(params["labels"]["attributes"]), alpha=0.25)
         (root / "models").mkdir()
-        save_model(root / "models/model.pt", model.eval(),
-                   ModelSpec("mobilenet_v2", 0.25, params["labels"]["attributes"], (32, 32)))
+        save_model(
+            root / "models/model.pt",
+            model.eval(),
+            ModelSpec("mobilenet_v2", 0.25, params["labels"]["attributes"], (32, 32)),
+        )
         yield root
 
 
@@ -97,8 +103,9 @@ def test_unavailable_device_is_a_one_line_error_and_outputs_are_kept(project, ca
     with pytest.raises(SystemExit) as exit_info:
         _evaluate(project, "mps")
     assert exit_info.value.code == 2
-    assert capsys.readouterr().err == ("error: train.device: 'mps' was asked for but MPS is not available; "
-                                       "use auto or cpu\n")
+    assert capsys.readouterr().err == (
+        "error: train.device: 'mps' was asked for but MPS is not available; use auto or cpu\n"
+    )
     assert _outputs(project) == before
 
 
@@ -115,8 +122,9 @@ def test_ieee_fp32_turns_tf32_off_on_cuda_only_and_restores_it():
         torch.backends.cudnn.allow_tf32 = saved
 
 
-@pytest.mark.parametrize("objective, tta, model_params", [("f1", True, {"head": "attention", "freeze": 2}),
-                                                   ("balanced_accuracy", False, {})])
+@pytest.mark.parametrize(
+    "objective, tta, model_params", [("f1", True, {"head": "attention", "freeze": 2}), ("balanced_accuracy", False, {})]
+)
 def test_train_stage_tunes_thresholds_on_validation_and_evaluate_uses_them(project, objective, tta, model_params):
     """evaluate.tune_thresholds: the train stage chooses each attribute's threshold on the validation split
     (predicted as evaluation predicts, mirror images included when evaluate.tta_hflip) and stores them in
@@ -138,8 +146,12 @@ def test_train_stage_tunes_thresholds_on_validation_and_evaluate_uses_them(proje
             return load_model(model_file)[0](x)
 
     def train() -> None:  # a process of its own: the stage holds the workspace's training lock while it lives
-        done = subprocess.run([sys.executable, "-m", "stages.train"], capture_output=True, text=True,
-                              env={**os.environ, "PYTHONPATH": str(REPO)})
+        done = subprocess.run(
+            [sys.executable, "-m", "stages.train"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
         assert done.returncode == 0, done.stderr[-2000:]
 
     shutil.copy("models/model.pt", "untrained.pt")

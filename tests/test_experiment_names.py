@@ -8,13 +8,16 @@ from faceattr.errors import FaceattrError
 PARAMS = {"alpha": 1.0, "subset": 3000, "seed": 42}
 
 
-@pytest.mark.parametrize("settings, name", [
-    (["alpha=0.25"], "a0p25-s3000"),
-    (["subset=1000"], "a1p0-s1000"),
-    (["alpha=0.5", "train.lr=0.001", "seed=3"], "a0p5-s3000-lr0p001-seed3"),
-    (["train.image_size=[136,112]", "model.pretrained=imagenet"], "a1p0-s3000-imagesize136x112-pretrainedimagenet"),
-    (["partition.sizes=['all']"], "a1p0-s3000-sizesall"),
-])
+@pytest.mark.parametrize(
+    "settings, name",
+    [
+        (["alpha=0.25"], "a0p25-s3000"),
+        (["subset=1000"], "a1p0-s1000"),
+        (["alpha=0.5", "train.lr=0.001", "seed=3"], "a0p5-s3000-lr0p001-seed3"),
+        (["train.image_size=[136,112]", "model.pretrained=imagenet"], "a1p0-s3000-imagesize136x112-pretrainedimagenet"),
+        (["partition.sizes=['all']"], "a1p0-s3000-sizesall"),
+    ],
+)
 def test_names_say_what_the_run_sets(settings, name):
     assert experiment.experiment_name(settings, PARAMS) == name
 

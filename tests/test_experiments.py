@@ -57,7 +57,6 @@ def test_experiment_alpha_quarter(repo):
         assert model(torch.zeros(3, 3, 32, 32)).shape == (3, 10)
 
 
-
 def test_going_back_to_the_defaults_restores_from_the_run_cache_and_make_exp_names_runs(repo):
     """After `dvc exp run -S alpha=0.25` in the workspace, `git checkout params.yaml && dvc repro` restores the
     default model, metrics and plots from DVC's run cache instead of retraining; `make exp` (faceattr.experiment)
@@ -75,12 +74,17 @@ def test_going_back_to_the_defaults_restores_from_the_run_cache_and_make_exp_nam
 
     made = run([sys.executable, "-m", "faceattr.experiment", "alpha=0.25", "--temp"], repo)
     assert "Running stage 'train'" not in made.stdout  # alpha 0.25 ran before: restored too
-    names = [r.get("name") for b in json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
-             for e in (b.get("experiments") or []) for r in e.get("revs") or []]
+    names = [
+        r.get("name")
+        for b in json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
+        for e in (b.get("experiments") or [])
+        for r in e.get("revs") or []
+    ]
     assert "a0p25-s60" in names
     table = run([sys.executable, "-m", "faceattr.show"], repo, env={"COLUMNS": "160"}).stdout
     assert "a0p25-s60" in table and "mean_balanced_accuracy" in table and "alpha" in table and "…" not in table
     assert max(len(line) for line in table.splitlines()) <= 160, table
+
 
 def test_queued_experiment_logs_to_the_same_store(repo):
     """Queued runs execute in .dvc/tmp/exps/tmp*, which is deleted afterwards: the run must still land
@@ -126,8 +130,13 @@ def test_two_cpu_processes_under_torchrun_follow_the_single_process_run(repo):
     assert "launching 2 training processes" in out.stdout + out.stderr
 
     shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
-    revs = [r for b in shown for e in (b.get("experiments") or []) for r in e.get("revs") or []
-            if r.get("name") == "two-processes"]
+    revs = [
+        r
+        for b in shown
+        for e in (b.get("experiments") or [])
+        for r in e.get("revs") or []
+        if r.get("name") == "two-processes"
+    ]
     assert len(revs) == 1
     metrics = revs[0]["data"]["metrics"]
     ddp, ddp_eval = metrics["metrics/train.json"]["data"], metrics["metrics/eval.json"]["data"]
@@ -155,8 +164,21 @@ def test_distilled_experiment_finds_its_teacher_from_a_temp_workspace(repo):
     teacher = repo / "teacher.pt"
     shutil.copy(repo / "models" / "model.pt", teacher)
     try:
-        run(["dvc", "exp", "run", "--temp", "-n", "distilled", "-S", 'train.teachers=["teacher.pt"]',
-             "-S", "train.distill_weight=0.8"], repo)
+        run(
+            [
+                "dvc",
+                "exp",
+                "run",
+                "--temp",
+                "-n",
+                "distilled",
+                "-S",
+                'train.teachers=["teacher.pt"]',
+                "-S",
+                "train.distill_weight=0.8",
+            ],
+            repo,
+        )
     finally:
         teacher_sha = hashlib.sha256(teacher.read_bytes()).hexdigest()
         teacher.unlink()
@@ -166,5 +188,9 @@ def test_distilled_experiment_finds_its_teacher_from_a_temp_workspace(repo):
     r = distilled[0]
     assert r.data.params["train.teachers"] == "['teacher.pt']" and r.data.params["train.distill_weight"] == "0.8"
     assert r.data.tags["faceattr.teachers_sha256"] == hashlib.sha256(teacher_sha.encode()).hexdigest()
-    baseline = [b for b in runs if b.data.params.get("alpha") == "1.0" and "faceattr.teachers_sha256" not in b.data.tags]
-    assert baseline and r.data.tags["faceattr.model_sha256"] not in {b.data.tags["faceattr.model_sha256"] for b in baseline}
+    baseline = [
+        b for b in runs if b.data.params.get("alpha") == "1.0" and "faceattr.teachers_sha256" not in b.data.tags
+    ]
+    assert baseline and r.data.tags["faceattr.model_sha256"] not in {
+        b.data.tags["faceattr.model_sha256"] for b in baseline
+    }

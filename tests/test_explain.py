@@ -97,7 +97,7 @@ def test_a_batch_gives_the_same_maps_as_one_image_at_a_time():
     model, spec = _model("mobilenet_v2")
     images = _images(4, seed=2)
     batch = grad_cam(model, spec, images, "Smiling").heat
-    single = np.concatenate([grad_cam(model, spec, images[k:k + 1], "Smiling").heat for k in range(4)])
+    single = np.concatenate([grad_cam(model, spec, images[k : k + 1], "Smiling").heat for k in range(4)])
     np.testing.assert_allclose(batch, single, atol=1e-5)
 
 
@@ -139,8 +139,11 @@ def test_heat_share_in_a_box_counts_the_heat_where_the_box_is():
 
 
 def test_examples_are_the_most_confident_of_each_kind():
-    outcomes = Outcomes(probability=np.array([0.9, 0.6, 0.95, 0.2, 0.1, 0.7, 0.4]),
-                        predicted=np.array([1, 1, 1, 0, 0, 1, 0]), true=np.array([1, 1, 0, 1, 1, 0, 0]))
+    outcomes = Outcomes(
+        probability=np.array([0.9, 0.6, 0.95, 0.2, 0.1, 0.7, 0.4]),
+        predicted=np.array([1, 1, 1, 0, 0, 1, 0]),
+        true=np.array([1, 1, 0, 1, 1, 0, 0]),
+    )
     tp, fp, fn = pick_examples(outcomes, per_row=2)
     assert tp.tolist() == [0, 1] and fp.tolist() == [2, 5] and fn.tolist() == [4, 3]
 
@@ -168,13 +171,32 @@ def model_file(tmp_path_factory):
 
 def test_explain_command_writes_one_titled_png_per_image_and_attribute(model_file, capsys):
     out = model_file / "out"
-    code = main(["explain", str(model_file / "face0.png"), str(model_file / "face1.png"), "--model",
-                 str(model_file / "model.pt"), "--attribute", "Eyeglasses", "Smiling", "--out", str(out),
-                 "--feature-maps", "features.3"])
+    code = main(
+        [
+            "explain",
+            str(model_file / "face0.png"),
+            str(model_file / "face1.png"),
+            "--model",
+            str(model_file / "model.pt"),
+            "--attribute",
+            "Eyeglasses",
+            "Smiling",
+            "--out",
+            str(out),
+            "--feature-maps",
+            "features.3",
+        ]
+    )
     assert code == 0
     written = sorted(p.name for p in out.iterdir())
-    assert written == ["face0_Eyeglasses.png", "face0_Smiling.png", "face0_features_features.3.png",
-                       "face1_Eyeglasses.png", "face1_Smiling.png", "face1_features_features.3.png"]
+    assert written == [
+        "face0_Eyeglasses.png",
+        "face0_Smiling.png",
+        "face0_features_features.3.png",
+        "face1_Eyeglasses.png",
+        "face1_Smiling.png",
+        "face1_features_features.3.png",
+    ]
     assert capsys.readouterr().out.count(".png") == 6
     with Image.open(out / "face0_Eyeglasses.png") as png:
         assert png.format == "PNG" and png.size[0] > png.size[1] > 150  # two panels side by side
@@ -182,14 +204,54 @@ def test_explain_command_writes_one_titled_png_per_image_and_attribute(model_fil
 
 def test_explain_against_names_its_files_and_bad_requests_are_one_line_errors(model_file, capsys):
     out = model_file / "against"
-    assert main(["explain", str(model_file / "face0.png"), "--model", str(model_file / "model.pt"), "--attribute",
-                 "Smiling", "--against", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "explain",
+                str(model_file / "face0.png"),
+                "--model",
+                str(model_file / "model.pt"),
+                "--attribute",
+                "Smiling",
+                "--against",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert [p.name for p in out.iterdir()] == ["face0_Smiling_against.png"]
-    assert main(["explain", str(model_file / "face0.png"), "--model", str(model_file / "model.pt"), "--attribute",
-                 "Bald", "--out", str(out)]) == 2
+    assert (
+        main(
+            [
+                "explain",
+                str(model_file / "face0.png"),
+                "--model",
+                str(model_file / "model.pt"),
+                "--attribute",
+                "Bald",
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
     assert "attribute 'Bald' is not one of the model's" in capsys.readouterr().err
-    assert main(["explain", str(model_file / "face0.png"), "--model", str(model_file / "model.pt"),
-                 "--feature-maps", "layer9", "--out", str(out)]) == 2
+    assert (
+        main(
+            [
+                "explain",
+                str(model_file / "face0.png"),
+                "--model",
+                str(model_file / "model.pt"),
+                "--feature-maps",
+                "layer9",
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
     assert "layer 'layer9' is not one of mobilenet_v2's blocks" in capsys.readouterr().err
 
 

@@ -36,8 +36,11 @@ def trained(tmp_path_factory):
 
 def _glasses_boxes(repo) -> dict[str, tuple[float, ...]]:
     with open(repo / "data/raw/synthetic/attribute_boxes.csv", newline="") as f:
-        return {r["image_id"]: tuple(float(r[k]) for k in ("x0", "y0", "x1", "y1"))
-                for r in csv.DictReader(f) if r["attribute"] == "Eyeglasses"}
+        return {
+            r["image_id"]: tuple(float(r[k]) for k in ("x0", "y0", "x1", "y1"))
+            for r in csv.DictReader(f)
+            if r["attribute"] == "Eyeglasses"
+        }
 
 
 def test_eyeglasses_heat_lies_on_the_drawn_glasses_far_more_often_than_chance(trained):
@@ -57,8 +60,9 @@ def test_eyeglasses_heat_lies_on_the_drawn_glasses_far_more_often_than_chance(tr
 
     photos = [decode_rgb((trained / "data/interim/img_align_celeba" / i).read_bytes()) for i in positives]
     full_h, full_w = photos[0].shape[1:]
-    heat = grad_cam(model, spec, torch.stack([resize_to(p, spec.image_size) for p in photos]), "Eyeglasses",
-                    layer=layer).heat
+    heat = grad_cam(
+        model, spec, torch.stack([resize_to(p, spec.image_size) for p in photos]), "Eyeglasses", layer=layer
+    ).heat
     h, w = heat.shape[1:]
     # Each heat cell's centre in the photo's pixels: inside the box or not.
     ys, xs = (np.arange(h) + 0.5) * full_h / h, (np.arange(w) + 0.5) * full_w / w
@@ -71,11 +75,13 @@ def test_eyeglasses_heat_lies_on_the_drawn_glasses_far_more_often_than_chance(tr
         shares.append(cam[inside].sum() / max(cam.sum(), 1e-12))
         areas.append((x1 - x0) * (y1 - y0) / (full_h * full_w))
     pointing, share, chance = np.mean(hits), np.mean(shares), np.mean(areas)
-    print(f"Eyeglasses at {layer}, {len(positives)} positive test images: peak inside the glasses box "
-          f"{pointing:.0%}, mean heat share inside {share:.3f}, chance (box area) {chance:.3f}")
+    print(
+        f"Eyeglasses at {layer}, {len(positives)} positive test images: peak inside the glasses box "
+        f"{pointing:.0%}, mean heat share inside {share:.3f}, chance (box area) {chance:.3f}"
+    )
 
-    assert pointing >= 0.4 and pointing >= 4 * chance        # the hottest point is on the glasses
-    assert share >= 2.5 * chance                              # and the heat gathers there
+    assert pointing >= 0.4 and pointing >= 4 * chance  # the hottest point is on the glasses
+    assert share >= 2.5 * chance  # and the heat gathers there
     # The stage's figures (pixel-cache inputs, its own box arithmetic) say the same.
     assert stage["pointing"] == pytest.approx(pointing, abs=0.1)
     assert stage["mean_heat_in_box"] == pytest.approx(share, abs=0.05)

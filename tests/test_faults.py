@@ -31,13 +31,18 @@ def reference_lock(repo) -> str:
 
 def kill_repro_when(clone: Path, ready, timeout: float = 300) -> str:
     """Start `dvc repro`, SIGKILL its whole process group once ready(clone, output) is true."""
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
-           "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "DVC_NO_ANALYTICS": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
     env.pop("MLFLOW_TRACKING_URI", None)
     log = clone / "repro.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen(["dvc", "repro"], cwd=clone, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            ["dvc", "repro"], cwd=clone, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline:
@@ -101,8 +106,12 @@ def mlflow_runs(clone: Path) -> list:
 
 
 def snapshot(repo: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(repo)): p.read_bytes() for top in ("data", "models", "metrics", "plots")
-            for p in sorted((repo / top).rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(repo)): p.read_bytes()
+        for top in ("data", "models", "metrics", "plots")
+        for p in sorted((repo / top).rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.mark.e2e  # dvc exp run, on the session `repo`
@@ -128,7 +137,9 @@ def test_full_disk_fails_clearly_and_leaves_nothing_half_written(tmp_path, monke
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     generate_dataset(tmp_path / "data/raw/synthetic", count=12, seed=1, workers=1)
-    report = extract_images(tmp_path / "data/raw/synthetic/img_align_celeba.zip", tmp_path / "data/interim/img_align_celeba", 2**30)
+    report = extract_images(
+        tmp_path / "data/raw/synthetic/img_align_celeba.zip", tmp_path / "data/interim/img_align_celeba", 2**30
+    )
     (tmp_path / "data/interim/unzip_report.json").write_text(json.dumps(report))
     clean_labels.main()
     before = (tmp_path / "data/processed/labels.csv").read_bytes()

@@ -33,6 +33,7 @@ def config(**overrides) -> TrainConfig:
 
 # --- heads -------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("arch", ["mobilenet_v2", "resnet18", "densenet121", "mobilenet_v3_small"])
 @pytest.mark.parametrize("head", HEADS)
 def test_every_head_gives_one_logit_per_attribute_and_gradients_reach_the_first_layer(arch, head):
@@ -64,8 +65,15 @@ def test_a_model_file_remembers_its_head(tmp_path, head):
 
 
 def test_an_old_model_file_without_head_or_thresholds_loads_as_linear():
-    raw = {"arch": "mobilenet_v2", "alpha": 0.25, "attributes": ATTRS, "image_size": [32, 32],
-           "mean": [0.5] * 3, "std": [0.2] * 3, "extra": {}}
+    raw = {
+        "arch": "mobilenet_v2",
+        "alpha": 0.25,
+        "attributes": ATTRS,
+        "image_size": [32, 32],
+        "mean": [0.5] * 3,
+        "std": [0.2] * 3,
+        "extra": {},
+    }
     spec = ModelSpec.from_dict(raw)
     assert spec.head == "linear" and spec.thresholds is None and spec.decision_thresholds() == [0.5] * 3
     assert spec.decision_thresholds(0.7) == [0.7] * 3
@@ -80,8 +88,11 @@ def test_onnx_export_of_each_head_matches_pytorch(tmp_path, head):
     from faceattr.onnx_export import MAX_ABS_DIFF, OnnxPredictor, export_onnx
 
     torch.manual_seed(0)
-    save_model(tmp_path / "m.pt", build_model("mobilenet_v2", 3, 0.25, head).eval(),
-               ModelSpec("mobilenet_v2", 0.25, ATTRS, (32, 32), head=head, thresholds=[0.2, 0.4, 0.6]))
+    save_model(
+        tmp_path / "m.pt",
+        build_model("mobilenet_v2", 3, 0.25, head).eval(),
+        ModelSpec("mobilenet_v2", 0.25, ATTRS, (32, 32), head=head, thresholds=[0.2, 0.4, 0.6]),
+    )
     diff = export_onnx(tmp_path / "m.pt", tmp_path / "m.onnx")
     assert diff <= MAX_ABS_DIFF
     predictor = OnnxPredictor(tmp_path / "m.onnx")
@@ -110,14 +121,14 @@ def test_new_backbones_build_and_their_blocks_are_named(arch):
 
 # --- freezing and the backbone's learning rate ---------------------------------------------------------------
 
+
 def test_freeze_values():
     assert parse_freeze("none") is None and parse_freeze("backbone") == 0 and parse_freeze(3) == 3
     with pytest.raises(FaceattrError, match="model.freeze = 'head' .*none, backbone"):
         validate(with_value("model.freeze", "head"))
 
 
-@pytest.mark.parametrize("arch, head", [("mobilenet_v2", "linear"), ("resnet18", "attention"),
-                                        ("densenet121", "mlp")])
+@pytest.mark.parametrize("arch, head", [("mobilenet_v2", "linear"), ("resnet18", "attention"), ("densenet121", "mlp")])
 def test_freeze_n_trains_exactly_the_last_n_blocks_and_the_head(arch, head):
     model = build_model(arch, 3, 0.25 if arch == "mobilenet_v2" else 1.0, head)
     net = backbone_of(model)
@@ -141,8 +152,10 @@ def test_frozen_backbone_keeps_its_weights_and_batchnorm_statistics(tmp_path):
     backbone = [k for k in before if not k.startswith("classifier.")]
     changed = [k for k in backbone if not torch.equal(before[k], after[k])]
     assert not changed, changed[:3]  # weights and running statistics alike
-    assert not torch.equal(after["classifier.1.0.weight"], build_model("mobilenet_v2", 3, 0.25, "mlp")
-                           .state_dict()["classifier.1.0.weight"])
+    assert not torch.equal(
+        after["classifier.1.0.weight"],
+        build_model("mobilenet_v2", 3, 0.25, "mlp").state_dict()["classifier.1.0.weight"],
+    )
 
 
 def test_recalibration_leaves_frozen_batchnorm_alone():
@@ -154,8 +167,9 @@ def test_recalibration_leaves_frozen_batchnorm_alone():
     frozen_bn, live_bn = model.features[1].conv[2], model.features[18][1]
     frozen_stats, live_stats = frozen_bn.running_mean.clone(), live_bn.running_mean.clone()
     spec = ModelSpec("mobilenet_v2", 0.25, ATTRS, (32, 32))
-    recalibrate_batchnorm(model, as_images(tiny_data(16, 0).images), spec, torch.device("cpu"), False,
-                          torch.contiguous_format)
+    recalibrate_batchnorm(
+        model, as_images(tiny_data(16, 0).images), spec, torch.device("cpu"), False, torch.contiguous_format
+    )
     assert torch.equal(frozen_bn.running_mean, frozen_stats)
     assert not torch.equal(live_bn.running_mean, live_stats)
 
@@ -185,8 +199,9 @@ def test_distillation_from_a_teacher_with_another_head(tmp_path):
     train, val = tiny_data(24, 0), tiny_data(8, 1)
     teacher = fit(config(head="attention"), ATTRS, train, val, tmp_path / "t")
     save_model(tmp_path / "teacher.pt", teacher.model, teacher.spec)
-    student = fit(config(head="mlp", freeze=1, teachers=(str(tmp_path / "teacher.pt"),)), ATTRS, train, val,
-                  tmp_path / "s")
+    student = fit(
+        config(head="mlp", freeze=1, teachers=(str(tmp_path / "teacher.pt"),)), ATTRS, train, val, tmp_path / "s"
+    )
     plain = fit(config(head="mlp", freeze=1), ATTRS, train, val, tmp_path / "p")
     assert student.teachers_sha256 and student.history != plain.history
 
@@ -205,21 +220,27 @@ if distributed.world().is_main:
 
 
 @pytest.mark.e2e  # two training processes (DDP), as torchrun would start them
-@pytest.mark.parametrize("options, exact", [
-    ({"arch": "resnet18", "alpha": 1.0, "head": "linear", "freeze": 0, "epochs": 2, "augment": {}}, True),
-    ({"head": "attention", "freeze": 2, "ema_decay": 0.9, "epochs": 2}, False),
-])
+@pytest.mark.parametrize(
+    "options, exact",
+    [
+        ({"arch": "resnet18", "alpha": 1.0, "head": "linear", "freeze": 0, "epochs": 2, "augment": {}}, True),
+        ({"head": "attention", "freeze": 2, "ema_decay": 0.9, "epochs": 2}, False),
+    ],
+)
 def test_two_processes_train_every_head_and_freezing(tmp_path, options, exact):
     """Under DDP (two CPU processes) heads and freezing work. With ResNet18's frozen backbone (BatchNorm in
     eval mode) and its linear head (no dropout), nothing depends on the per-process batch: the averaged
     gradients equal the single process's, so the weights match up to float rounding."""
     (tmp_path / "ddp_worker.py").write_text(DDP_WORKER.format(tests=str(Path(__file__).parent)))
     single = fit(config(**options), ATTRS, tiny_data(32, 0), tiny_data(8, 1), tmp_path / "one")
-    code = ("import sys; from faceattr.distributed import launch; "
-            f"sys.argv[1:] = []; sys.exit(launch(2, 'ddp_worker', {[json.dumps(options), str(tmp_path / 'ck'), str(tmp_path / 'w.pt')]!r}))")
+    code = (
+        "import sys; from faceattr.distributed import launch; "
+        f"sys.argv[1:] = []; sys.exit(launch(2, 'ddp_worker', {[json.dumps(options), str(tmp_path / 'ck'), str(tmp_path / 'w.pt')]!r}))"
+    )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)]), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     ddp = torch.load(tmp_path / "w.pt")
     assert set(ddp) == set(single.model.state_dict())
@@ -229,6 +250,7 @@ def test_two_processes_train_every_head_and_freezing(tmp_path, options, exact):
 
 
 # --- ImageNet weights offline --------------------------------------------------------------------------------
+
 
 def test_imagenet_weights_resolve_offline_and_are_torchvisions_file():
     path = pretrained.resolve("imagenet", "mobilenet_v2", 1.0)

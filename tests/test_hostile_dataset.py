@@ -23,9 +23,13 @@ import yaml
 from faceattr.synth import generate_dataset
 from helpers import DEFAULT_PARAMS, TINY, jpeg_bytes, make_clone, merge, run, write_zip
 
-HOSTILE = merge(TINY, {"data": {"dir": "data/raw/hostile", "images": "img_align_celeba.zip",
-                                "attributes": "list_attr_celeba.txt"},
-                       "unzip": {"max_uncompressed_mb": 2}})
+HOSTILE = merge(
+    TINY,
+    {
+        "data": {"dir": "data/raw/hostile", "images": "img_align_celeba.zip", "attributes": "list_attr_celeba.txt"},
+        "unzip": {"max_uncompressed_mb": 2},
+    },
+)
 
 
 def rezip(source: Path, dest: Path, extra: dict[str, bytes]) -> None:
@@ -36,10 +40,14 @@ def rezip(source: Path, dest: Path, extra: dict[str, bytes]) -> None:
             out.writestr(name, data)
 
 
-@pytest.mark.parametrize("unzip, extra, message", [
-    ({"max_uncompressed_mb": 2}, {"img_align_celeba/padding.bin": b"\0" * (3 * 2**20)}, "exceeds the cap"),
-    ({"on_bad_image": "fail"}, {"img_align_celeba/000009.jpg": jpeg_bytes(9)[:150]}, "000009.jpg"),
-], ids=["max_uncompressed_mb", "on_bad_image"])
+@pytest.mark.parametrize(
+    "unzip, extra, message",
+    [
+        ({"max_uncompressed_mb": 2}, {"img_align_celeba/padding.bin": b"\0" * (3 * 2**20)}, "exceeds the cap"),
+        ({"on_bad_image": "fail"}, {"img_align_celeba/000009.jpg": jpeg_bytes(9)[:150]}, "000009.jpg"),
+    ],
+    ids=["max_uncompressed_mb", "on_bad_image"],
+)
 def test_the_unzip_stage_takes_its_limits_from_params(tmp_path, monkeypatch, capsys, unzip, extra, message):
     """The unzip stage applies params.yaml's unzip.* (here tighter than the defaults, which let the same
     archive through): it stops with a one-line error and extracts nothing."""
@@ -53,8 +61,10 @@ def test_the_unzip_stage_takes_its_limits_from_params(tmp_path, monkeypatch, cap
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data/raw/hostile").mkdir(parents=True)
-    write_zip(tmp_path / "data/raw/hostile/img_align_celeba.zip",
-              {**{f"img_align_celeba/{i:06d}.jpg": jpeg_bytes(i) for i in range(1, 4)}, **extra})
+    write_zip(
+        tmp_path / "data/raw/hostile/img_align_celeba.zip",
+        {**{f"img_align_celeba/{i:06d}.jpg": jpeg_bytes(i) for i in range(1, 4)}, **extra},
+    )
     unzip_with(DEFAULT_PARAMS["unzip"])
     assert len(list((tmp_path / "data/interim/img_align_celeba").iterdir())) == 3
     shutil.rmtree(tmp_path / "data/interim")
@@ -86,21 +96,25 @@ def test_hostile_dataset_end_to_end(tmp_path):
     assert not list((clone / "data").rglob("evil.jpg")) and not list(tmp_path.rglob("evil.jpg"))
 
     # Bad images inside an otherwise good archive are reported and left out.
-    rezip(good_zip, raw / "img_align_celeba.zip", {
-        "img_align_celeba/000081.jpg": jpeg_bytes(81)[:150],           # truncated
-        "img_align_celeba/000082.jpg": b"",                             # zero bytes
-        "img_align_celeba/000083.jpg": jpeg_bytes(83, fmt="PNG"),       # a PNG named .jpg
-        "img_align_celeba/notes.txt": b"not an image",
-    })
+    rezip(
+        good_zip,
+        raw / "img_align_celeba.zip",
+        {
+            "img_align_celeba/000081.jpg": jpeg_bytes(81)[:150],  # truncated
+            "img_align_celeba/000082.jpg": b"",  # zero bytes
+            "img_align_celeba/000083.jpg": jpeg_bytes(83, fmt="PNG"),  # a PNG named .jpg
+            "img_align_celeba/notes.txt": b"not an image",
+        },
+    )
     # A label file with a BOM, CRLF line ends, tabs, short rows, a bad value and a wrong count line.
     lines = (tmp_path / "good/list_attr_celeba.txt").read_text().splitlines()
     header, rows = lines[1], lines[2:]
     rows = [r.replace("  ", "\t") for r in rows]
-    rows[3] = rows[3].rsplit(None, 2)[0]                                  # short row (line 6)
-    rows[10] = rows[10].rsplit(None, 1)[0]                                # short row (line 13)
-    rows[20] = rows[20][:-2] + " 7"                                       # bad value (line 23)
-    rows += [f"{n:06d}.jpg" + " -1" * 40 for n in (81, 82, 83)]           # rows of the bad images
-    rows += ["000090.jpg" + " 1" * 40]                                    # a row whose image is missing
+    rows[3] = rows[3].rsplit(None, 2)[0]  # short row (line 6)
+    rows[10] = rows[10].rsplit(None, 1)[0]  # short row (line 13)
+    rows[20] = rows[20][:-2] + " 7"  # bad value (line 23)
+    rows += [f"{n:06d}.jpg" + " -1" * 40 for n in (81, 82, 83)]  # rows of the bad images
+    rows += ["000090.jpg" + " 1" * 40]  # a row whose image is missing
     text = "\r\n".join(["999", header, *rows]) + "\r\n"
     (raw / "list_attr_celeba.txt").write_bytes(b"\xef\xbb\xbf" + text.encode())
 

@@ -11,11 +11,12 @@ def test_random_erasing_blanks_one_box_per_chosen_image_and_nothing_else():
     batch = torch.randint(10, 250, (200, 3, 48, 40), generator=torch.Generator().manual_seed(1)).to(torch.uint8)
     draw = draw_augment(200, torch.Generator().manual_seed(0), hflip=False, brightness=0.2, erase=0.5)
     out = augment_batch(batch, draw, MEAN, STD)
-    plain = augment_batch(batch, draw_augment(200, torch.Generator().manual_seed(0), hflip=False, brightness=0.2),
-                          MEAN, STD)
-    zero = (out == 0).all(1)                                  # N×H×W: erased pixels (0 = the mean)
+    plain = augment_batch(
+        batch, draw_augment(200, torch.Generator().manual_seed(0), hflip=False, brightness=0.2), MEAN, STD
+    )
+    zero = (out == 0).all(1)  # N×H×W: erased pixels (0 = the mean)
     erased = zero.flatten(1).any(1)
-    assert 60 < int(erased.sum()) < 140                       # about half the images, drawn per image
+    assert 60 < int(erased.sum()) < 140  # about half the images, drawn per image
     for i in range(200):
         if not erased[i]:
             assert torch.equal(out[i], plain[i])

@@ -28,8 +28,12 @@ def test_kaggle_csv_and_filename_header_formats(tmp_path):
     csv = tmp_path / "list_attr_celeba.csv"
     csv.write_text("image_id," + ",".join(NAMES) + "\n" + "\n".join(f"{i}," + ",".join(map(str, v)) for i, v in ROWS))
     seed = tmp_path / "list_attr.txt"
-    seed.write_text("Filename " + " ".join(NAMES) + "\n" + "\n".join(
-        f"{i} " + " ".join(str(int(x > 0)) for x in v) for i, v in ROWS))
+    seed.write_text(
+        "Filename "
+        + " ".join(NAMES)
+        + "\n"
+        + "\n".join(f"{i} " + " ".join(str(int(x > 0)) for x in v) for i, v in ROWS)
+    )
     a, ra = clean_labels(csv, "all", IMAGES)
     b, rb = clean_labels(seed, "all", IMAGES)
     assert ra["format"] == "kaggle_csv" and rb["format"] == "filename_header"

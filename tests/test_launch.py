@@ -84,8 +84,13 @@ def test_a_second_trainer_in_the_workspace_refuses_to_start(tmp_path):
     (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
     held = lock_checkpoints(tmp_path / "models" / "checkpoints")  # a trainer already running here
     try:
-        proc = subprocess.run([sys.executable, "-m", "stages.train"], cwd=tmp_path, capture_output=True, text=True,
-                              env={**os.environ, "PYTHONPATH": str(REPO)})
+        proc = subprocess.run(
+            [sys.executable, "-m", "stages.train"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
         assert proc.returncode == 2
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and f"another training is running in this workspace (pid {os.getpid()})" in lines[0]

@@ -2,8 +2,13 @@ import numpy as np
 import pytest
 
 from faceattr.errors import FaceattrError
-from faceattr.metrics import (attribute_metrics, evaluate_predictions, majority_labels, tune_thresholds,
-                              tune_thresholds_bruteforce)
+from faceattr.metrics import (
+    attribute_metrics,
+    evaluate_predictions,
+    majority_labels,
+    tune_thresholds,
+    tune_thresholds_bruteforce,
+)
 
 
 def test_attribute_metrics_against_hand_computed_values():
@@ -56,8 +61,10 @@ def test_accuracy_and_balanced_accuracy_objectives_choose_differently():
     assert attribute_metrics(y[:, 0], p[:, 0], t_acc, 0)["accuracy"] == 0.9
     assert t_acc == 0.7
     assert 0.35 < t_bal <= 0.37
-    assert attribute_metrics(y[:, 0], p[:, 0], t_bal, 0)["balanced_accuracy"] > \
-        attribute_metrics(y[:, 0], p[:, 0], t_acc, 0)["balanced_accuracy"]
+    assert (
+        attribute_metrics(y[:, 0], p[:, 0], t_bal, 0)["balanced_accuracy"]
+        > attribute_metrics(y[:, 0], p[:, 0], t_acc, 0)["balanced_accuracy"]
+    )
 
 
 def _random_case(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

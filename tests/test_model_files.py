@@ -34,8 +34,13 @@ def model_payload(**spec_changes) -> dict:
 
 
 def faceattr_cli(*args: str, cwd: pathlib.Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "faceattr.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    return subprocess.run(
+        [sys.executable, "-m", "faceattr.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )
 
 
 @pytest.fixture
@@ -83,15 +88,18 @@ def test_pretrained_and_teacher_files_that_would_run_code_are_refused(tmp_path):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"spec": "mobilenet_v2"}, "expected a mapping, got str"),
-    ({"spec_drop": "attributes"}, "missing attributes"),
-    ({"spec_changes": {"attributes": ATTRS + ["A10"]}}, "the weights do not fit its spec"),
-    ({"spec_changes": {"image_size": [20000, 20000]}}, r"image_size must be \[height, width\]"),
-    ({"spec_changes": {"arch": "os.system"}}, "arch 'os.system' is not one of"),
-    ({"spec_changes": {"alpha": float("nan")}}, "alpha must be a number"),
-    ({"state_dict": None}, "holds no state_dict"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"spec": "mobilenet_v2"}, "expected a mapping, got str"),
+        ({"spec_drop": "attributes"}, "missing attributes"),
+        ({"spec_changes": {"attributes": ATTRS + ["A10"]}}, "the weights do not fit its spec"),
+        ({"spec_changes": {"image_size": [20000, 20000]}}, r"image_size must be \[height, width\]"),
+        ({"spec_changes": {"arch": "os.system"}}, "arch 'os.system' is not one of"),
+        ({"spec_changes": {"alpha": float("nan")}}, "alpha must be a number"),
+        ({"state_dict": None}, "holds no state_dict"),
+    ],
+)
 def test_a_model_file_with_a_bad_spec_is_one_line(tmp_path, photo, change, message):
     payload = model_payload(**change.get("spec_changes", {}))
     if "spec" in change:

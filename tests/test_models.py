@@ -45,8 +45,18 @@ def test_training_starts_from_pretrained(tmp_path):
     torch.save(start.state_dict(), tmp_path / "w.pth")
     images = torch.randint(0, 255, (8, 3, 32, 32), dtype=torch.uint8)
     data = Split(images, (torch.rand(8, 2) > 0.5).float())
-    cfg = TrainConfig(alpha=0.25, image_size=(32, 32), epochs=1, batch_size=4, lr=1e-9, warmup_epochs=0,
-                      threads=1, precision="fp32", augment={}, pretrained=str(tmp_path / "w.pth"))
+    cfg = TrainConfig(
+        alpha=0.25,
+        image_size=(32, 32),
+        epochs=1,
+        batch_size=4,
+        lr=1e-9,
+        warmup_epochs=0,
+        threads=1,
+        precision="fp32",
+        augment={},
+        pretrained=str(tmp_path / "w.pth"),
+    )
     result = fit(cfg, ["a", "b"], data, data, tmp_path / "ck")
     # with a vanishing learning rate the first conv stays at the pretrained values
     assert torch.allclose(result.model.features[0][0].weight, start.features[0][0].weight, atol=1e-6)

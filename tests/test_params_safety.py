@@ -46,11 +46,17 @@ def test_check_params_refuses_an_overflowing_seed(tmp_path):
     text = (REPO / "params.yaml").read_text().replace("\nseed: 42\n", "\nseed: 18446744073709551616\n")
     assert "18446744073709551616" in text
     (tmp_path / "params.yaml").write_text(text)
-    proc = subprocess.run([sys.executable, "-m", "stages.check_params"], cwd=tmp_path, capture_output=True, text=True,
-                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "stages.check_params"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        "error: params.yaml: seed = 18446744073709551616 is not allowed; expected a whole number ≥ 0 and ≤ 4294967295"]
+        "error: params.yaml: seed = 18446744073709551616 is not allowed; expected a whole number ≥ 0 and ≤ 4294967295"
+    ]
 
 
 def billion_laughs(levels: int = 9) -> str:
@@ -65,12 +71,19 @@ def test_a_yaml_bomb_is_refused_before_anything_walks_it(tmp_path):
     """check_params on a "billion laughs" params.yaml: one line naming the file and the line, exit 2.
     The timeout only guards the suite (before the fix this ran for minutes at 1.5 GB); it asserts no speed."""
     (tmp_path / "params.yaml").write_text(billion_laughs())  # ~1e10 values once expanded, in under 1 KB
-    proc = subprocess.run([sys.executable, "-m", "stages.check_params"], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=120, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "stages.check_params"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert proc.stderr.strip().splitlines() == [
         "error: params.yaml:5: its anchors and aliases expand to more than 100,000 values (a YAML bomb?); refused. "
-        "Write the values out instead of aliasing them"]  # line 5: a4, the first value past the limit
+        "Write the values out instead of aliasing them"
+    ]  # line 5: a4, the first value past the limit
     assert not (tmp_path / "data").exists()  # nothing written
     with pytest.raises(FaceattrError, match="YAML bomb"):
         load_params(tmp_path / "params.yaml")
@@ -100,10 +113,13 @@ def test_a_whole_number_past_float_range_is_one_line_naming_the_key(key):
     assert key in message and "\n" not in message and len(message) < 400, message
 
 
-@pytest.mark.parametrize("number, shown", [
-    ("0x" + "f" * 5000, "<a whole number of about 6021 digits>"),  # hex: YAML reads it, repr() cannot print it
-    ("1" * 5000, "Exceeds the limit (4300 digits) for integer string conversion"),  # decimal: YAML cannot read it
-])
+@pytest.mark.parametrize(
+    "number, shown",
+    [
+        ("0x" + "f" * 5000, "<a whole number of about 6021 digits>"),  # hex: YAML reads it, repr() cannot print it
+        ("1" * 5000, "Exceeds the limit (4300 digits) for integer string conversion"),  # decimal: YAML cannot read it
+    ],
+)
 def test_a_number_too_long_for_python_to_print_is_a_one_line_error(tmp_path, number, shown):
     path = tmp_path / "params.yaml"
     path.write_text((REPO / "params.yaml").read_text().replace("\nseed: 42\n", f"\nseed: {number}\n"))
@@ -121,10 +137,13 @@ def test_deep_nesting_is_a_one_line_error(tmp_path):
         load_params(path)
 
 
-@pytest.mark.parametrize("content, shown", [
-    (b"seed: 42\nalpha: \xff\n", "params.yaml: not UTF-8 text (invalid start byte at byte 16)"),
-    (b"seed: 2024-13-01\n", "params.yaml: invalid YAML: month must be in 1..12"),  # YAML reads it as a date
-])
+@pytest.mark.parametrize(
+    "content, shown",
+    [
+        (b"seed: 42\nalpha: \xff\n", "params.yaml: not UTF-8 text (invalid start byte at byte 16)"),
+        (b"seed: 2024-13-01\n", "params.yaml: invalid YAML: month must be in 1..12"),  # YAML reads it as a date
+    ],
+)
 def test_undecodable_text_is_a_one_line_error(tmp_path, content, shown):
     path = tmp_path / "params.yaml"
     path.write_bytes(content)

@@ -17,14 +17,27 @@ pytestmark = pytest.mark.e2e  # every test uses the session `repo` (dvc repro) a
 
 
 def test_repro_writes_every_output(repo):
-    for rel in ["data/raw/synthetic/img_align_celeba.zip", "data/interim/unzip_report.json",
-                "data/processed/labels.csv", "data/processed/partitions/list_partition_30.txt",
-                "data/processed/partitions/list_partition_60.txt", "models/model.pt", "metrics/train.json",
-                "metrics/eval.json", "plots/train_history.csv", "plots/predictions.csv",
-                "plots/training_curves.png", "plots/per_attribute_accuracy.png", "plots/roc_curves.png",
-                "plots/label_distribution.png", "plots/synthetic_samples.png", "metrics/explain.json",
-                "plots/per_attribute.json", "plots/heat_in_box.json",
-                "data/raw/synthetic/attribute_boxes.csv"]:
+    for rel in [
+        "data/raw/synthetic/img_align_celeba.zip",
+        "data/interim/unzip_report.json",
+        "data/processed/labels.csv",
+        "data/processed/partitions/list_partition_30.txt",
+        "data/processed/partitions/list_partition_60.txt",
+        "models/model.pt",
+        "metrics/train.json",
+        "metrics/eval.json",
+        "plots/train_history.csv",
+        "plots/predictions.csv",
+        "plots/training_curves.png",
+        "plots/per_attribute_accuracy.png",
+        "plots/roc_curves.png",
+        "plots/label_distribution.png",
+        "plots/synthetic_samples.png",
+        "metrics/explain.json",
+        "plots/per_attribute.json",
+        "plots/heat_in_box.json",
+        "data/raw/synthetic/attribute_boxes.csv",
+    ]:
         assert (repo / rel).is_file(), rel
     trained = yaml.safe_load((repo / "params.yaml").read_text())["labels"]["attributes"]
     assert sorted(p.name for p in (repo / "plots/explain").iterdir()) == sorted(f"{a}.png" for a in trained)
@@ -33,8 +46,13 @@ def test_repro_writes_every_output(repo):
     assert report["rows_kept"] == 400 and report["rows_malformed"] == 0
     metrics = json.loads((repo / "metrics/eval.json").read_text())
     # DVC's metrics hold the headline figures only; the per-attribute table is a plots output
-    assert sorted(metrics) == ["baseline_mean_accuracy", "mean_accuracy", "mean_balanced_accuracy", "mean_f1",
-                               "mean_roc_auc"]
+    assert sorted(metrics) == [
+        "baseline_mean_accuracy",
+        "mean_accuracy",
+        "mean_balanced_accuracy",
+        "mean_f1",
+        "mean_roc_auc",
+    ]
     assert sorted(json.loads((repo / "metrics/train.json").read_text())) == ["best_epoch", "best_val_loss"]
     shown = run(["dvc", "metrics", "show"], repo, env={"COLUMNS": "160"}).stdout
     assert max(len(line.rstrip()) for line in shown.splitlines()) <= 160, shown
@@ -78,10 +96,12 @@ def test_evaluation_is_what_the_saved_predictions_and_the_clean_labels_give(repo
         fn, tn = sum(yi for yi in y) - tp, sum(not yi for yi in y) - fp
         n, positives = len(y), tp + fn
         majority = int(2 * sum(labels[i][a] for i in train_ids) > len(train_ids))  # ties go to 0
-        found = {"accuracy": (tp + tn) / n,
-                 "balanced_accuracy": (tp / positives + tn / (n - positives)) / 2 if 0 < positives < n else (tp + tn) / n,
-                 "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0,
-                 "baseline_accuracy": sum(yi == majority for yi in y) / n}
+        found = {
+            "accuracy": (tp + tn) / n,
+            "balanced_accuracy": (tp / positives + tn / (n - positives)) / 2 if 0 < positives < n else (tp + tn) / n,
+            "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0,
+            "baseline_accuracy": sum(yi == majority for yi in y) / n,
+        }
         if 0 < positives < n:  # ROC-AUC: the share of (positive, negative) pairs ranked right, ties half
             pairs = [(pp, pn) for pp, yp in zip(p, y) if yp for pn, yn in zip(p, y) if not yn]
             auc = sum(1.0 if pp > pn else 0.5 if pp == pn else 0.0 for pp, pn in pairs) / len(pairs)
@@ -111,8 +131,19 @@ def test_second_repro_is_a_noop_and_status_clean(repo):
 def test_forced_repro_is_byte_identical(repo):
     lock_before = (repo / "dvc.lock").read_text()
     run(["dvc", "repro", "-f"], repo)
-    changed = run(["git", "status", "--porcelain", "dvc.lock", "metrics", "plots/train_history.csv",
-                   "plots/predictions.csv", "data"], repo).stdout
+    changed = run(
+        [
+            "git",
+            "status",
+            "--porcelain",
+            "dvc.lock",
+            "metrics",
+            "plots/train_history.csv",
+            "plots/predictions.csv",
+            "data",
+        ],
+        repo,
+    ).stdout
     assert changed == "", f"outputs changed after dvc repro -f:\n{changed}"
     assert (repo / "dvc.lock").read_text() == lock_before
 
@@ -128,11 +159,18 @@ def test_remote_push_then_fresh_clone_pull_restores_everything(repo, tmp_path):
     run(["git", "clone", "-q", str(repo), str(fresh)], tmp_path)
     run(["dvc", "remote", "add", "-d", "--local", "shared", str(remote)], fresh)
     run(["dvc", "pull"], fresh)
-    for rel in ["models/model.pt", "data/processed/labels.csv", "data/raw/synthetic/img_align_celeba.zip",
-                "data/processed/partitions/list_partition_60.txt", "metrics/eval.json", "plots/train_history.csv"]:
+    for rel in [
+        "models/model.pt",
+        "data/processed/labels.csv",
+        "data/raw/synthetic/img_align_celeba.zip",
+        "data/processed/partitions/list_partition_60.txt",
+        "metrics/eval.json",
+        "plots/train_history.csv",
+    ]:
         assert (fresh / rel).read_bytes() == (repo / rel).read_bytes(), rel
-    assert sorted(p.name for p in (fresh / "data/interim/img_align_celeba").iterdir()) == \
-        sorted(p.name for p in (repo / "data/interim/img_align_celeba").iterdir())
+    assert sorted(p.name for p in (fresh / "data/interim/img_align_celeba").iterdir()) == sorted(
+        p.name for p in (repo / "data/interim/img_align_celeba").iterdir()
+    )
     assert "up to date" in run(["dvc", "status"], fresh).stdout
     assert "Running stage" not in run(["dvc", "repro"], fresh).stdout
 
@@ -149,13 +187,20 @@ def test_mlflow_run_of_the_baseline(repo):
     # MLflow's UI opens the experiment on its runs table, not the GenAI overview
     assert client.get_experiment(r.info.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
     artifacts = {a.path for a in client.list_artifacts(r.info.run_id)}
-    assert {"eval.json", "training_curves.png", "roc_curves.png", "explain", "explain.json",
-            "test_per_attribute.json"} <= artifacts
+    assert {
+        "eval.json",
+        "training_curves.png",
+        "roc_curves.png",
+        "explain",
+        "explain.json",
+        "test_per_attribute.json",
+    } <= artifacts
     assert not [k for k in r.data.metrics if ".per_attribute." in k]  # per-attribute figures are a table
     table_dir = repo.parent / "mlflow-table"
     table_dir.mkdir(exist_ok=True)
-    table = json.loads(Path(client.download_artifacts(r.info.run_id, "test_per_attribute.json",
-                                                      str(table_dir))).read_text())
+    table = json.loads(
+        Path(client.download_artifacts(r.info.run_id, "test_per_attribute.json", str(table_dir))).read_text()
+    )
     assert table["columns"][0] == "attribute" and len(table["data"]) == 10
     explained = {a.path for a in client.list_artifacts(r.info.run_id, "explain")}
     assert "explain/Eyeglasses.png" in explained and len(explained) == 10
@@ -169,9 +214,20 @@ def test_faceattr_evaluate_gives_the_pipelines_figures(repo, tmp_path):
     import yaml
 
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    cli = ["faceattr", "evaluate", "--model", "models/model.pt", "--images", "data/interim/img_align_celeba",
-           "--labels", "data/raw/synthetic/list_attr_celeba.txt",
-           "--partition", f"data/processed/partitions/list_partition_{params['subset']}.txt", "--split", "2"]
+    cli = [
+        "faceattr",
+        "evaluate",
+        "--model",
+        "models/model.pt",
+        "--images",
+        "data/interim/img_align_celeba",
+        "--labels",
+        "data/raw/synthetic/list_attr_celeba.txt",
+        "--partition",
+        f"data/processed/partitions/list_partition_{params['subset']}.txt",
+        "--split",
+        "2",
+    ]
     assert params["evaluate"]["tta_hflip"] is False
     run([*cli, "--out", str(tmp_path / "plain.json")], repo)
     run([*cli, "--tta", "--out", str(tmp_path / "tta.json")], repo)
@@ -193,12 +249,18 @@ def test_faceattr_evaluate_gives_the_pipelines_figures(repo, tmp_path):
     from faceattr.pixels import PixelCache
 
     model, spec = load_model(repo / "models/model.pt")
-    data = read_partition_labels(repo / "data/processed/labels.csv",
-                                 partition_path(repo / "data/processed/partitions", params["subset"]))
+    data = read_partition_labels(
+        repo / "data/processed/labels.csv", partition_path(repo / "data/processed/partitions", params["subset"])
+    )
     test = load_split(data, "test", PixelCache(repo / "data/processed/pixels"), spec.image_size)
     prob = predict_probabilities(model, spec, test.images, tta_hflip=True)  # what the stage computes with tta on
-    expected = evaluate(spec.attributes, test.labels.numpy().astype(int), prob,
-                        majority_labels(data.labels["train"].numpy()), spec.decision_thresholds()).metrics
+    expected = evaluate(
+        spec.attributes,
+        test.labels.numpy().astype(int),
+        prob,
+        majority_labels(data.labels["train"].numpy()),
+        spec.decision_thresholds(),
+    ).metrics
     for key in ("mean_accuracy", "mean_balanced_accuracy"):
         assert tta[key] == pytest.approx(expected[key], abs=1e-6), key
     assert tta["mean_roc_auc"] == pytest.approx(expected["mean_roc_auc"], abs=0.05)
@@ -211,8 +273,16 @@ def test_quality_benchmark_reads_a_workspace_and_agrees_with_the_evaluate_stage(
     import sys
 
     out = tmp_path / "quality.json"
-    run([sys.executable, str(Path(__file__).resolve().parents[1] / "benchmarks" / "quality.py"), str(repo),
-         "--json", str(out)], repo)
+    run(
+        [
+            sys.executable,
+            str(Path(__file__).resolve().parents[1] / "benchmarks" / "quality.py"),
+            str(repo),
+            "--json",
+            str(out),
+        ],
+        repo,
+    )
     (found,) = json.loads(out.read_text())
     stage = json.loads((repo / "metrics/eval.json").read_text())
     assert found["test_images"] == len((repo / "plots/predictions.csv").read_text().splitlines()) - 1
@@ -229,9 +299,13 @@ def test_quality_benchmark_reads_a_workspace_and_agrees_with_the_evaluate_stage(
 
     model, spec = load_model(repo / "models/model.pt")
     subset = yaml.safe_load((repo / "params.yaml").read_text())["subset"]
-    data = read_partition_labels(repo / "data/processed/labels.csv", partition_path(repo / "data/processed/partitions", subset))
+    data = read_partition_labels(
+        repo / "data/processed/labels.csv", partition_path(repo / "data/processed/partitions", subset)
+    )
     val = load_split(data, "val", PixelCache(repo / "data/processed/pixels"), spec.image_size)
     half = [0.5] * len(spec.attributes)
-    at_half = quality.figures(val.labels.numpy().astype(int), predict_probabilities(model, spec, val.images), half, half)
+    at_half = quality.figures(
+        val.labels.numpy().astype(int), predict_probabilities(model, spec, val.images), half, half
+    )
     assert found["val"]["accuracy@0.5"] == pytest.approx(at_half["accuracy@0.5"], abs=1e-9)
     assert found["val"]["balanced_accuracy"] >= at_half["balanced_accuracy"] - 1e-9

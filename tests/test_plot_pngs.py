@@ -31,8 +31,17 @@ def assert_png(path: Path, min_size: tuple[int, int] = (400, 300)) -> None:
 
 
 def scores(accuracy: float, balanced: float, f1: float, baseline: float, threshold: float = 0.5) -> dict:
-    return {"accuracy": accuracy, "balanced_accuracy": balanced, "f1": f1, "baseline_accuracy": baseline,
-            "roc_auc": 0.9, "precision": 0.5, "recall": 0.5, "positive_rate": 1 - baseline, "threshold": threshold}
+    return {
+        "accuracy": accuracy,
+        "balanced_accuracy": balanced,
+        "f1": f1,
+        "baseline_accuracy": baseline,
+        "roc_auc": 0.9,
+        "precision": 0.5,
+        "recall": 0.5,
+        "positive_rate": 1 - baseline,
+        "threshold": threshold,
+    }
 
 
 PER_ATTRIBUTE = {
@@ -77,8 +86,9 @@ def test_roc_legend_carries_each_attributes_auc():
     frame = predictions()
     fig = plotting.roc_curves_figure(frame, list(PER_ATTRIBUTE))
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    assert labels == [f"{name} (AUC {roc_auc_score(frame[f'{name}_true'], frame[f'{name}_prob']):.2f})"
-                      for name in PER_ATTRIBUTE]
+    assert labels == [
+        f"{name} (AUC {roc_auc_score(frame[f'{name}_true'], frame[f'{name}_prob']):.2f})" for name in PER_ATTRIBUTE
+    ]
 
 
 def test_confusion_counts_and_titles():
@@ -97,15 +107,25 @@ def write_stage_inputs(root: Path) -> None:
     (root / "params.yaml").write_text(yaml.safe_dump(DEFAULT_PARAMS, sort_keys=False))
     for rel in ("metrics", "plots", "models", "data/processed/partitions"):
         (root / rel).mkdir(parents=True, exist_ok=True)
-    (root / "plots/per_attribute.json").write_text(json.dumps([{"attribute": k, **v} for k, v in PER_ATTRIBUTE.items()]))
+    (root / "plots/per_attribute.json").write_text(
+        json.dumps([{"attribute": k, **v} for k, v in PER_ATTRIBUTE.items()])
+    )
     frame.to_csv(root / "plots/predictions.csv", index=False)
-    pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [0.6, 0.4, 0.3], "train_acc": [0.7, 0.8, 0.85],
-                  "val_loss": [0.65, 0.5, 0.45], "val_acc": [0.68, 0.75, 0.8], "lr": [0.01] * 3}
-                 ).to_csv(root / "plots/train_history.csv", index=False)
+    pd.DataFrame(
+        {
+            "epoch": [1, 2, 3],
+            "train_loss": [0.6, 0.4, 0.3],
+            "train_acc": [0.7, 0.8, 0.85],
+            "val_loss": [0.65, 0.5, 0.45],
+            "val_acc": [0.68, 0.75, 0.8],
+            "lr": [0.01] * 3,
+        }
+    ).to_csv(root / "plots/train_history.csv", index=False)
     labels = pd.DataFrame({"image_id": ids, **{name: frame[f"{name}_true"] for name in PER_ATTRIBUTE}})
     labels.to_csv(root / "data/processed/labels.csv", index=False)
     (root / f"data/processed/partitions/list_partition_{DEFAULT_PARAMS['subset']}.txt").write_text(
-        "".join(f"{image_id} {k % 3}\n" for k, image_id in enumerate(ids)))
+        "".join(f"{image_id} {k % 3}\n" for k, image_id in enumerate(ids))
+    )
     (root / "models/model.pt").write_bytes(b"not a model: only its hash is read here")
 
 
@@ -117,8 +137,13 @@ def test_plots_stage_writes_sound_stable_pngs(tmp_path, monkeypatch):
     logged: list[list[Path]] = []
     monkeypatch.setattr(stage.tracking, "log_to_model_run", lambda sha, metrics, pngs, params: logged.append(pngs))
     stage.main()
-    names = ["training_curves.png", "per_attribute_accuracy.png", "roc_curves.png", "confusion_matrices.png",
-             "label_distribution.png"]
+    names = [
+        "training_curves.png",
+        "per_attribute_accuracy.png",
+        "roc_curves.png",
+        "confusion_matrices.png",
+        "label_distribution.png",
+    ]
     assert [p.name for p in logged[0]] == names
     first = {}
     for name in names:
@@ -178,9 +203,15 @@ plots:
 
 
 def sh(args: list[str], cwd: Path) -> str:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@t"}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "DVC_NO_ANALYTICS": "1",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
     proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, f"{args}: {proc.stdout}\n{proc.stderr}"
     return proc.stdout
@@ -235,8 +266,9 @@ def test_compare_plots_overlays_revisions_and_experiments_on_shared_axes(tiny_re
 
 
 @pytest.mark.e2e  # tiny_repo: dvc repro and dvc exp run of a toy pipeline
-def test_compare_plots_cli_defaults_to_workspace_and_head_and_names_a_revision_without_history(tiny_repo,
-                                                                                               tmp_path, capsys):
+def test_compare_plots_cli_defaults_to_workspace_and_head_and_names_a_revision_without_history(
+    tiny_repo, tmp_path, capsys
+):
     assert compare_plots.compared_revisions([]) == ["workspace", "HEAD"]
     assert compare_plots.compared_revisions(["one"]) == ["workspace", "one"]
     assert compare_plots.compared_revisions(["workspace"]) == ["workspace"]

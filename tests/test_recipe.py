@@ -38,21 +38,35 @@ def test_each_recipes_command_sets_params_the_schema_accepts(path, tmp_path, cap
     dvc_apply(str(params_file), settings[1::2])
     applied = yaml.safe_load(params_file.read_text())
     validate(applied)
-    expected = apply_overrides(load_params(REPO / "params.yaml"),
-                               {**overrides, "data.dir": str((Path.cwd() / "celeba").resolve())})
+    expected = apply_overrides(
+        load_params(REPO / "params.yaml"), {**overrides, "data.dir": str((Path.cwd() / "celeba").resolve())}
+    )
     assert applied == expected
 
 
 def test_overrides_keep_their_types_through_dvc_hydra_grammar(tmp_path):
     from dvc.utils.hydra import apply_overrides as dvc_apply  # what `dvc exp run -S` uses
 
-    values = {"train.image_size": [160, 130], "partition.files": "seed/list_partition_{size}.txt",
-              "evaluate.tta_hflip": True, "train.lr": 0.002, "train.epochs": 30, "data.dir": "/a b/it's"}
+    values = {
+        "train.image_size": [160, 130],
+        "partition.files": "seed/list_partition_{size}.txt",
+        "evaluate.tta_hflip": True,
+        "train.lr": 0.002,
+        "train.epochs": 30,
+        "data.dir": "/a b/it's",
+    }
     cmd = command_for(values)
     params_file = tmp_path / "params.yaml"
-    params_file.write_text(yaml.safe_dump({"train": {"image_size": [1, 1], "lr": 1.0, "epochs": 1},
-                                           "partition": {"files": ""}, "evaluate": {"tta_hflip": False},
-                                           "data": {"dir": ""}}))
+    params_file.write_text(
+        yaml.safe_dump(
+            {
+                "train": {"image_size": [1, 1], "lr": 1.0, "epochs": 1},
+                "partition": {"files": ""},
+                "evaluate": {"tta_hflip": False},
+                "data": {"dir": ""},
+            }
+        )
+    )
     dvc_apply(str(params_file), [arg for flag, arg in zip(cmd, cmd[1:]) if flag == "-S"])
     parsed = yaml.safe_load(params_file.read_text())
     assert parsed["train"] == {"image_size": [160, 130], "lr": 0.002, "epochs": 30}
@@ -116,8 +130,13 @@ def test_a_distilled_recipes_teachers_are_what_its_instructions_make_and_fit_the
     student = apply_overrides(load_params(REPO / "params.yaml"), load_recipe(path))
     teacher = apply_overrides(load_params(REPO / "params.yaml"), load_recipe(base))
     validate(student)
-    changed = {f"{group}.{key}" for group in student if isinstance(student[group], dict)
-               for key in student[group] if student[group][key] != teacher[group].get(key)}
+    changed = {
+        f"{group}.{key}"
+        for group in student
+        if isinstance(student[group], dict)
+        for key in student[group]
+        if student[group][key] != teacher[group].get(key)
+    }
     changed |= {group for group in student if not isinstance(student[group], dict) and student[group] != teacher[group]}
     assert changed <= {"train.teachers", "train.distill_weight"}, changed
 
@@ -132,13 +151,24 @@ def test_faceattr_recipe_runs_dvc_of_its_own_environment_without_it_on_path(tmp_
     faceattr = str(Path(sys.executable).parent / "faceattr")
     env = {**os.environ, "PATH": "/usr/bin:/bin", "DVC_NO_ANALYTICS": "1"}
     recipe = str(REPO / "recipes" / "celeba-seed-halfres.yaml")
-    shown = subprocess.run([faceattr, "recipe", recipe, "--data-dir", "celeba", "-n", "x", "--print"], cwd=tmp_path,
-                           env=env, capture_output=True, text=True)
+    shown = subprocess.run(
+        [faceattr, "recipe", recipe, "--data-dir", "celeba", "-n", "x", "--print"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert shown.returncode == 0 and shown.stdout.startswith("dvc exp run --temp -n x -S ")
-    ran = subprocess.run([faceattr, "recipe", recipe, "--data-dir", "celeba", "-n", "x"], cwd=tmp_path, env=env,
-                         capture_output=True, text=True)
+    ran = subprocess.run(
+        [faceattr, "recipe", recipe, "--data-dir", "celeba", "-n", "x"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert ran.returncode != 0 and "not inside of a DVC repository" in ran.stderr, ran.stderr
     assert "FileNotFoundError" not in ran.stderr and "Traceback" not in ran.stderr
-    bad = subprocess.run([faceattr, "recipe", str(tmp_path / "none.yaml")], cwd=tmp_path, env=env,
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [faceattr, "recipe", str(tmp_path / "none.yaml")], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
     assert bad.returncode == 2 and "none.yaml: recipe not found" in bad.stderr

@@ -56,7 +56,9 @@ def test_every_training_is_a_version_with_its_dataset(registry):
     assert versions[1].tags["faceattr.model_sha256"] != workspace_sha  # another seed, another model
 
     partition = registry / "data/processed/partitions/list_partition_60.txt"
-    expected = hashlib.sha256((registry / "data/processed/labels.csv").read_bytes() + partition.read_bytes()).hexdigest()
+    expected = hashlib.sha256(
+        (registry / "data/processed/labels.csv").read_bytes() + partition.read_bytes()
+    ).hexdigest()
     for version, r in zip(versions, runs):
         assert version.tags["faceattr.dataset_sha256"] == r.data.tags["faceattr.dataset_sha256"] == expected
         (logged,) = r.inputs.dataset_inputs
@@ -67,7 +69,9 @@ def test_every_training_is_a_version_with_its_dataset(registry):
     import mlflow
 
     # what a `pip install -r` needs to load the pickled torchvision model, given rather than inferred
-    local = mlflow.artifacts.download_artifacts("models:/faceattr/1", tracking_uri=f"sqlite:///{registry / 'mlflow.db'}")
+    local = mlflow.artifacts.download_artifacts(
+        "models:/faceattr/1", tracking_uri=f"sqlite:///{registry / 'mlflow.db'}"
+    )
     names = {line.split("==")[0] for line in (Path(local) / "requirements.txt").read_text().split()}
     assert {"mlflow", "torch", "torchvision", "cloudpickle"} <= names and "tqdm" not in names
 
@@ -105,7 +109,9 @@ def test_every_model_option_takes_a_registered_version(registry, tmp_path):
     c = client(registry)
     images = some_images(registry)
     by_file = faceattr(["predict", *images, "--format", "json"], registry).stdout  # models/model.pt: version 1
-    assert faceattr(["predict", *images, "--format", "json", "--model", "models:/faceattr/1"], registry).stdout == by_file
+    assert (
+        faceattr(["predict", *images, "--format", "json", "--model", "models:/faceattr/1"], registry).stdout == by_file
+    )
     other = faceattr(["predict", *images, "--format", "json", "--model", "models:/faceattr/2"], registry).stdout
     assert json.loads(other) != json.loads(by_file)
 
@@ -115,9 +121,20 @@ def test_every_model_option_takes_a_registered_version(registry, tmp_path):
     faceattr(["export", "--model", "models:/faceattr@champion", "--onnx", str(tmp_path / "champion.onnx")], registry)
     assert (tmp_path / "champion.onnx").stat().st_size > 0
     labels = registry / "data/raw/synthetic/list_attr_celeba.txt"
-    evaluated = faceattr(["evaluate", "--model", "models:/faceattr@champion", "--images",
-                          str(registry / "data/interim/img_align_celeba"), "--labels", str(labels),
-                          "--out", str(tmp_path / "m.json")], registry)
+    evaluated = faceattr(
+        [
+            "evaluate",
+            "--model",
+            "models:/faceattr@champion",
+            "--images",
+            str(registry / "data/interim/img_align_celeba"),
+            "--labels",
+            str(labels),
+            "--out",
+            str(tmp_path / "m.json"),
+        ],
+        registry,
+    )
     assert evaluated.returncode == 0 and json.loads((tmp_path / "m.json").read_text())["images"] > 0
 
 
@@ -128,7 +145,9 @@ def test_registry_errors_say_what_exists(registry, tmp_path):
     bad_version = faceattr(["info", "models:/faceattr/9"], registry, check=False)
     assert bad_version.returncode == 2 and "no version 9 (versions 1–2" in bad_version.stderr
     bad_name = faceattr(["info", "models:/other@champion"], registry, check=False)
-    assert bad_name.returncode == 2 and "no registered model 'other'" in bad_name.stderr and "faceattr" in bad_name.stderr
+    assert (
+        bad_name.returncode == 2 and "no registered model 'other'" in bad_name.stderr and "faceattr" in bad_name.stderr
+    )
     bad_ref = faceattr(["promote", "no-such-experiment"], registry, check=False)
     assert bad_ref.returncode == 2 and "no run id or experiment name 'no-such-experiment'" in bad_ref.stderr
     assert "reg-seed7" in bad_ref.stderr  # the newest versions' runs, by name

@@ -14,27 +14,30 @@ def test_the_committed_params_are_valid():
     validate(copy.deepcopy(DEFAULT))
 
 
-@pytest.mark.parametrize("key, value, message", [
-    ("alpha", -1, r"alpha = -1 is not allowed; expected a number > 0"),
-    ("alpha", "wide", r"alpha = 'wide'"),
-    ("subset", 5000, r"subset = 5000 .*partition.sizes\): 1000, 2000, 3000"),
-    ("train.epochs", 0, r"train.epochs = 0 .*whole number ≥ 1"),
-    ("train.epochs", 2.5, r"train.epochs = 2.5"),
-    ("train.image_size", [8, 8], r"train.image_size .*16 to 1024"),
-    ("train.optimizer", "adam", r"train.optimizer = 'adam' .*adamw, sgd, rmsprop"),
-    ("model.arch", "vgg16", r"model.arch = 'vgg16' .*mobilenet_v2"),
-    ("labels.attributes", ["Male", "Beard"], r"labels.attributes = \['Beard'\] .*CelebA attribute names"),
-    ("partition.fractions", [0.5, 0.5, 0.5], r"partition.fractions"),
-    ("partition.strategy", "clever", r"partition.strategy = 'clever'"),
-    ("unzip.on_bad_image", "ignore", r"unzip.on_bad_image = 'ignore' .*skip, fail"),
-    ("train.device", "tpu", r"train.device = 'tpu'"),
-    ("train.augment", {"hflip": True, "blur": 1}, r"train.augment.blur"),
-    ("train.augment", {"erase": 1.5}, r"train.augment.erase = 1.5"),
-    ("evaluate.threshold", 1.5, r"evaluate.threshold = 1.5"),
-    ("train.teachers", "models/a.pt", r"train.teachers = 'models/a.pt' .*list of model file paths"),
-    ("train.distill_weight", 1.5, r"train.distill_weight = 1.5"),
-    ("train.mixup", -0.2, r"train.mixup = -0.2 .*≥ 0"),
-])
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("alpha", -1, r"alpha = -1 is not allowed; expected a number > 0"),
+        ("alpha", "wide", r"alpha = 'wide'"),
+        ("subset", 5000, r"subset = 5000 .*partition.sizes\): 1000, 2000, 3000"),
+        ("train.epochs", 0, r"train.epochs = 0 .*whole number ≥ 1"),
+        ("train.epochs", 2.5, r"train.epochs = 2.5"),
+        ("train.image_size", [8, 8], r"train.image_size .*16 to 1024"),
+        ("train.optimizer", "adam", r"train.optimizer = 'adam' .*adamw, sgd, rmsprop"),
+        ("model.arch", "vgg16", r"model.arch = 'vgg16' .*mobilenet_v2"),
+        ("labels.attributes", ["Male", "Beard"], r"labels.attributes = \['Beard'\] .*CelebA attribute names"),
+        ("partition.fractions", [0.5, 0.5, 0.5], r"partition.fractions"),
+        ("partition.strategy", "clever", r"partition.strategy = 'clever'"),
+        ("unzip.on_bad_image", "ignore", r"unzip.on_bad_image = 'ignore' .*skip, fail"),
+        ("train.device", "tpu", r"train.device = 'tpu'"),
+        ("train.augment", {"hflip": True, "blur": 1}, r"train.augment.blur"),
+        ("train.augment", {"erase": 1.5}, r"train.augment.erase = 1.5"),
+        ("evaluate.threshold", 1.5, r"evaluate.threshold = 1.5"),
+        ("train.teachers", "models/a.pt", r"train.teachers = 'models/a.pt' .*list of model file paths"),
+        ("train.distill_weight", 1.5, r"train.distill_weight = 1.5"),
+        ("train.mixup", -0.2, r"train.mixup = -0.2 .*≥ 0"),
+    ],
+)
 def test_bad_values_name_the_key_value_and_what_is_allowed(key, value, message):
     with pytest.raises(FaceattrError, match=message):
         validate(with_value(key, value))
@@ -61,8 +64,13 @@ def test_a_typo_in_a_key_fails_check_params_in_one_line(tmp_path):
     text = (REPO / "params.yaml").read_text()
     assert "\n  lr: 0.003" in text
     (tmp_path / "params.yaml").write_text(text.replace("\n  lr: 0.003", "\n  learning_rate: 0.003"))
-    proc = subprocess.run([sys.executable, "-m", "stages.check_params"], cwd=tmp_path, capture_output=True, text=True,
-                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "stages.check_params"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )
     assert proc.returncode == 2
     [line] = proc.stderr.strip().splitlines()
     assert line.startswith("error: params.yaml: unknown key train.learning_rate; allowed in train: ") and " lr," in line
@@ -76,16 +84,20 @@ def test_a_train_config_built_in_code_takes_the_rest_from_params_yaml():
     assert cfg.epochs == 2 and cfg.lr == train["lr"] and cfg.seed == DEFAULT["seed"] and cfg.alpha == DEFAULT["alpha"]
     assert cfg.augment.model_dump() == {**train["augment"], "erase": 0.5}
     assert validate(copy.deepcopy(DEFAULT)).training() == TrainConfig()
-    with pytest.raises(FaceattrError, match=r"^train.distill_weight = 2 is not allowed; expected a number ≥ 0 and ≤ 1$"):
+    with pytest.raises(
+        FaceattrError, match=r"^train.distill_weight = 2 is not allowed; expected a number ≥ 0 and ≤ 1$"
+    ):
         TrainConfig(distill_weight=2)
     with pytest.raises(FaceattrError, match=r"^model.arch = 'vgg16' is not allowed; expected one of mobilenet_v2, "):
         TrainConfig(arch="vgg16")
 
 
 def test_the_config_and_the_data_stages_load_no_training_stack():
-    code = ("import sys, stages.check_params, stages.preprocess, stages.evaluate, stages.plots; "
-            "import faceattr.config; print(sorted(m for m in ('faceattr.training', 'faceattr.optim', 'faceattr.distill') "
-            "if m in sys.modules))")
+    code = (
+        "import sys, stages.check_params, stages.preprocess, stages.evaluate, stages.plots; "
+        "import faceattr.config; print(sorted(m for m in ('faceattr.training', 'faceattr.optim', 'faceattr.distill') "
+        "if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
     code = "import sys, faceattr.config, stages.check_params; print('torch' in sys.modules)"

@@ -40,13 +40,19 @@ def setup(tmp_path_factory):
     Image.fromarray(crop).save(buffer, format="PNG")
     (root / "crop.png").write_bytes(buffer.getvalue())
     service = Service(model)
-    return {"root": root, "model": model, "service": service, "photo": photo,
-            "client": TestClient(create_app(service, max_upload_mb=LIMIT_MB))}
+    return {
+        "root": root,
+        "model": model,
+        "service": service,
+        "photo": photo,
+        "client": TestClient(create_app(service, max_upload_mb=LIMIT_MB)),
+    }
 
 
 def _post(client: TestClient, path: str, data: bytes, name: str = "photo.jpg", **fields):
-    return client.post(path, files={"photo": (name, data, "application/octet-stream")},
-                       data={k: str(v) for k, v in fields.items()})
+    return client.post(
+        path, files={"photo": (name, data, "application/octet-stream")}, data={k: str(v) for k, v in fields.items()}
+    )
 
 
 def _read(setup, name: str) -> bytes:
@@ -73,12 +79,18 @@ def test_predict_rows_equal_the_command_with_detect(setup, capsys):
     expected = _cli_rows(setup, capsys, str(path), "--detect")
     assert len(expected) == 2
     assert body["rows"] == [{**row, "image": "photo.jpg"} for row in expected]
-    assert body["attributes"] == ATTRS and body["thresholds"] == dict.fromkeys(ATTRS, 0.5) and body["detector"] == DEFAULT_DETECTOR
+    assert (
+        body["attributes"] == ATTRS
+        and body["thresholds"] == dict.fromkeys(ATTRS, 0.5)
+        and body["detector"] == DEFAULT_DETECTOR
+    )
     assert (body["width"], body["height"]) == (demo.PHOTO_WIDTH, demo.PHOTO_HEIGHT)
     for face, row, (x, y) in zip(body["faces"], body["rows"], setup["photo"].places):
         assert face["box"] == row["box"]
         bx, by, bw, bh = face["box"]  # inside the pasted face
-        assert x - 5 <= bx and bx + bw <= x + demo.FACE_WIDTH + 5 and y - 5 <= by and by + bh <= y + demo.FACE_HEIGHT + 5
+        assert (
+            x - 5 <= bx and bx + bw <= x + demo.FACE_WIDTH + 5 and y - 5 <= by and by + bh <= y + demo.FACE_HEIGHT + 5
+        )
         crop = Image.open(io.BytesIO(base64.b64decode(face["crop"].split(",", 1)[1])))
         assert crop.format == "PNG" and crop.size == (178, 218)
         assert "heatmap" not in face
@@ -112,8 +124,9 @@ def test_heat_map_of_a_face_is_the_same_from_the_photo_the_crop_and_predict(setu
     for k, face in enumerate(predicted["faces"]):
         answer = _post(client, "/api/explain", photo, face=k, attribute="Smiling")
         assert answer.status_code == 200 and answer.headers["content-type"] == "image/png"
-        assert float(answer.headers["x-probability"]) == pytest.approx(predicted["rows"][k]["Smiling"]["probability"],
-                                                                        abs=0.02)  # fp32 Grad-CAM vs bf16 predict
+        assert float(answer.headers["x-probability"]) == pytest.approx(
+            predicted["rows"][k]["Smiling"]["probability"], abs=0.02
+        )  # fp32 Grad-CAM vs bf16 predict
         assert base64.b64decode(face["heatmap"].split(",", 1)[1]) == answer.content
         # The page sends the crop back as an aligned image: the same pixels, so the same heat map.
         crop = base64.b64decode(face["crop"].split(",", 1)[1])
@@ -128,21 +141,35 @@ def test_heat_map_of_a_face_is_the_same_from_the_photo_the_crop_and_predict(setu
 CHUNK = b"x" * 65536
 
 
-@pytest.mark.parametrize("case", ["too large", "too large, no length", "not an image", "truncated", "bomb",
-                                  "no photo field", "not multipart", "bad flag"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "too large",
+        "too large, no length",
+        "not an image",
+        "truncated",
+        "bomb",
+        "no photo field",
+        "not multipart",
+        "bad flag",
+    ],
+)
 def test_bad_uploads_are_json_errors_and_the_server_goes_on(setup, case):
     client, photo = setup["client"], _read(setup, "photo.jpg")
     over = int(LIMIT_MB * 2**20) + 1
     if case == "too large":
         answer = _post(client, "/api/predict", photo + b"\0" * over)
     elif case == "too large, no length":  # chunked: refused once the bytes received pass the limit
-        answer = client.post("/api/predict", content=iter([CHUNK] * (over // len(CHUNK) + 2)),
-                             headers={"content-type": "multipart/form-data; boundary=x"})
+        answer = client.post(
+            "/api/predict",
+            content=iter([CHUNK] * (over // len(CHUNK) + 2)),
+            headers={"content-type": "multipart/form-data; boundary=x"},
+        )
         assert "content-length" not in answer.request.headers
     elif case == "not an image":
         answer = _post(client, "/api/predict", b"hello, not an image\n" * 10, name="notes.jpg")
     elif case == "truncated":
-        answer = _post(client, "/api/predict", photo[:len(photo) // 2])
+        answer = _post(client, "/api/predict", photo[: len(photo) // 2])
     elif case == "bomb":
         answer = _post(client, "/api/predict", png_header_only(10000, 10000), name="bomb.png")
     elif case == "no photo field":
@@ -151,22 +178,33 @@ def test_bad_uploads_are_json_errors_and_the_server_goes_on(setup, case):
         answer = client.post("/api/predict", content=photo, headers={"content-type": "image/jpeg"})
     else:
         answer = _post(client, "/api/predict", photo, aligned="maybe")
-    expected = {"too large": (413, "over the limit of 1 MB"), "too large, no length": (413, "over the limit of 1 MB"),
-                "not an image": (400, "notes.jpg: not a readable image"), "truncated": (400, "not a readable image"),
-                "bomb": (400, "10000×10000 (100 megapixels) is over the limit of 50 megapixels"),
-                "no photo field": (400, "photo: missing"), "not multipart": (400, "photo: send a multipart"),
-                "bad flag": (400, "aligned: expected true or false")}[case]
+    expected = {
+        "too large": (413, "over the limit of 1 MB"),
+        "too large, no length": (413, "over the limit of 1 MB"),
+        "not an image": (400, "notes.jpg: not a readable image"),
+        "truncated": (400, "not a readable image"),
+        "bomb": (400, "10000×10000 (100 megapixels) is over the limit of 50 megapixels"),
+        "no photo field": (400, "photo: missing"),
+        "not multipart": (400, "photo: send a multipart"),
+        "bad flag": (400, "aligned: expected true or false"),
+    }[case]
     assert answer.status_code == expected[0] and answer.headers["content-type"] == "application/json"
     assert expected[1] in answer.json()["error"]
     _still_serving(setup)
 
 
-@pytest.mark.parametrize("fields, message", [
-    ({"attribute": "Bald"}, "attribute: 'Bald' is not one of the model's attributes (Eyeglasses, Male, Smiling, Young)"),
-    ({}, "attribute: missing"),
-    ({"attribute": "Male", "face": 2}, "face: 2 is out of range; photo.jpg has 2 face(s)"),
-    ({"attribute": "Male", "face": "-1"}, "face: expected a face number"),
-])
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        (
+            {"attribute": "Bald"},
+            "attribute: 'Bald' is not one of the model's attributes (Eyeglasses, Male, Smiling, Young)",
+        ),
+        ({}, "attribute: missing"),
+        ({"attribute": "Male", "face": 2}, "face: 2 is out of range; photo.jpg has 2 face(s)"),
+        ({"attribute": "Male", "face": "-1"}, "face: expected a face number"),
+    ],
+)
 def test_explain_refuses_an_unknown_attribute_or_face(setup, fields, message):
     answer = _post(setup["client"], "/api/explain", _read(setup, "photo.jpg"), **fields)
     assert answer.status_code == 400 and message in answer.json()["error"]
@@ -202,13 +240,20 @@ def test_model_description_and_its_mlflow_run(setup, monkeypatch, tmp_path):
     monkeypatch.setattr(tracking, "find_run_for_model", lambda sha: asked.append(sha) or Run)
     from faceattr import registry
 
-    monkeypatch.setattr(registry, "versions_of_run",  # the versions that run registered (faceattr promote's alias)
-                        lambda run_id: [registry.Version("faceattr", "3", run_id, ("champion",))])
+    monkeypatch.setattr(
+        registry,
+        "versions_of_run",  # the versions that run registered (faceattr promote's alias)
+        lambda run_id: [registry.Version("faceattr", "3", run_id, ("champion",))],
+    )
     body = TestClient(create_app(setup["service"])).get("/api/model").json()
     assert asked == [file_sha256(setup["model"])]
-    assert body["mlflow"] == {"model_sha256": asked[0], "run_id": "0123abcd", "run_name": "exp-1",
-                              "test_metrics": {"mean_accuracy": 0.91, "per_attribute.Male.f1": 0.88},
-                              "registered": ["models:/faceattr/3 @champion"]}
+    assert body["mlflow"] == {
+        "model_sha256": asked[0],
+        "run_id": "0123abcd",
+        "run_name": "exp-1",
+        "test_metrics": {"mean_accuracy": 0.91, "per_attribute.Male.f1": 0.88},
+        "registered": ["models:/faceattr/3 @champion"],
+    }
 
     def unreachable(run_id):
         raise ConnectionError("the registry is down")
@@ -249,21 +294,31 @@ def test_an_upload_leaves_nothing_behind(setup, monkeypatch, tmp_path):
 def test_concurrent_requests_on_a_real_server_get_the_sequential_answers(setup):
     photo, crop = _read(setup, "photo.jpg"), _read(setup, "crop.png")
     client = setup["client"]
-    expected = {"photo": _post(client, "/api/predict", photo, explain="Male").json(),
-                "crop": _post(client, "/api/predict", crop, name="photo.jpg", aligned="1", explain="Male").json()}
+    expected = {
+        "photo": _post(client, "/api/predict", photo, explain="Male").json(),
+        "crop": _post(client, "/api/predict", crop, name="photo.jpg", aligned="1", explain="Male").json(),
+    }
     answers, errors = [], []
 
     def ask(url: str, kind: str) -> None:
         try:
             boundary = uuid.uuid4().hex
             fields = {"aligned": "1" if kind == "crop" else "0", "explain": "Male"}
-            body = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
-                            for k, v in fields.items())
-            body += (f'--{boundary}\r\nContent-Disposition: form-data; name="photo"; filename="photo.jpg"\r\n'
-                     f'Content-Type: image/jpeg\r\n\r\n').encode() + (crop if kind == "crop" else photo)
+            body = b"".join(
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+                for k, v in fields.items()
+            )
+            body += (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="photo"; filename="photo.jpg"\r\n'
+                f"Content-Type: image/jpeg\r\n\r\n"
+            ).encode() + (crop if kind == "crop" else photo)
             body += f"\r\n--{boundary}--\r\n".encode()
-            request = urllib.request.Request(url + "/api/predict", data=body, method="POST", headers={
-                "Content-Type": f"multipart/form-data; boundary={boundary}"})
+            request = urllib.request.Request(
+                url + "/api/predict",
+                data=body,
+                method="POST",
+                headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+            )
             with urllib.request.urlopen(request, timeout=60) as response:
                 answers.append((kind, json.loads(response.read())))
         except Exception as exc:  # noqa: BLE001 - reported below
@@ -282,6 +337,7 @@ def test_concurrent_requests_on_a_real_server_get_the_sequential_answers(setup):
 
 def test_serve_listens_on_loopback_with_a_10_mb_limit_unless_told_otherwise(setup):
     from faceattr.cli import build_parser
+
     args = build_parser().parse_args(["serve"])
     assert (args.host, args.port, args.max_upload_mb, args.model) == ("127.0.0.1", 8000, 10.0, "models/model.pt")
     assert args.detector is None and setup["service"].detector == DEFAULT_DETECTOR  # the default follows detect's

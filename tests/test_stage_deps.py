@@ -14,8 +14,10 @@ from faceattr.stage_deps import REPO, compare, fix, import_closure
 
 def test_every_stage_lists_exactly_the_modules_it_imports():
     problems = {stage: lists for stage, lists in compare().items() if lists != ([], [])}
-    assert not problems, (f"dvc.yaml's deps differ from the stages' imports (missing, never imported): {problems}; "
-                          f"`python -m faceattr.stage_deps --fix` rewrites them")
+    assert not problems, (
+        f"dvc.yaml's deps differ from the stages' imports (missing, never imported): {problems}; "
+        f"`python -m faceattr.stage_deps --fix` rewrites them"
+    )
 
 
 def test_the_closures_follow_imports_the_stages_really_need():
@@ -36,22 +38,24 @@ def _write(root: Path, files: dict[str, str]) -> None:
 
 
 def _toy_repo(root: Path) -> None:
-    _write(root, {
-        "stages/__init__.py": "",
-        "stages/go.py": """\
+    _write(
+        root,
+        {
+            "stages/__init__.py": "",
+            "stages/go.py": """\
             from faceattr import direct
 
             def main():
                 import faceattr.lazy  # imported inside a function: still the stage's code
             """,
-        "faceattr/__init__.py": '"""A package."""\n__version__ = "1"\n',
-        "faceattr/direct.py": "from .sub import helper\n",
-        "faceattr/lazy.py": "from . import leaf\n",
-        "faceattr/leaf.py": "import os\n",
-        "faceattr/unused.py": "",
-        "faceattr/sub/__init__.py": "REGISTRY = {}\n",  # code: it counts
-        "faceattr/sub/helper.py": "from ..leaf import *\n",
-        "dvc.yaml": """\
+            "faceattr/__init__.py": '"""A package."""\n__version__ = "1"\n',
+            "faceattr/direct.py": "from .sub import helper\n",
+            "faceattr/lazy.py": "from . import leaf\n",
+            "faceattr/leaf.py": "import os\n",
+            "faceattr/unused.py": "",
+            "faceattr/sub/__init__.py": "REGISTRY = {}\n",  # code: it counts
+            "faceattr/sub/helper.py": "from ..leaf import *\n",
+            "dvc.yaml": """\
             stages:
               go:
                 cmd: python -m stages.go
@@ -73,19 +77,29 @@ def _toy_repo(root: Path) -> None:
                 outs:
                   - hi.txt
             """,
-    })
+        },
+    )
 
 
 def test_a_missing_or_stale_module_is_reported_and_fix_rewrites_only_the_code_lines(tmp_path):
     _toy_repo(tmp_path)
-    expected = {"stages/go.py", "faceattr/direct.py", "faceattr/lazy.py", "faceattr/leaf.py",
-                "faceattr/sub/__init__.py", "faceattr/sub/helper.py"}
+    expected = {
+        "stages/go.py",
+        "faceattr/direct.py",
+        "faceattr/lazy.py",
+        "faceattr/leaf.py",
+        "faceattr/sub/__init__.py",
+        "faceattr/sub/helper.py",
+    }
     assert import_closure("stages.go", tmp_path) == expected
-    assert compare(tmp_path) == {"go": (sorted(expected - {"stages/go.py"}), ["faceattr/unused.py"]),
-                                 "again": (sorted(expected), [])}
+    assert compare(tmp_path) == {
+        "go": (sorted(expected - {"stages/go.py"}), ["faceattr/unused.py"]),
+        "again": (sorted(expected), []),
+    }
 
-    result = subprocess.run([sys.executable, "-m", "faceattr.stage_deps", "--root", str(tmp_path)],
-                            capture_output=True, text=True, cwd=REPO)
+    result = subprocess.run(
+        [sys.executable, "-m", "faceattr.stage_deps", "--root", str(tmp_path)], capture_output=True, text=True, cwd=REPO
+    )
     assert result.returncode == 1
     assert "dvc.yaml: stage go imports faceattr/lazy.py, which its deps do not list" in result.stdout
     assert "dvc.yaml: stage go lists faceattr/unused.py, which it never imports" in result.stdout
@@ -95,10 +109,18 @@ def test_a_missing_or_stale_module_is_reported_and_fix_rewrites_only_the_code_li
     text = (tmp_path / "dvc.yaml").read_text()
     assert "- data/input.csv   # the data, kept" in text  # comments and data deps stay
     deps = yaml.safe_load(text)["stages"]["go"]["deps"]
-    assert deps == ["data/input.csv", "stages/go.py", "faceattr/direct.py", "faceattr/lazy.py", "faceattr/leaf.py",
-                    "faceattr/sub/__init__.py", "faceattr/sub/helper.py"]
+    assert deps == [
+        "data/input.csv",
+        "stages/go.py",
+        "faceattr/direct.py",
+        "faceattr/lazy.py",
+        "faceattr/leaf.py",
+        "faceattr/sub/__init__.py",
+        "faceattr/sub/helper.py",
+    ]
     assert yaml.safe_load(text)["stages"]["again"]["deps"] == deps  # code added after the data
     assert yaml.safe_load(text)["stages"]["shell"] == {"cmd": "echo hi > hi.txt", "outs": ["hi.txt"]}
-    again = subprocess.run([sys.executable, "-m", "faceattr.stage_deps", "--root", str(tmp_path)],
-                           capture_output=True, text=True, cwd=REPO)
+    again = subprocess.run(
+        [sys.executable, "-m", "faceattr.stage_deps", "--root", str(tmp_path)], capture_output=True, text=True, cwd=REPO
+    )
     assert again.returncode == 0 and again.stdout == ""

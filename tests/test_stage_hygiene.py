@@ -45,8 +45,12 @@ def test_every_output_of_dvc_yaml_is_swept():
     from faceattr.paths import OUTPUTS
 
     stages = dvc_yaml()["stages"]
-    outs = {out if isinstance(out, str) else next(iter(out))
-            for stage in stages.values() for kind in ("outs", "metrics", "plots") for out in stage.get(kind) or []}
+    outs = {
+        out if isinstance(out, str) else next(iter(out))
+        for stage in stages.values()
+        for kind in ("outs", "metrics", "plots")
+        for out in stage.get(kind) or []
+    }
     assert outs and outs <= {str(p) for p in OUTPUTS}
 
 

@@ -13,8 +13,14 @@ import pytest
 from PIL import Image
 
 from faceattr.errors import FaceattrError
-from faceattr.synth import (BOXES_FILE, CELEBA_ATTRIBUTES, RENDERED_ATTRIBUTES, generate_dataset, read_boxes,
-                            render_sample_grid)
+from faceattr.synth import (
+    BOXES_FILE,
+    CELEBA_ATTRIBUTES,
+    RENDERED_ATTRIBUTES,
+    generate_dataset,
+    read_boxes,
+    render_sample_grid,
+)
 
 FILES = ("img_align_celeba.zip", "list_attr_celeba.txt", "list_eval_partition.txt", "identity_CelebA.txt", BOXES_FILE)
 SMALL = 40
@@ -114,10 +120,15 @@ def test_glasses_boxes_mark_where_the_frames_changed_the_picture(small, tmp_path
 
     _, with_glasses, recorded = render(True)
     _, without, _ = render(False)
-    diff = np.abs(np.asarray(Image.open(io.BytesIO(with_glasses)), dtype=int)
-                  - np.asarray(Image.open(io.BytesIO(without)), dtype=int)).sum(axis=2) > 40
+    diff = (
+        np.abs(
+            np.asarray(Image.open(io.BytesIO(with_glasses)), dtype=int)
+            - np.asarray(Image.open(io.BytesIO(without)), dtype=int)
+        ).sum(axis=2)
+        > 40
+    )
     x0, y0, x1, y1 = (int(round(v)) for v in recorded["Eyeglasses"])
-    inside = diff[y0:y1 + 1, x0:x1 + 1].sum()
+    inside = diff[y0 : y1 + 1, x0 : x1 + 1].sum()
     assert inside > 200 and inside / diff.sum() > 0.97
 
 
@@ -237,9 +248,16 @@ def test_person_traits_are_constant_within_an_identity(large):
 def test_positive_rates_are_celeba_like(large):
     _, summary = large
     bounds = {
-        "Male": (0.32, 0.52), "Eyeglasses": (0.03, 0.11), "Wearing_Hat": (0.02, 0.09), "Young": (0.68, 0.88),
-        "Black_Hair": (0.15, 0.33), "Smiling": (0.40, 0.56), "Wavy_Hair": (0.22, 0.42), "Pale_Skin": (0.01, 0.09),
-        "Heavy_Makeup": (0.28, 0.48), "Mustache": (0.01, 0.08),
+        "Male": (0.32, 0.52),
+        "Eyeglasses": (0.03, 0.11),
+        "Wearing_Hat": (0.02, 0.09),
+        "Young": (0.68, 0.88),
+        "Black_Hair": (0.15, 0.33),
+        "Smiling": (0.40, 0.56),
+        "Wavy_Hair": (0.22, 0.42),
+        "Pale_Skin": (0.01, 0.09),
+        "Heavy_Makeup": (0.28, 0.48),
+        "Mustache": (0.01, 0.08),
     }
     rates = summary["positive_rate"]
     for name, (lo, hi) in bounds.items():

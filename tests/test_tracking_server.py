@@ -24,8 +24,12 @@ def free_port() -> int:
 
 def api(base: str, path: str, body: dict | None = None) -> dict:
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(f"{base}{path}", data=data, headers={"Content-Type": "application/json"},
-                                 method="POST" if body is not None else "GET")
+    req = urllib.request.Request(
+        f"{base}{path}",
+        data=data,
+        headers={"Content-Type": "application/json"},
+        method="POST" if body is not None else "GET",
+    )
     with urllib.request.urlopen(req, timeout=30) as resp:
         return json.loads(resp.read() or b"{}")
 
@@ -35,10 +39,24 @@ def server(tmp_path):
     port = free_port()
     log = open(tmp_path / "server.log", "w")
     proc = subprocess.Popen(
-        [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-         "--artifacts-destination", str(tmp_path / "artifacts")],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            str(BIN / "mlflow"),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'server.db'}",
+            "--artifacts-destination",
+            str(tmp_path / "artifacts"),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -82,8 +100,13 @@ def test_training_logs_to_a_tracking_server(repo, server, tmp_path):
     faceattr = str(BIN / "faceattr")
     promoted = run([faceattr, "promote", runs[0]["info"]["run_id"]], repo, env=env).stdout
     assert "models:/faceattr@champion is now models:/faceattr/1" in promoted
-    assert api(server, "/api/2.0/mlflow/registered-models/alias?name=faceattr&alias=champion")["model_version"]["version"] == "1"
+    assert (
+        api(server, "/api/2.0/mlflow/registered-models/alias?name=faceattr&alias=champion")["model_version"]["version"]
+        == "1"
+    )
     images = [str(p) for p in sorted((repo / "data/interim/img_align_celeba").glob("*.jpg"))[:2]]
-    by_uri = run([faceattr, "predict", *images, "--format", "json", "--model", "models:/faceattr@champion"], repo, env=env)
+    by_uri = run(
+        [faceattr, "predict", *images, "--format", "json", "--model", "models:/faceattr@champion"], repo, env=env
+    )
     by_file = run([faceattr, "predict", *images, "--format", "json", "--model", "models/model.pt"], repo)
     assert by_uri.stdout == by_file.stdout

@@ -19,5 +19,6 @@ def test_an_older_experiment_gets_the_training_view_and_runs_print_their_link(tm
     assert f"#/experiments/{old}/runs/{run.info.run_id}?workflowType=machine_learning" in link
     assert f"mlflow ui --backend-store-uri {uri}" in link
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5005/")
-    assert tracking.run_link(run) == (f"http://127.0.0.1:5005/#/experiments/{old}/runs/{run.info.run_id}"
-                                      "?workflowType=machine_learning")
+    assert tracking.run_link(run) == (
+        f"http://127.0.0.1:5005/#/experiments/{old}/runs/{run.info.run_id}?workflowType=machine_learning"
+    )

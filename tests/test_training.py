@@ -20,9 +20,17 @@ def test_same_seed_same_weights(tmp_path):
     assert not (tmp_path / "a" / "last.pt").exists()  # checkpoints are removed once training is done
 
 
-@pytest.mark.parametrize("options", [{}, {"ema_decay": 0.9, "loss": "focal"}, {"loss": "weighted_bce"}, {"mixup": 0.4},
-                                     {"head": "attention", "freeze": 2, "ema_decay": 0.9},
-                                     {"head": "mlp", "freeze": 0, "backbone_lr_scale": 0.5, "mixup": 0.4}])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"ema_decay": 0.9, "loss": "focal"},
+        {"loss": "weighted_bce"},
+        {"mixup": 0.4},
+        {"head": "attention", "freeze": 2, "ema_decay": 0.9},
+        {"head": "mlp", "freeze": 0, "backbone_lr_scale": 0.5, "mixup": 0.4},
+    ],
+)
 def test_resume_after_interruption_gives_identical_weights(tmp_path, options):
     train, val = tiny_data(24, 0), tiny_data(8, 1)
     reference = fit(config(**options), ATTRS, train, val, tmp_path / "ref")
@@ -35,8 +43,9 @@ def test_resume_after_interruption_gives_identical_weights(tmp_path, options):
         fit(config(**options), ATTRS, train, val, tmp_path / "ckpt", on_epoch=interrupt_after_epoch_2)
     assert (tmp_path / "ckpt" / "last.pt").exists()
     epochs_run = []
-    resumed = fit(config(**options), ATTRS, train, val, tmp_path / "ckpt",
-                  on_epoch=lambda r: epochs_run.append(r["epoch"]))
+    resumed = fit(
+        config(**options), ATTRS, train, val, tmp_path / "ckpt", on_epoch=lambda r: epochs_run.append(r["epoch"])
+    )
     assert epochs_run == [2, 3]  # epoch 1 came from the checkpoint
     assert resumed.history == reference.history
     for k, v in reference.model.state_dict().items():
@@ -145,7 +154,9 @@ def test_batchnorm_recalibration_measures_the_statistics_of_the_current_weights(
     torch.manual_seed(0)
     model = build_model("mobilenet_v2", len(ATTRS), 0.25).eval()
     spec = ModelSpec("mobilenet_v2", 0.25, ATTRS, (32, 32))
-    images = TensorImages(torch.randint(0, 256, (40, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(1)))
+    images = TensorImages(
+        torch.randint(0, 256, (40, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    )
     reference = copy.deepcopy(model).train()
     norms = lambda m: [b for b in m.modules() if isinstance(b, nn.BatchNorm2d)]  # noqa: E731
     for b in norms(reference):
@@ -153,7 +164,7 @@ def test_batchnorm_recalibration_measures_the_statistics_of_the_current_weights(
         b.momentum = None
     with torch.no_grad():
         for start in range(0, 40, 16):
-            reference(normalize(images.tensor[start:start + 16], spec.mean, spec.std))
+            reference(normalize(images.tensor[start : start + 16], spec.mean, spec.std))
     for b in norms(model):
         b.running_mean.fill_(5.0)
         b.running_var.fill_(1e-6)
@@ -175,8 +186,12 @@ def test_mixup_input_is_lambda_x_plus_its_partner_and_the_targets_mix_the_same_w
     weighted alike, with a fresh λ each step, all drawn from the training generator."""
     train, val = tiny_data(24, 0), tiny_data(6, 1)
     steps: list[dict] = []
-    real_draw, real_augment, real_build, real_loss = (training.draw_mixup, training.augment_batch,
-                                                      training.build_model, training.make_loss)
+    real_draw, real_augment, real_build, real_loss = (
+        training.draw_mixup,
+        training.augment_batch,
+        training.build_model,
+        training.make_loss,
+    )
 
     def augment(images, *args, **kwargs):  # the first thing of each step: a new record
         x = real_augment(images, *args, **kwargs)
@@ -207,8 +222,12 @@ def test_mixup_input_is_lambda_x_plus_its_partner_and_the_targets_mix_the_same_w
                 steps[-1]["target"] = target.clone()
             return self.criterion(logits, target)
 
-    for name, fake in (("augment_batch", augment), ("draw_mixup", draw), ("build_model", build),
-                       ("make_loss", Recording)):
+    for name, fake in (
+        ("augment_batch", augment),
+        ("draw_mixup", draw),
+        ("build_model", build),
+        ("make_loss", Recording),
+    ):
         monkeypatch.setattr(training, name, fake)
     fit(config(epochs=2, mixup=0.4), ATTRS, train, val, tmp_path)
 

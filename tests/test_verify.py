@@ -2,14 +2,21 @@
 
 from faceattr.verify import compare
 
-LOCK = {"stages": {
-    "synth": {"outs": [{"path": "data/raw/synthetic", "md5": "a.dir"}]},
-    "preprocess": {"outs": [{"path": "data/processed/pixels", "md5": "b.dir"}]},
-    "train": {"outs": [{"path": "models/model.pt", "md5": "m1"}, {"path": "plots/train_history.csv", "md5": "h1"}]},
-    "evaluate": {"outs": [{"path": "plots/predictions.csv", "md5": "p1"}]},
-}}
-METRICS = {"mean_accuracy": 0.9867, "mean_balanced_accuracy": 0.8888, "mean_f1": 0.7875,
-           "mean_roc_auc": 0.9799, "baseline_mean_accuracy": 0.768}
+LOCK = {
+    "stages": {
+        "synth": {"outs": [{"path": "data/raw/synthetic", "md5": "a.dir"}]},
+        "preprocess": {"outs": [{"path": "data/processed/pixels", "md5": "b.dir"}]},
+        "train": {"outs": [{"path": "models/model.pt", "md5": "m1"}, {"path": "plots/train_history.csv", "md5": "h1"}]},
+        "evaluate": {"outs": [{"path": "plots/predictions.csv", "md5": "p1"}]},
+    }
+}
+METRICS = {
+    "mean_accuracy": 0.9867,
+    "mean_balanced_accuracy": 0.8888,
+    "mean_f1": 0.7875,
+    "mean_roc_auc": 0.9799,
+    "baseline_mean_accuracy": 0.768,
+}
 
 
 def _with(lock: dict, stage: str, path: str, md5: str) -> dict:

@@ -29,5 +29,14 @@ from faceattr.synth.geometry import IMAGE_HEIGHT, IMAGE_WIDTH
 from faceattr.synth.render import face_with_eyes
 from faceattr.synth.traits import RENDERED_ATTRIBUTES
 
-__all__ = ["BOXES_FILE", "CELEBA_ATTRIBUTES", "IMAGE_HEIGHT", "IMAGE_WIDTH", "RENDERED_ATTRIBUTES", "face_with_eyes",
-           "generate_dataset", "read_boxes", "render_sample_grid"]
+__all__ = [
+    "BOXES_FILE",
+    "CELEBA_ATTRIBUTES",
+    "IMAGE_HEIGHT",
+    "IMAGE_WIDTH",
+    "RENDERED_ATTRIBUTES",
+    "face_with_eyes",
+    "generate_dataset",
+    "read_boxes",
+    "render_sample_grid",
+]

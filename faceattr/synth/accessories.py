@@ -36,8 +36,7 @@ def draw_glasses(pen: Pen, f: Face, photo: Photo, gw: float = LENS_W) -> None:
     with pen.recording("Eyeglasses"):
         for side in (-1, 1):
             ex = cx + side * es
-            pen.rrect(ex - gw, ey + 0.5 - gh, ex + gw, ey + 0.5 + gh, frame_radius(photo),
-                      outline=fc, width=3.2)
+            pen.rrect(ex - gw, ey + 0.5 - gh, ex + gw, ey + 0.5 + gh, frame_radius(photo), outline=fc, width=3.2)
             pen.line([(ex + side * (gw - 1), ey - 3), (cx + side * (f.half_width(ey) + 3), ey - 2)], fc, 2.6)
             pen.line([(ex - 7, ey + 5), (ex - 2, ey - 5)], mix(fc, (255, 255, 255), 0.8), 1.0)
         pen.line(arc(cx, ey - 1, max(1.5, es - gw + 1), 2.5, 0.0, math.pi, 8), fc, 3.0)
@@ -56,7 +55,9 @@ def draw_hat(r: np.random.Generator, pen: Pen, f: Face, who: Identity, photo: Ph
         if kind == 0:  # beanie
             dome = arc(cx, hb, hx, hb - top, 0.0, math.pi, 30)
             pen.poly(dome, hc)
-            pen.poly([(cx - hx - 1, hb - 11), (cx + hx + 1, hb - 11), (cx + hx + 1, hb + 1), (cx - hx - 1, hb + 1)], dark)
+            pen.poly(
+                [(cx - hx - 1, hb - 11), (cx + hx + 1, hb - 11), (cx + hx + 1, hb + 1), (cx - hx - 1, hb + 1)], dark
+            )
             for k in range(-6, 7):
                 pen.line([(cx + k * hx / 7, hb - 10), (cx + k * hx / 7, hb)], shade(hc, 0.55), 0.9)
             if r.random() < 0.5:
@@ -65,8 +66,10 @@ def draw_hat(r: np.random.Generator, pen: Pen, f: Face, who: Identity, photo: Ph
             pen.ellipse(cx, hb - 4, hx + 22, 9, fill=dark)
             pen.rrect(cx - a * 0.82, top - 6, cx + a * 0.82, hb - 4, 10, fill=hc)
             band = tuple(int(v) for v in r.integers(0, 256, 3))
-            pen.poly([(cx - a * 0.82, hb - 13), (cx + a * 0.82, hb - 13), (cx + a * 0.82, hb - 6),
-                      (cx - a * 0.82, hb - 6)], band)
+            pen.poly(
+                [(cx - a * 0.82, hb - 13), (cx + a * 0.82, hb - 13), (cx + a * 0.82, hb - 6), (cx - a * 0.82, hb - 6)],
+                band,
+            )
             pen.line(arc(cx, hb - 4, hx + 22, 9, math.pi, 2 * math.pi, 24), shade(hc, 0.5), 1.2)
         else:  # cap with a visor
             dome = arc(cx, hb, hx - 1, hb - top + 2, 0.0, math.pi, 30)

@@ -34,7 +34,9 @@ def plan_identities(count: int, seed: int, images_per_identity: tuple[int, int])
     """
     lo, hi = images_per_identity
     if lo < 1 or hi < lo:
-        raise FaceattrError(f"synth.images_per_identity must be (lo, hi) with 1 <= lo <= hi, got {images_per_identity!r}")
+        raise FaceattrError(
+            f"synth.images_per_identity must be (lo, hi) with 1 <= lo <= hi, got {images_per_identity!r}"
+        )
     if count >= 3:
         b1 = max(1, min(count - 2, int(round(0.8 * count))))
         b2 = max(b1 + 1, min(count - 1, int(round(0.9 * count))))
@@ -52,9 +54,14 @@ def plan_identities(count: int, seed: int, images_per_identity: tuple[int, int])
     return plan
 
 
-def generate_dataset(out_dir: Path, count: int = 3000, seed: int = 0,
-                     quality: tuple[int, int] = (75, 95), images_per_identity: tuple[int, int] = (1, 6),
-                     workers: int = 0) -> dict:
+def generate_dataset(
+    out_dir: Path,
+    count: int = 3000,
+    seed: int = 0,
+    quality: tuple[int, int] = (75, 95),
+    images_per_identity: tuple[int, int] = (1, 6),
+    workers: int = 0,
+) -> dict:
     """Writes out_dir/img_align_celeba.zip, list_attr_celeba.txt, list_eval_partition.txt, identity_CelebA.txt (and the side file BOXES_FILE); returns a small summary dict (count, identities, positive rate per attribute).
 
     Output bytes depend only on the arguments other than `workers` (0 = one per CPU core), so the
@@ -69,34 +76,29 @@ def generate_dataset(out_dir: Path, count: int = 3000, seed: int = 0,
         raise FaceattrError(f"synth.quality must be (lo, hi) with 1 <= lo <= hi <= 100, got {quality!r}")
     out_dir.mkdir(parents=True, exist_ok=True)
     plan = plan_identities(count, seed, images_per_identity)
-    tasks = []
-    ident_of, split_of = [], []
-    for ident, start, n, split in plan:
-        who = sample_identity(seed, ident)
-        for k in range(n):
-            tasks.append((seed, start + k, who, (q_lo, q_hi)))
-            ident_of.append(ident)
-            split_of.append(split)
-
-    if workers == 0:  # automatic: one per core, but no pool for a handful of images
-        n_workers = min(os.cpu_count() or 1, max(1, count // 64))
-    else:
-        n_workers = max(1, int(workers))
+    tasks, ident_of, split_of = _render_tasks(plan, seed, (q_lo, q_hi))
+    # automatic (0): one per core, but no pool for a handful of images
+    n_workers = min(os.cpu_count() or 1, max(1, count // 64)) if workers == 0 else max(1, int(workers))
     zip_path = out_dir / "img_align_celeba.zip"
     rows: list[list[int]] = []
     box_lines = ["image_id,attribute,x0,y0,x1,y1"]
 
     def record(i: int, labels: dict[str, bool], boxes: Boxes) -> None:
         rows.append([1 if labels[a] else -1 for a in CELEBA_ATTRIBUTES])
-        box_lines.extend(f"{i + 1:06d}.jpg,{name},{','.join(f'{v:.1f}' for v in boxes[name])}"
-                         for name in BOXED_ATTRIBUTES if name in boxes)
+        box_lines.extend(
+            f"{i + 1:06d}.jpg,{name},{','.join(f'{v:.1f}' for v in boxes[name])}"
+            for name in BOXED_ATTRIBUTES
+            if name in boxes
+        )
+
     with atomic_path(zip_path) as tmp_zip:
         with zipfile.ZipFile(tmp_zip, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+
             def put(i: int, data: bytes) -> None:
                 info = zipfile.ZipInfo(f"{ZIP_DIR}/{i + 1:06d}.jpg", date_time=_ZIP_DATE)
                 info.compress_type = zipfile.ZIP_STORED
                 info.create_system = 3
-                info.external_attr = (0o100644 << 16)
+                info.external_attr = 0o100644 << 16
                 zf.writestr(info, data)
 
             if n_workers > 1:
@@ -124,18 +126,29 @@ def generate_dataset(out_dir: Path, count: int = 3000, seed: int = 0,
     }
 
 
-def _write_label_files(out_dir: Path, rows: list[list[int]], split_of: list[int], ident_of: list[int],
-                       box_lines: list[str]) -> None:
+def _render_tasks(plan: list, seed: int, quality: tuple[int, int]) -> tuple[list, list[int], list[int]]:
+    """`render_task`'s arguments for every image in order, with each image's identity and split."""
+    tasks, ident_of, split_of = [], [], []
+    for ident, start, n, split in plan:
+        who = sample_identity(seed, ident)
+        for k in range(n):
+            tasks.append((seed, start + k, who, quality))
+            ident_of.append(ident)
+            split_of.append(split)
+    return tasks, ident_of, split_of
+
+
+def _write_label_files(
+    out_dir: Path, rows: list[list[int]], split_of: list[int], ident_of: list[int], box_lines: list[str]
+) -> None:
     """CelebA's three label files (attributes, split, identity) and the boxes side file, each atomically."""
     count = len(rows)
     names = [f"{i + 1:06d}.jpg" for i in range(count)]
     attr_lines = [str(count), " ".join(CELEBA_ATTRIBUTES)]
     attr_lines += [name + "".join(f"{v:>3d}" for v in row) for name, row in zip(names, rows)]
     write_text(out_dir / "list_attr_celeba.txt", "\n".join(attr_lines) + "\n")
-    write_text(out_dir / "list_eval_partition.txt",
-               "".join(f"{n} {s}\n" for n, s in zip(names, split_of)))
-    write_text(out_dir / "identity_CelebA.txt",
-               "".join(f"{n} {i}\n" for n, i in zip(names, ident_of)))
+    write_text(out_dir / "list_eval_partition.txt", "".join(f"{n} {s}\n" for n, s in zip(names, split_of)))
+    write_text(out_dir / "identity_CelebA.txt", "".join(f"{n} {i}\n" for n, i in zip(names, ident_of)))
     write_text(out_dir / BOXES_FILE, "\n".join(box_lines) + "\n")
 
 
@@ -195,7 +208,9 @@ def render_sample_grid(zip_path: Path, attr_path: Path, png_path: Path, n: int =
     png_path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(png_path) as tmp:
         # 256 colours keep the grid small enough to live in git beside the other plots.
-        sheet.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(tmp, format="PNG", optimize=True)
+        sheet.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
+            tmp, format="PNG", optimize=True
+        )
 
 
 def _basename(entry: str) -> str:

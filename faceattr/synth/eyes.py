@@ -21,13 +21,16 @@ def draw_eyes(pen: Pen, f: Face, who: Identity, photo: Photo) -> None:
     for side in (-1, 1):
         ex = cx + side * es
         if photo.glasses:  # tinted lens behind the eye
-            pen.rrect(ex - gw, ey + 0.5 - gh, ex + gw, ey + 0.5 + gh, frame_radius(photo),
-                      fill=mix(skin, photo.lens_rgb, 0.3))
+            pen.rrect(
+                ex - gw, ey + 0.5 - gh, ex + gw, ey + 0.5 + gh, frame_radius(photo), fill=mix(skin, photo.lens_rgb, 0.3)
+            )
         if who.bags:
             pen.line(arc(ex, ey + 4.5, 8, 4.5, math.pi * 1.1, math.pi * 1.9, 10), mix(skin, (110, 70, 110), 0.4), 2.6)
         if photo.makeup:
-            pen.poly(arc(ex, ey - 1, ew + 4, eh + 6.5, 0.0, math.pi, 16) + [(ex - ew - 3, ey + 1), (ex + ew + 3, ey + 1)],
-                     photo.eyeshadow)
+            pen.poly(
+                arc(ex, ey - 1, ew + 4, eh + 6.5, 0.0, math.pi, 16) + [(ex - ew - 3, ey + 1), (ex + ew + 3, ey + 1)],
+                photo.eyeshadow,
+            )
         else:
             pen.line(arc(ex, ey - 0.5, ew + 1, eh + 3, math.pi * 0.15, math.pi * 0.85, 10), shade(skin, 0.8), 1.3)
         pen.ellipse(ex, ey, ew, eh, fill=(246, 244, 240))
@@ -49,8 +52,12 @@ def draw_brows(pen: Pen, f: Face, who: Identity) -> None:
     arch = 4.5 if who.arched else 1.2
     for side in (-1, 1):
         bx = cx + side * es
-        pts = [(bx - side * 9, f.brow_y + 1.5), (bx + side * 1, f.brow_y - arch * 0.8),
-               (bx + side * 5, f.brow_y - arch), (bx + side * 11, f.brow_y + (2.5 if who.arched else 1.0))]
+        pts = [
+            (bx - side * 9, f.brow_y + 1.5),
+            (bx + side * 1, f.brow_y - arch * 0.8),
+            (bx + side * 5, f.brow_y - arch),
+            (bx + side * 11, f.brow_y + (2.5 if who.arched else 1.0)),
+        ]
         pts = densify(pts, 1.5)
         n = len(pts)
         for i in range(n - 1):

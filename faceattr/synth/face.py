@@ -40,9 +40,15 @@ def draw_old_age(pen: Pen, f: Face, who: Identity) -> None:
     old_line = shade(skin, 0.5)
     for side in (-1, 1):  # sagging jowls and sunken eyes
         jy = my - 4
-        pen.poly([(cx + side * (f.half_width(jy) - 1), jy), (cx + side * (f.half_width(jy) - 8), jy + 2),
-                  (cx + side * (mw + 7), f.chin_y - 8), (cx + side * (f.half_width(f.chin_y - 6) - 1), f.chin_y - 6)],
-                 shade(skin, 0.82))
+        pen.poly(
+            [
+                (cx + side * (f.half_width(jy) - 1), jy),
+                (cx + side * (f.half_width(jy) - 8), jy + 2),
+                (cx + side * (mw + 7), f.chin_y - 8),
+                (cx + side * (f.half_width(f.chin_y - 6) - 1), f.chin_y - 6),
+            ],
+            shade(skin, 0.82),
+        )
         pen.ellipse(cx + side * es, ey + 0.5, 11.5, 8.0, fill=shade(skin, 0.86))
         for k in range(3):  # cheek lines
             x0 = cx + side * (a * 0.62 + 2.5 * k)
@@ -51,8 +57,11 @@ def draw_old_age(pen: Pen, f: Face, who: Identity) -> None:
         w = a * (0.58 - 0.05 * k)
         pen.line(arc(cx, f.brow_y - dy + 4, w, 4, math.pi * 0.15, math.pi * 0.85, 12), old_line, 2.4)
     for side in (-1, 1):
-        pen.line([(cx + side * 9, f.nose_y - 5), (cx + side * (mw + 4), my - 4),
-                  (cx + side * (mw + 6), my + 5)], old_line, 2.6)
+        pen.line(
+            [(cx + side * 9, f.nose_y - 5), (cx + side * (mw + 4), my - 4), (cx + side * (mw + 6), my + 5)],
+            old_line,
+            2.6,
+        )
         pen.line([(cx + side * (mw + 1), my + 4), (cx + side * (mw + 3), my + 15)], old_line, 1.8)
         ox = cx + side * (es + 10)
         for k in (-1, 0, 1):
@@ -75,7 +84,18 @@ def draw_nose(pen: Pen, f: Face, who: Identity) -> None:
     pen.line([(cx - 3.5, ey + 2), (cx - 4.5, ny - 7)], shade(skin, 0.86), 1.6)
     pen.poly(arc(cx, ny - 1, nwid + 2, 5.5 if big else 4.5, math.pi * 1.0, math.pi * 2.0, 16), shade(skin, 0.9))
     for side in (-1, 1):
-        pen.line(arc(cx + side * (nwid - 0.5), ny - 2, 3.5, 4, math.pi * (0.5 if side > 0 else -0.5),
-                     math.pi * (-0.6 if side > 0 else 1.6), 8), shade(skin, 0.66), 1.3)
+        pen.line(
+            arc(
+                cx + side * (nwid - 0.5),
+                ny - 2,
+                3.5,
+                4,
+                math.pi * (0.5 if side > 0 else -0.5),
+                math.pi * (-0.6 if side > 0 else 1.6),
+                8,
+            ),
+            shade(skin, 0.66),
+            1.3,
+        )
         pen.ellipse(cx + side * (nwid * 0.45), ny + 0.5, 2.2 if big else 1.6, 1.2, fill=shade(skin, 0.35))
     pen.line(arc(cx, ny - 1.5, nwid * 0.45, 2.2, math.pi * 1.15, math.pi * 1.85, 8), shade(skin, 0.7), 1.0)

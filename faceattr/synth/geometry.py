@@ -67,8 +67,16 @@ class Pen:
                 self._grow(x, y, self.w(width) / 2)
         self.d.line(points, fill=fill, width=self.w(width), joint="curve")
 
-    def ellipse(self, x: float, y: float, rx: float, ry: float, fill: RGB | None = None,
-                outline: RGB | None = None, width: float = 1.0) -> None:
+    def ellipse(
+        self,
+        x: float,
+        y: float,
+        rx: float,
+        ry: float,
+        fill: RGB | None = None,
+        outline: RGB | None = None,
+        width: float = 1.0,
+    ) -> None:
         n = max(12, min(48, int((rx + ry) * 0.8)))
         pts = arc(x, y, rx, ry, 0.0, 2 * math.pi * (n - 1) / n, n)
         if fill is not None:
@@ -76,23 +84,36 @@ class Pen:
         if outline is not None:
             self.line(pts + pts[:2], outline, width)
 
-    def rrect(self, x0: float, y0: float, x1: float, y1: float, radius: float, fill: RGB | None = None,
-              outline: RGB | None = None, width: float = 1.0) -> None:
+    def rrect(
+        self,
+        x0: float,
+        y0: float,
+        x1: float,
+        y1: float,
+        radius: float,
+        fill: RGB | None = None,
+        outline: RGB | None = None,
+        width: float = 1.0,
+    ) -> None:
         r = min(radius, (x1 - x0) / 2, (y1 - y0) / 2)
-        pts = (arc(x1 - r, y0 + r, r, r, 0.0, math.pi / 2, 6) + arc(x0 + r, y0 + r, r, r, math.pi / 2, math.pi, 6)
-               + arc(x0 + r, y1 - r, r, r, math.pi, 1.5 * math.pi, 6)
-               + arc(x1 - r, y1 - r, r, r, 1.5 * math.pi, 2 * math.pi, 6))
+        pts = (
+            arc(x1 - r, y0 + r, r, r, 0.0, math.pi / 2, 6)
+            + arc(x0 + r, y0 + r, r, r, math.pi / 2, math.pi, 6)
+            + arc(x0 + r, y1 - r, r, r, math.pi, 1.5 * math.pi, 6)
+            + arc(x1 - r, y1 - r, r, r, 1.5 * math.pi, 2 * math.pi, 6)
+        )
         if fill is not None:
             self.poly(pts, fill)
         if outline is not None:
             self.line(pts + pts[:2], outline, width)
 
 
-
 def arc(cx: float, cy: float, rx: float, ry: float, a0: float, a1: float, n: int = 24) -> list[tuple[float, float]]:
     """Points on an ellipse; angles in radians, 0 = right, pi/2 = up (image y grows downwards)."""
-    return [(cx + rx * math.cos(a0 + (a1 - a0) * i / (n - 1)), cy - ry * math.sin(a0 + (a1 - a0) * i / (n - 1)))
-            for i in range(n)]
+    return [
+        (cx + rx * math.cos(a0 + (a1 - a0) * i / (n - 1)), cy - ry * math.sin(a0 + (a1 - a0) * i / (n - 1)))
+        for i in range(n)
+    ]
 
 
 def wavy(pts: list[tuple[float, float]], amp: float, period: float, phase: float) -> list[tuple[float, float]]:
@@ -141,7 +162,7 @@ class Face:
             t = min(1.0, (self.cy - y) / self.bu)
             return self.a * math.sqrt(max(0.0, 1 - t * t))
         t = min(1.0, (y - self.cy) / self.bl)
-        return self.a * max(0.0, 1 - t ** self.p) ** (1 / self.p)
+        return self.a * max(0.0, 1 - t**self.p) ** (1 / self.p)
 
     def outline(self, n: int = 40) -> list[tuple[float, float]]:
         upper = arc(self.cx, self.cy, self.a, self.bu, 0.0, math.pi, n)
@@ -149,7 +170,7 @@ class Face:
         for i in range(n + 1):
             t = i / n
             y = self.cy + self.bl * t
-            w = self.a * max(0.0, 1 - t ** self.p) ** (1 / self.p)
+            w = self.a * max(0.0, 1 - t**self.p) ** (1 / self.p)
             lower.append((self.cx - max(w, 0.0), y))
         lower += [(2 * self.cx - x, y) for x, y in reversed(lower[:-1])]
         return upper + lower
@@ -162,4 +183,3 @@ class Face:
             w = max(0.0, self.half_width(y) - shrink)
             pts.append((self.cx + side * w, y - (shrink * 0.9 if i == n else 0.0)))
         return pts
-

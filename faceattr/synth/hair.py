@@ -36,9 +36,16 @@ def hair_style(who: Identity) -> HairStyle:
         strand = shade(hair_rgb, 0.45) if hl > 90 else mix(hair_rgb, (215, 205, 195), 0.5)
     else:
         strand = shade(hair_rgb, 0.72) if hl > 90 else mix(hair_rgb, (200, 190, 180), 0.28)
-    return HairStyle(rgb=hair_rgb, length=who.length, wavy=is_wavy, straight=who.texture == "straight",
-                     strand=strand, strand_w=1.8 if is_wavy else 1.0, phase=who.wave_phase,
-                     vol=3.0 + 4.0 * who.hair_volume + (9.0 if is_wavy else 0.0))
+    return HairStyle(
+        rgb=hair_rgb,
+        length=who.length,
+        wavy=is_wavy,
+        straight=who.texture == "straight",
+        strand=strand,
+        strand_w=1.8 if is_wavy else 1.0,
+        phase=who.wave_phase,
+        vol=3.0 + 4.0 * who.hair_volume + (9.0 if is_wavy else 0.0),
+    )
 
 
 def draw_hair_behind(pen: Pen, f: Face, who: Identity, h: HairStyle) -> None:
@@ -49,8 +56,11 @@ def draw_hair_behind(pen: Pen, f: Face, who: Identity, h: HairStyle) -> None:
         bottom = 232.0 if length == "long" else cy + 44
         half_top, half_bot = a + vol + 2, a + vol + (14 if length == "long" else 6)
         for side in (-1, 1):
-            edge = [(cx + side * half_top, cy - 30), (cx + side * (half_top + 2), cy + 10),
-                    (cx + side * half_bot, bottom)]
+            edge = [
+                (cx + side * half_top, cy - 30),
+                (cx + side * (half_top + 2), cy + 10),
+                (cx + side * half_bot, bottom),
+            ]
             edge = densify(edge, 2.0)
             if h.wavy:
                 edge = wavy(edge, 6.5, 22.0, h.phase)
@@ -58,14 +68,20 @@ def draw_hair_behind(pen: Pen, f: Face, who: Identity, h: HairStyle) -> None:
             pen.poly(edge + inner, hair_rgb)
         pen.poly(arc(cx, cy - 8, a + vol, f.bu + vol - 6, -0.3, math.pi + 0.3, 36), hair_rgb)
         if length == "bob":
-            pen.poly([(cx - half_bot, bottom - 1), (cx + half_bot, bottom - 1), (cx + nw, cy), (cx - nw, cy)],
-                     hair_rgb)
+            pen.poly([(cx - half_bot, bottom - 1), (cx + half_bot, bottom - 1), (cx + nw, cy), (cx - nw, cy)], hair_rgb)
     elif length == "bun":
         pen.ellipse(cx + (8 if who.hat_pref == 1 else 0), cy - f.bu - 6, 15, 13, fill=hair_rgb)
     elif length == "medium":
         for side in (-1, 1):
-            pen.poly([(cx + side * (a - 8), cy - 40), (cx + side * (a + vol), cy - 20),
-                      (cx + side * (a + vol - 1), cy + 18), (cx + side * (a - 6), cy + 18)], hair_rgb)
+            pen.poly(
+                [
+                    (cx + side * (a - 8), cy - 40),
+                    (cx + side * (a + vol), cy - 20),
+                    (cx + side * (a + vol - 1), cy + 18),
+                    (cx + side * (a - 6), cy + 18),
+                ],
+                hair_rgb,
+            )
 
 
 def draw_hair_mass(pen: Pen, f: Face, h: HairStyle) -> None:
@@ -84,20 +100,41 @@ def draw_hair_on_head(pen: Pen, f: Face, who: Identity, h: HairStyle) -> None:
         hairline = f.hairline - (10 if who.receding else 0)
         temple_y = ey - (4 if who.male else 10)
         side_w = f.half_width(temple_y)
-        outer = arc(cx, hcy, hx, hy, math.asin(max(-1, min(1, (hcy - temple_y) / hy))),
-                    math.pi - math.asin(max(-1, min(1, (hcy - temple_y) / hy))), 40)
+        outer = arc(
+            cx,
+            hcy,
+            hx,
+            hy,
+            math.asin(max(-1, min(1, (hcy - temple_y) / hy))),
+            math.pi - math.asin(max(-1, min(1, (hcy - temple_y) / hy))),
+            40,
+        )
         if h.wavy and h.length in SHORT:
             outer = wavy(densify(outer, 2.0), 4.0, 13.0, h.phase)
         elif h.wavy:
             outer = wavy(densify(outer, 2.0), 4.5, 18.0, h.phase)
         if who.receding:
-            line_pts = [(cx - side_w + 1, temple_y), (cx - a * 0.72, hairline + 12), (cx - a * 0.45, hairline - 2),
-                        (cx - a * 0.2, hairline + 6), (cx, hairline + 9), (cx + a * 0.2, hairline + 6),
-                        (cx + a * 0.45, hairline - 2), (cx + a * 0.72, hairline + 12), (cx + side_w - 1, temple_y)]
+            line_pts = [
+                (cx - side_w + 1, temple_y),
+                (cx - a * 0.72, hairline + 12),
+                (cx - a * 0.45, hairline - 2),
+                (cx - a * 0.2, hairline + 6),
+                (cx, hairline + 9),
+                (cx + a * 0.2, hairline + 6),
+                (cx + a * 0.45, hairline - 2),
+                (cx + a * 0.72, hairline + 12),
+                (cx + side_w - 1, temple_y),
+            ]
         else:
-            line_pts = [(cx - side_w + 1, temple_y), (cx - a * 0.8, hairline + 12), (cx - a * 0.5, hairline + 3),
-                        (cx, hairline), (cx + a * 0.5, hairline + 3), (cx + a * 0.8, hairline + 12),
-                        (cx + side_w - 1, temple_y)]
+            line_pts = [
+                (cx - side_w + 1, temple_y),
+                (cx - a * 0.8, hairline + 12),
+                (cx - a * 0.5, hairline + 3),
+                (cx, hairline),
+                (cx + a * 0.5, hairline + 3),
+                (cx + a * 0.8, hairline + 12),
+                (cx + side_w - 1, temple_y),
+            ]
         # outer runs right->left over the top; the hairline goes back left->right
         pen.poly(outer + line_pts, h.rgb)
         if h.length in ("long", "bob"):
@@ -115,12 +152,19 @@ def _draw_side_locks(pen: Pen, f: Face, h: HairStyle, temple_y: float, side_w: f
     cx, cy, a, vol = f.cx, f.cy, f.a, h.vol
     lock_bottom = cy + (34 if h.length == "long" else 30)
     for side in (-1, 1):
-        edge = densify([(cx + side * (side_w - 6), temple_y - 6), (cx + side * (f.half_width(cy) - 6), cy),
-                        (cx + side * (f.half_width(lock_bottom) - 1), lock_bottom)], 2.0)
+        edge = densify(
+            [
+                (cx + side * (side_w - 6), temple_y - 6),
+                (cx + side * (f.half_width(cy) - 6), cy),
+                (cx + side * (f.half_width(lock_bottom) - 1), lock_bottom),
+            ],
+            2.0,
+        )
         if h.wavy:
             edge = wavy(edge, 2.0, 12.0, h.phase + side)
-        pen.poly(edge + [(cx + side * (a + vol + 2), lock_bottom + 4), (cx + side * (a + vol + 2), temple_y - 10)],
-                 h.rgb)
+        pen.poly(
+            edge + [(cx + side * (a + vol + 2), lock_bottom + 4), (cx + side * (a + vol + 2), temple_y - 10)], h.rgb
+        )
 
 
 def _draw_bangs(pen: Pen, f: Face, h: HairStyle, hairline: float) -> None:
@@ -132,8 +176,16 @@ def _draw_bangs(pen: Pen, f: Face, h: HairStyle, hairline: float) -> None:
     for i, x in enumerate(xs_b):
         dy = 3.0 * (abs(x - cx) / a) ** 2
         bottom.append((x, by - dy + (2.0 if i % 2 else -1.0) * (1.6 if h.wavy else 1.0)))
-    pen.poly([(cx - a + 1, fringe_top + 12), (cx - a * 0.5, fringe_top), (cx + a * 0.5, fringe_top),
-              (cx + a - 1, fringe_top + 12)] + list(reversed(bottom)), h.rgb)
+    pen.poly(
+        [
+            (cx - a + 1, fringe_top + 12),
+            (cx - a * 0.5, fringe_top),
+            (cx + a * 0.5, fringe_top),
+            (cx + a - 1, fringe_top + 12),
+        ]
+        + list(reversed(bottom)),
+        h.rgb,
+    )
     for x, y in bottom[1:-1]:
         pts = densify([(x, fringe_top + 6), (x, y - 1)], 2.0)
         if h.wavy:
@@ -141,8 +193,9 @@ def _draw_bangs(pen: Pen, f: Face, h: HairStyle, hairline: float) -> None:
         pen.line(pts, h.strand, h.strand_w * 0.8)
 
 
-def _draw_strands(pen: Pen, f: Face, h: HairStyle, hx: float, hy: float, hcy: float, hairline: float,
-                  temple_y: float) -> None:
+def _draw_strands(
+    pen: Pen, f: Face, h: HairStyle, hx: float, hy: float, hcy: float, hairline: float, temple_y: float
+) -> None:
     """Strands over the top of the head, and down the sides of long hair and bobs."""
     cx, cy, a, vol, strand, strand_w = f.cx, f.cy, f.a, h.vol, h.strand, h.strand_w
     n_str = 11 if h.wavy else 9

@@ -43,8 +43,15 @@ def draw_sideburns(pen: Pen, f: Face, who: Identity) -> None:
     if who.sideburns:
         for side in (-1, 1):
             y0, y1 = ey - 10, ey + 18
-            pen.poly([(cx + side * (f.half_width(y0) + 1), y0), (cx + side * (f.half_width(y0) - 8), y0),
-                      (cx + side * (f.half_width(y1) - 7), y1), (cx + side * (f.half_width(y1) + 0.5), y1)], facial)
+            pen.poly(
+                [
+                    (cx + side * (f.half_width(y0) + 1), y0),
+                    (cx + side * (f.half_width(y0) - 8), y0),
+                    (cx + side * (f.half_width(y1) - 7), y1),
+                    (cx + side * (f.half_width(y1) + 0.5), y1),
+                ],
+                facial,
+            )
     if who.beard == "chinstrap":
         y0 = ey + 14
         outer = f.jaw(-1, y0, -0.5) + list(reversed(f.jaw(1, y0, -0.5)))
@@ -74,8 +81,8 @@ class Mouth:
 
 def mouth_shape(f: Face, who: Identity, photo: Photo) -> Mouth:
     cx, mw, my = f.cx, f.mw, f.mouth_y
-    ut = (3.4 if who.big_lips else 2.4)
-    lt = (5.0 if who.big_lips else 3.4)
+    ut = 3.4 if who.big_lips else 2.4
+    lt = 5.0 if who.big_lips else 3.4
     curve = 9.0 if photo.smiling else -1.0
     gap = (11.0 if photo.smiling else 4.0) if photo.mouth_open else 0.0
     if not who.young:
@@ -87,8 +94,10 @@ def mouth_shape(f: Face, who: Identity, photo: Photo) -> Mouth:
     xs = [mw * (2 * i / 20 - 1) for i in range(21)]
     top = [(cx + x, mline(x) - gap * 0.25 * (1 - (x / mw) ** 2)) for x in xs]
     bot = [(cx + x, mline(x) + gap * (1 - (x / mw) ** 2) ** 0.8) for x in xs]
-    upper = [(cx + x, y - ut * (1 - (x / mw) ** 2) ** 0.6 - (0.8 if abs(x) < mw * 0.25 else 0.0))
-             for x, (_, y) in zip(xs, top)]
+    upper = [
+        (cx + x, y - ut * (1 - (x / mw) ** 2) ** 0.6 - (0.8 if abs(x) < mw * 0.25 else 0.0))
+        for x, (_, y) in zip(xs, top)
+    ]
     lower = [(cx + x, y + lt * (1 - (x / mw) ** 2) ** 0.6) for x, (_, y) in zip(xs, bot)]
     return Mouth(cx=cx, my=my, mw=mw, curve=curve, gap=gap, ut=ut, top=top, bot=bot, upper=upper, lower=lower)
 
@@ -101,8 +110,19 @@ def draw_mouth(pen: Pen, who: Identity, photo: Photo, m: Mouth) -> None:
     lip = photo.lip_rgb if photo.lipstick else mix(skin, (175, 70, 75), 0.42)
     if photo.smiling and not photo.mouth_open:
         for side in (-1, 1):  # dimples at the mouth corners
-            pen.line(arc(cx + side * (mw + 1.5), my - curve - 0.5, 2.5, 3.5, math.pi * (0.7 if side < 0 else -0.3),
-                         math.pi * (1.3 if side < 0 else 0.3), 6), line_col, 1.6)
+            pen.line(
+                arc(
+                    cx + side * (mw + 1.5),
+                    my - curve - 0.5,
+                    2.5,
+                    3.5,
+                    math.pi * (0.7 if side < 0 else -0.3),
+                    math.pi * (1.3 if side < 0 else 0.3),
+                    6,
+                ),
+                line_col,
+                1.6,
+            )
     pen.poly(m.upper + list(reversed(top)), lip)
     pen.poly(bot + list(reversed(m.lower)), lip)
     if gap > 0:
@@ -133,7 +153,7 @@ def draw_beard(pen: Pen, f: Face, who: Identity, m: Mouth) -> None:
         def lip_top(x: float) -> float:  # top edge of the upper lip; beyond the corners it droops outwards
             xc = max(-mw, min(mw, x))
             t = 1 - (xc / mw) ** 2
-            return m.line(xc) - gap * 0.25 * t - ut * t ** 0.6 + max(0.0, abs(x) - mw) * 0.9
+            return m.line(xc) - gap * 0.25 * t - ut * t**0.6 + max(0.0, abs(x) - mw) * 0.9
 
         mxs = [mx0 * (2 * i / 16 - 1) for i in range(17)]
         mbot = [(cx + x, lip_top(x) - 0.3) for x in mxs]

@@ -109,8 +109,9 @@ def photo_rng(seed: int, idx: int) -> np.random.Generator:
     return np.random.default_rng([seed, 2, idx])
 
 
-def draw_photo(r: np.random.Generator, who: Identity, photo: Photo,
-               quality: tuple[int, int]) -> tuple[dict[str, bool], bytes, Boxes]:
+def draw_photo(
+    r: np.random.Generator, who: Identity, photo: Photo, quality: tuple[int, int]
+) -> tuple[dict[str, bool], bytes, Boxes]:
     """The rest of `render` once the photo's traits are drawn from `r`: labels, JPEG bytes and boxes."""
     bg = draw_background(r)
     canvas = bg.resize((IMAGE_WIDTH * S, IMAGE_HEIGHT * S), Image.Resampling.NEAREST)
@@ -119,8 +120,10 @@ def draw_photo(r: np.random.Generator, who: Identity, photo: Photo,
     dx, dy = r.uniform(-5, 5), r.uniform(-5, 5)
     pen = Pen(ImageDraw.Draw(canvas), angle, scale, dx, dy)
     draw_person(r, who, photo, pen)
-    boxes = {name: (max(0.0, x0 / S), max(0.0, y0 / S), min(float(IMAGE_WIDTH), x1 / S),
-                    min(float(IMAGE_HEIGHT), y1 / S)) for name, (x0, y0, x1, y1) in pen.boxes.items()}
+    boxes = {
+        name: (max(0.0, x0 / S), max(0.0, y0 / S), min(float(IMAGE_WIDTH), x1 / S), min(float(IMAGE_HEIGHT), y1 / S))
+        for name, (x0, y0, x1, y1) in pen.boxes.items()
+    }
     # The eye centres as drawn, posed, in image pixels (canvas pixels 2j, 2j+1 average into pixel j, whose
     # centre is canvas coordinate 2j + 0.5); kept beside the boxes for `face_with_eyes`, never written out.
     f = Face(who, photo)
@@ -152,7 +155,7 @@ def _finish(r: np.random.Generator, out: np.ndarray, blurry: bool, quality: tupl
     sigma = np.float32(r.uniform(1.5, 6.0))
     bank = _noise_bank()
     off = int(r.integers(0, bank.size - out.size))
-    out += bank[off:off + out.size].reshape(out.shape) * sigma
+    out += bank[off : off + out.size].reshape(out.shape) * sigma
     out += 0.5
     final = Image.fromarray(np.clip(out, 0, 255).astype(np.uint8), "RGB")
     q = int(r.integers(quality[0], quality[1] + 1))
@@ -165,7 +168,9 @@ def render_task(args: tuple[int, int, Identity, tuple[int, int]]) -> tuple[dict[
     return render(*args)
 
 
-def face_with_eyes(seed: int, index: int, quality: int = 95) -> tuple[bytes, tuple[tuple[float, float], tuple[float, float]]]:
+def face_with_eyes(
+    seed: int, index: int, quality: int = 95
+) -> tuple[bytes, tuple[tuple[float, float], tuple[float, float]]]:
     """One synthetic 178×218 face (JPEG bytes, its own identity) and its true eye centres (image-left first, pixels).
 
     For checking face alignment: the eyes are where they were drawn, not where a detector thinks they are.

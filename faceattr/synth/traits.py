@@ -13,8 +13,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from faceattr.attributes import CELEBA_ATTRIBUTES
-from faceattr.synth.colours import (EYE_COLOURS, EYESHADOW, FRAME_COLOURS, HAIR_BASE, HAIR_OTHER, HAT_COLOURS,
-                                    LENS, LIPSTICK, RGB, jitter, luma, mix, shade)
+from faceattr.synth.colours import (
+    EYE_COLOURS,
+    EYESHADOW,
+    FRAME_COLOURS,
+    HAIR_BASE,
+    HAIR_OTHER,
+    HAT_COLOURS,
+    LENS,
+    LIPSTICK,
+    RGB,
+    jitter,
+    luma,
+    mix,
+    shade,
+)
 
 # Attributes the renderer draws visibly; their labels match the picture exactly. The other four
 # (Attractive, High_Cheekbones, Oval_Face, Pointy_Nose) are sampled labels with no visual cue
@@ -125,7 +138,7 @@ def _sample_hair(r: np.random.Generator, male: bool, young: bool) -> tuple[bool,
     if hair is None:
         hair_rgb = (0, 0, 0)
     elif hair == "other":
-        hair_rgb = jitter(r, HAIR_OTHER[int(r.choice(len(HAIR_OTHER), p=[.3, .3, .25, .15]))], 10)
+        hair_rgb = jitter(r, HAIR_OTHER[int(r.choice(len(HAIR_OTHER), p=[0.3, 0.3, 0.25, 0.15]))], 10)
     else:
         lo, hi = HAIR_BASE[hair]
         hair_rgb = mix(lo, hi, float(u()))
@@ -179,32 +192,56 @@ def sample_identity(seed: int, ident: int) -> Identity:
     stubble = sideburns = False
     if male:
         beard = ["none", "goatee", "mustache", "goatee_mustache", "chinstrap"][
-            int(r.choice(5, p=[0.785, 0.05, 0.06, 0.045, 0.06]))]
+            int(r.choice(5, p=[0.785, 0.05, 0.06, 0.045, 0.06]))
+        ]
         stubble = beard == "none" and u() < 0.3
         sideburns = beard == "chinstrap" or ((not bald) and u() < 0.08)
     facial_rgb, brow_rgb = _facial_hair_colours(hair, hair_rgb)
     a = (45.0 if male else 42.0) + r.uniform(-2, 2) + (6 if chubby else 0)
     # keyword arguments are evaluated in the order written: the draws below happen in this order
     return Identity(
-        male=male, young=young, pale=pale, skin=skin, chubby=chubby,
-        double_chin=double_chin, bald=bald, hair=hair, hair_rgb=hair_rgb, length=length,
-        texture=texture, receding=receding, bangs=bangs, beard=beard, stubble=stubble,
-        sideburns=sideburns, facial_rgb=facial_rgb, brow_rgb=brow_rgb,
-        bushy=u() < (0.25 if male else 0.065), arched=u() < (0.06 if male else 0.42),
-        big_lips=u() < (0.19 if male else 0.28), big_nose=u() < (0.42 if male else 0.10),
+        male=male,
+        young=young,
+        pale=pale,
+        skin=skin,
+        chubby=chubby,
+        double_chin=double_chin,
+        bald=bald,
+        hair=hair,
+        hair_rgb=hair_rgb,
+        length=length,
+        texture=texture,
+        receding=receding,
+        bangs=bangs,
+        beard=beard,
+        stubble=stubble,
+        sideburns=sideburns,
+        facial_rgb=facial_rgb,
+        brow_rgb=brow_rgb,
+        bushy=u() < (0.25 if male else 0.065),
+        arched=u() < (0.06 if male else 0.42),
+        big_lips=u() < (0.19 if male else 0.28),
+        big_nose=u() < (0.42 if male else 0.10),
         bags=u() < (0.14 if young else 0.45),
         glasses_wearer=u() < (0.08 if young else 0.17),
         makeup_user=(not male) and u() < (0.8 if young else 0.6),
         lipstick_user=(not male) and u() < 0.5,
         earring_user=(not male) and u() < 0.45,
-        oval=u() < 0.284, pointy=u() < 0.277,
+        oval=u() < 0.284,
+        pointy=u() < 0.277,
         attractive=u() < ((0.35 if young else 0.12) if male else (0.75 if young else 0.35)),
         eye_rgb=EYE_COLOURS[int(r.integers(len(EYE_COLOURS)))],
-        a=a, bu=64.0 + r.uniform(-2, 2), bl=(59.0 if male else 55.0) + r.uniform(-2, 2),
+        a=a,
+        bu=64.0 + r.uniform(-2, 2),
+        bl=(59.0 if male else 55.0) + r.uniform(-2, 2),
         jaw_p=(r.uniform(2.3, 2.8) if male else r.uniform(1.75, 2.05)) if not chubby else 2.2,
-        eye_dy=r.uniform(-2, 2), eye_sep=r.uniform(18, 20.5), mouth_w=r.uniform(-1, 1.5),
-        hairline=r.uniform(-2, 3), wave_phase=r.uniform(0, 2 * math.pi),
-        hair_volume=r.uniform(0.0, 1.0), hat_pref=int(r.integers(3)),
+        eye_dy=r.uniform(-2, 2),
+        eye_sep=r.uniform(18, 20.5),
+        mouth_w=r.uniform(-1, 1.5),
+        hairline=r.uniform(-2, 3),
+        wave_phase=r.uniform(0, 2 * math.pi),
+        hair_volume=r.uniform(0.0, 1.0),
+        hat_pref=int(r.integers(3)),
     )
 
 
@@ -217,7 +254,8 @@ def sample_photo(r: np.random.Generator, who: Identity) -> Photo:
     makeup = who.makeup_user and u() < 0.85
     # keyword arguments are evaluated in the order written: the draws below happen in this order
     return Photo(
-        smiling=smiling, mouth_open=mouth_open,
+        smiling=smiling,
+        mouth_open=mouth_open,
         high_cheekbones=u() < (0.8 if smiling else 0.13),
         glasses=who.glasses_wearer and u() < 0.65,
         hat=u() < 0.0485,
@@ -244,19 +282,44 @@ def labels(who: Identity, photo: Photo) -> dict[str, bool]:
     hair = who.hair
     beard = who.beard
     return {
-        "5_o_Clock_Shadow": who.stubble, "Arched_Eyebrows": who.arched, "Attractive": who.attractive,
-        "Bags_Under_Eyes": who.bags, "Bald": who.bald, "Bangs": who.bangs,
-        "Big_Lips": who.big_lips, "Big_Nose": who.big_nose, "Black_Hair": hair == "black",
-        "Blond_Hair": hair == "blond", "Blurry": photo.blurry, "Brown_Hair": hair == "brown",
-        "Bushy_Eyebrows": who.bushy, "Chubby": who.chubby, "Double_Chin": who.double_chin,
-        "Eyeglasses": photo.glasses, "Goatee": beard in ("goatee", "goatee_mustache", "chinstrap"),
-        "Gray_Hair": hair == "gray", "Heavy_Makeup": photo.makeup, "High_Cheekbones": photo.high_cheekbones,
-        "Male": who.male, "Mouth_Slightly_Open": photo.mouth_open,
-        "Mustache": beard in ("mustache", "goatee_mustache"), "Narrow_Eyes": photo.narrow,
-        "No_Beard": beard == "none", "Oval_Face": who.oval, "Pale_Skin": who.pale,
-        "Pointy_Nose": who.pointy, "Receding_Hairline": who.receding, "Rosy_Cheeks": photo.rosy,
-        "Sideburns": who.sideburns, "Smiling": photo.smiling, "Straight_Hair": who.texture == "straight",
-        "Wavy_Hair": who.texture == "wavy", "Wearing_Earrings": photo.earrings, "Wearing_Hat": photo.hat,
-        "Wearing_Lipstick": photo.lipstick, "Wearing_Necklace": photo.necklace,
-        "Wearing_Necktie": photo.necktie, "Young": who.young,
+        "5_o_Clock_Shadow": who.stubble,
+        "Arched_Eyebrows": who.arched,
+        "Attractive": who.attractive,
+        "Bags_Under_Eyes": who.bags,
+        "Bald": who.bald,
+        "Bangs": who.bangs,
+        "Big_Lips": who.big_lips,
+        "Big_Nose": who.big_nose,
+        "Black_Hair": hair == "black",
+        "Blond_Hair": hair == "blond",
+        "Blurry": photo.blurry,
+        "Brown_Hair": hair == "brown",
+        "Bushy_Eyebrows": who.bushy,
+        "Chubby": who.chubby,
+        "Double_Chin": who.double_chin,
+        "Eyeglasses": photo.glasses,
+        "Goatee": beard in ("goatee", "goatee_mustache", "chinstrap"),
+        "Gray_Hair": hair == "gray",
+        "Heavy_Makeup": photo.makeup,
+        "High_Cheekbones": photo.high_cheekbones,
+        "Male": who.male,
+        "Mouth_Slightly_Open": photo.mouth_open,
+        "Mustache": beard in ("mustache", "goatee_mustache"),
+        "Narrow_Eyes": photo.narrow,
+        "No_Beard": beard == "none",
+        "Oval_Face": who.oval,
+        "Pale_Skin": who.pale,
+        "Pointy_Nose": who.pointy,
+        "Receding_Hairline": who.receding,
+        "Rosy_Cheeks": photo.rosy,
+        "Sideburns": who.sideburns,
+        "Smiling": photo.smiling,
+        "Straight_Hair": who.texture == "straight",
+        "Wavy_Hair": who.texture == "wavy",
+        "Wearing_Earrings": photo.earrings,
+        "Wearing_Hat": photo.hat,
+        "Wearing_Lipstick": photo.lipstick,
+        "Wearing_Necklace": photo.necklace,
+        "Wearing_Necktie": photo.necktie,
+        "Young": who.young,
     }
