@@ -280,3 +280,16 @@ def mlflow_runs(repo: Path):
     experiment = client.get_experiment_by_name("faceattr")
     assert experiment is not None, "no MLflow experiment 'faceattr' at the repo root"
     return client, client.search_runs([experiment.experiment_id])
+
+
+def check_params_on(folder: Path, params_text: str, timeout: float | None = None) -> subprocess.CompletedProcess:
+    """`python -m stages.check_params` in `folder` on this params.yaml text, with only this checkout importable."""
+    (folder / "params.yaml").write_text(params_text)
+    return subprocess.run(
+        [sys.executable, "-m", "stages.check_params"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )

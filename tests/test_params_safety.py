@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 
 import pytest
 
 from faceattr.config import validate
 from helpers import DEFAULT_PARAMS as DEFAULT
-from helpers import REPO, with_value
+from helpers import REPO, check_params_on, with_value
 from faceattr.errors import FaceattrError
 from faceattr.params import load_params
 
@@ -45,14 +43,7 @@ def test_every_number_is_finite_and_bounded(key, value):
 def test_check_params_refuses_an_overflowing_seed(tmp_path):
     text = (REPO / "params.yaml").read_text().replace("\nseed: 42\n", "\nseed: 18446744073709551616\n")
     assert "18446744073709551616" in text
-    (tmp_path / "params.yaml").write_text(text)
-    proc = subprocess.run(
-        [sys.executable, "-m", "stages.check_params"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
-    )
+    proc = check_params_on(tmp_path, text)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "error: params.yaml: seed = 18446744073709551616 is not allowed; expected a whole number ≥ 0 and ≤ 4294967295"
@@ -70,15 +61,7 @@ def billion_laughs(levels: int = 9) -> str:
 def test_a_yaml_bomb_is_refused_before_anything_walks_it(tmp_path):
     """check_params on a "billion laughs" params.yaml: one line naming the file and the line, exit 2.
     The timeout only guards the suite (before the fix this ran for minutes at 1.5 GB); it asserts no speed."""
-    (tmp_path / "params.yaml").write_text(billion_laughs())  # ~1e10 values once expanded, in under 1 KB
-    proc = subprocess.run(
-        [sys.executable, "-m", "stages.check_params"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
-    )
+    proc = check_params_on(tmp_path, billion_laughs(), timeout=120)  # ~1e10 values once expanded, in under 1 KB
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert proc.stderr.strip().splitlines() == [
         "error: params.yaml:5: its anchors and aliases expand to more than 100,000 values (a YAML bomb?); refused. "

@@ -69,9 +69,7 @@ def test_every_training_is_a_version_with_its_dataset(registry):
     import mlflow
 
     # what a `pip install -r` needs to load the pickled torchvision model, given rather than inferred
-    local = mlflow.artifacts.download_artifacts(
-        "models:/faceattr/1", tracking_uri=f"sqlite:///{registry / 'mlflow.db'}"
-    )
+    local = mlflow.artifacts.download_artifacts(c.get_model_version_download_uri("faceattr", "1"))
     names = {line.split("==")[0] for line in (Path(local) / "requirements.txt").read_text().split()}
     assert {"mlflow", "torch", "torchvision", "cloudpickle"} <= names and "tqdm" not in names
 

@@ -6,7 +6,7 @@ import pytest
 
 from faceattr.config import TrainConfig, validate
 from helpers import DEFAULT_PARAMS as DEFAULT
-from helpers import REPO, with_value
+from helpers import REPO, check_params_on, with_value
 from faceattr.errors import FaceattrError
 
 
@@ -63,14 +63,7 @@ def test_alpha_only_with_mobilenet_v2():
 def test_a_typo_in_a_key_fails_check_params_in_one_line(tmp_path):
     text = (REPO / "params.yaml").read_text()
     assert "\n  lr: 0.003" in text
-    (tmp_path / "params.yaml").write_text(text.replace("\n  lr: 0.003", "\n  learning_rate: 0.003"))
-    proc = subprocess.run(
-        [sys.executable, "-m", "stages.check_params"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
-    )
+    proc = check_params_on(tmp_path, text.replace("\n  lr: 0.003", "\n  learning_rate: 0.003"))
     assert proc.returncode == 2
     [line] = proc.stderr.strip().splitlines()
     assert line.startswith("error: params.yaml: unknown key train.learning_rate; allowed in train: ") and " lr," in line

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from faceattr import training
+from faceattr import train_run, training
 from faceattr.errors import FaceattrError
 from faceattr.images import draw_mixup
 from faceattr.models import load_model, save_model
@@ -186,12 +186,8 @@ def test_mixup_input_is_lambda_x_plus_its_partner_and_the_targets_mix_the_same_w
     weighted alike, with a fresh λ each step, all drawn from the training generator."""
     train, val = tiny_data(24, 0), tiny_data(6, 1)
     steps: list[dict] = []
-    real_draw, real_augment, real_build, real_loss = (
-        training.draw_mixup,
-        training.augment_batch,
-        training.build_model,
-        training.make_loss,
-    )
+    real_draw, real_augment = training.draw_mixup, training.augment_batch
+    real_build, real_loss = train_run.build_model, train_run.make_loss
 
     def augment(images, *args, **kwargs):  # the first thing of each step: a new record
         x = real_augment(images, *args, **kwargs)
@@ -222,13 +218,13 @@ def test_mixup_input_is_lambda_x_plus_its_partner_and_the_targets_mix_the_same_w
                 steps[-1]["target"] = target.clone()
             return self.criterion(logits, target)
 
-    for name, fake in (
-        ("augment_batch", augment),
-        ("draw_mixup", draw),
-        ("build_model", build),
-        ("make_loss", Recording),
+    for module, name, fake in (
+        (training, "augment_batch", augment),  # the training loop's
+        (training, "draw_mixup", draw),
+        (train_run, "build_model", build),  # the run's set-up (faceattr.train_run)
+        (train_run, "make_loss", Recording),
     ):
-        monkeypatch.setattr(training, name, fake)
+        monkeypatch.setattr(module, name, fake)
     fit(config(epochs=2, mixup=0.4), ATTRS, train, val, tmp_path)
 
     assert len(steps) == 6 and all({"lam", "keys", "input", "target"} <= set(s) for s in steps)  # 3 steps an epoch
@@ -254,7 +250,7 @@ def test_mixup_blends_each_target_with_its_partner(tmp_path, monkeypatch):
     """With λ = 1/4 and keys that pair each image with its mirror position in the batch, every target row is
     1/4 of its own labels and 3/4 of its partner's, so the labels can be recovered from the targets."""
     train, val = tiny_data(24, 0), tiny_data(6, 1)
-    targets, make_loss = [], training.make_loss
+    targets, make_loss = [], train_run.make_loss
 
     class Recording(torch.nn.Module):
         def __init__(self, *args):
@@ -265,7 +261,7 @@ def test_mixup_blends_each_target_with_its_partner(tmp_path, monkeypatch):
             targets.append(target.clone())
             return self.criterion(logits, target)
 
-    monkeypatch.setattr(training, "make_loss", Recording)
+    monkeypatch.setattr(train_run, "make_loss", Recording)
     monkeypatch.setattr(training, "draw_mixup", lambda n, g, a: (0.25, torch.arange(n, 0, -1).float()))
     fit(config(epochs=1, mixup=0.3), ATTRS, train, val, tmp_path)
     batches = [t for t in targets if t.shape[0] == 8]  # the training steps (validation scores its 6 at once)
