@@ -31,6 +31,7 @@ from faceattr.atomic import atomic_dir
 from faceattr.device import cpu_cores
 from faceattr.errors import FaceattrError
 from faceattr.images import decode_resized
+from faceattr.prefetch import Prefetcher
 
 FORMAT = "faceattr-pixels/1"
 ARRAY_FILE = "pixels.npy"
@@ -80,6 +81,7 @@ def build_pixel_cache(
             rows = pool.imap(_decode_row, jobs, chunksize=64)
         else:
             rows = map(_decode_row, jobs)
+        prefetch = stack.enter_context(Prefetcher([path for path, _ in jobs]))  # after the fork: not in the workers
         with open(tmp / ARRAY_FILE, "wb") as fh:
             np.lib.format.write_array_header_1_0(fh, header)
             row_bytes = height * width * 3
@@ -91,6 +93,7 @@ def build_pixel_cache(
                     )
                 digest.update(row)
                 fh.write(row)
+                prefetch.consumed()
                 if log_every and (k + 1) % log_every == 0:
                     print(f"preprocess: {k + 1}/{len(ids)} images", flush=True)
             fh.flush()

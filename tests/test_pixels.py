@@ -130,3 +130,48 @@ def test_an_array_longer_than_its_header_is_refused(folder, tmp_path):
         fh.write(b"\0" * 960)
     with pytest.raises(FaceattrError, match="bytes, but its header describes"):
         PixelCache(tmp_path / "px")
+
+
+def test_prefetch_announces_each_file_once_in_order_and_at_most_its_window_ahead(tmp_path, monkeypatch):
+    """The read-ahead hint goes to every file, in order, never more than `ahead` files beyond the rows
+    consumed (so a data set larger than memory is not read in at once), and stops when its block ends."""
+    import os
+    import threading
+    import time
+
+    from faceattr.prefetch import Prefetcher
+
+    files = []
+    for k in range(10):
+        files.append(tmp_path / f"{k:02d}.jpg")
+        files[-1].write_bytes(b"x" * 10)
+    announced, opened = [], {}
+    real_open = os.open
+
+    def record(fd, offset, length, advice):
+        assert advice == os.POSIX_FADV_WILLNEED
+        announced.append(opened[fd])
+
+    def opening(path, flags, *rest):
+        fd = real_open(path, flags, *rest)
+        opened[fd] = os.fspath(path)
+        return fd
+
+    monkeypatch.setattr(os, "posix_fadvise", record, raising=False)
+    monkeypatch.setattr(os, "open", opening)
+
+    def settled(count: int) -> None:
+        deadline = time.monotonic() + 10
+        while len(announced) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.05)  # and nothing more arrives
+        assert len(announced) == count, announced
+
+    with Prefetcher(files[:3] + [tmp_path / "missing.jpg"] + files[3:], ahead=3) as prefetch:
+        settled(3)  # the window, before any row is consumed
+        prefetch.consumed()
+        prefetch.consumed()
+        settled(4)  # two more slots: one went to the missing file, which is skipped
+        stopped_at = len(announced)
+    assert not any(t.name == "faceattr-prefetch" for t in threading.enumerate())
+    assert announced == [os.fspath(f) for f in files[:stopped_at]]
