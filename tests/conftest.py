@@ -24,6 +24,14 @@ if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs one worker per cor
     import torch
 
     torch.set_num_threads(1)
+    # and each worker on a core of its own, which the commands it starts inherit: a stage then sees one core
+    # (faceattr.device.cpu_cores) and trains with one thread, instead of two workers' trainings running two
+    # threads each on two cores, whose OpenMP threads spin while they wait for each other
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    worker = int(os.environ["PYTEST_XDIST_WORKER"].removeprefix("gw") or 0)
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if len(cores) >= count > 1:
+        os.sched_setaffinity(0, {cores[worker % len(cores)]})
 
 E2E_FIXTURES = {"repo"}  # fixtures that run the pipeline: only e2e tests may use them
 
