@@ -41,6 +41,8 @@ def models(tmp_path_factory):
 def test_info_shows_the_card_of_a_model_file(models, tmp_path, monkeypatch, capsys):
     root, parameters = models
     monkeypatch.chdir(tmp_path)  # no mlflow.db here: the lookup says so and imports nothing
+    for name in ("MLFLOW_TRACKING_URI", "DVC_ROOT"):  # nor a store named by the environment
+        monkeypatch.delenv(name, raising=False)
     assert main(["info", str(root / "plain.pt")]) == 0
     out = capsys.readouterr().out
     assert f"mobilenet_v2, alpha 0.25, linear head, {parameters:,} parameters" in out

@@ -26,7 +26,7 @@ def repo(tmp_path_factory) -> Path:
     return build_repo(tmp_path_factory.mktemp("experiments"), TINY)
 
 
-def test_experiment_alpha_quarter(repo):
+def test_experiment_alpha_quarter(repo, monkeypatch):
     import mlflow.pytorch
     import torch
 
@@ -51,7 +51,9 @@ def test_experiment_alpha_quarter(repo):
     q = quarter[0]
     assert q.data.tags["dvc_exp_name"] and q.info.run_name == q.data.tags["dvc_exp_name"]
     assert len(client.get_metric_history(q.info.run_id, "train_loss")) == 2
-    mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
+    uri = f"sqlite:///{repo / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # set_tracking_uri sets it too: undone after the test
+    mlflow.set_tracking_uri(uri)
     model = mlflow.pytorch.load_model(f"runs:/{q.info.run_id}/model")
     with torch.no_grad():
         assert model(torch.zeros(3, 3, 32, 32)).shape == (3, 10)
