@@ -10,7 +10,6 @@ from typing import Iterator, Sequence
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import roc_curve
 from torch import nn
 
 from faceattr.atomic import atomic_dir, write_csv
@@ -78,22 +77,6 @@ def headline(metrics: dict) -> dict:
     return {k: metrics[k] for k in HEADLINE if k in metrics}
 
 
-def per_attribute_records(metrics: dict) -> list[dict]:
-    """evaluate_predictions' per-attribute block as a list of rows (attribute first): a table for DVC's
-    plots (bar charts) and MLflow's `log_table`."""
-    return [{"attribute": name, **figures} for name, figures in metrics["per_attribute"].items()]
-
-
-def read_per_attribute(path: str | Path) -> dict[str, dict]:
-    """The per-attribute table written by the evaluate stage, back as {attribute: figures}."""
-    import json
-
-    return {
-        row["attribute"]: {k: v for k, v in row.items() if k != "attribute"}
-        for row in json.loads(Path(path).read_text())
-    }
-
-
 def operating_thresholds(
     model: nn.Module,
     spec: ModelSpec,
@@ -139,6 +122,8 @@ def write_plot_data(
     thresholds: Sequence[float],
 ) -> None:
     """One ROC file (fpr, tpr) and one confusion file (actual, predicted) per attribute, for DVC's templates."""
+    from sklearn.metrics import roc_curve  # here: `faceattr predict` imports this module and needs none of it
+
     with atomic_dir(roc_dir) as roc, atomic_dir(confusion_dir) as conf:
         for k, name in enumerate(attributes):
             if len(np.unique(y_true[:, k])) > 1:

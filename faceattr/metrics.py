@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
-from sklearn.metrics import (
-    accuracy_score,
-    balanced_accuracy_score,
-    f1_score,
-    precision_score,
-    recall_score,
-    roc_auc_score,
-)
 
 from faceattr.choices import THRESHOLD_OBJECTIVES  # noqa: F401  (re-exported)
 from faceattr.errors import FaceattrError
@@ -29,6 +23,16 @@ def attribute_metrics(y_true: np.ndarray, prob: np.ndarray, threshold: float, ma
 
     ROC-AUC is left out when the split holds one class only (it is undefined there).
     """
+    # scikit-learn here, not at the top: importing it takes 1.4 s that `faceattr predict` has no use for
+    from sklearn.metrics import (
+        accuracy_score,
+        balanced_accuracy_score,
+        f1_score,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+    )
+
     pred = (prob >= threshold).astype(np.uint8)
     out = {
         "accuracy": accuracy_score(y_true, pred),
@@ -132,6 +136,8 @@ def tune_thresholds_bruteforce(
 ) -> list[float]:
     """tune_thresholds by its definition: scikit-learn scores every candidate over the whole split, O(n²).
     Slow; kept as the reference the fast version is tested and benchmarked against."""
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+
     score = {
         "balanced_accuracy": balanced_accuracy_score,
         "accuracy": accuracy_score,
@@ -143,3 +149,17 @@ def tune_thresholds_bruteforce(
         return float(max(candidates, key=lambda c: (score(t, (p >= c).astype(np.uint8)), -abs(c - 0.5))))
 
     return _per_attribute(y_true, prob, best)
+
+
+def per_attribute_records(metrics: dict) -> list[dict]:
+    """evaluate_predictions' per-attribute block as a list of rows (attribute first): a table for DVC's
+    plots (bar charts) and MLflow's `log_table`."""
+    return [{"attribute": name, **figures} for name, figures in metrics["per_attribute"].items()]
+
+
+def read_per_attribute(path: str | Path) -> dict[str, dict]:
+    """The per-attribute table written by the evaluate stage, back as {attribute: figures}."""
+    return {
+        row["attribute"]: {k: v for k, v in row.items() if k != "attribute"}
+        for row in json.loads(Path(path).read_text())
+    }

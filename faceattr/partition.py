@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
 from faceattr.choices import STRATEGIES  # noqa: F401  (re-exported)
 from faceattr.errors import FaceattrError
@@ -19,6 +20,38 @@ from faceattr.errors import FaceattrError
 SPLIT_NAMES = ("train", "val", "test")
 
 Partition = list[tuple[str, int]]
+
+
+def partition_path(partitions_dir: str | Path, subset: int | str) -> Path:
+    path = Path(partitions_dir) / f"list_partition_{subset}.txt"
+    if not path.is_file():
+        available = sorted(
+            p.stem.removeprefix("list_partition_") for p in Path(partitions_dir).glob("list_partition_*.txt")
+        )
+        raise FaceattrError(
+            f"subset: no partition {subset!r} (expected {path}); generated: {', '.join(available) or 'none'}"
+        )
+    return path
+
+
+def read_split_labels(
+    labels_csv: str | Path, partition_file: str | Path
+) -> tuple[list[str], dict[str, list[str]], dict[str, np.ndarray]]:
+    """The attribute names, each split's image ids and their 0/1 labels (float32 N×A), from the clean labels
+    and a partition file; every id of the partition must have labels. (dataset.read_partition_labels gives the
+    same as tensors; this one spares the plots stage importing torch.)"""
+    labels = pd.read_csv(labels_csv, dtype={"image_id": str}).set_index("image_id")
+    partition = read_id_table(partition_file, "partition")
+    missing = [i for i in partition if i not in labels.index]
+    if missing:
+        raise FaceattrError(f"{partition_file}: {len(missing)} image(s) have no clean labels, e.g. {missing[0]}")
+    ids: dict[str, list[str]] = {name: [] for name in SPLIT_NAMES}
+    for image_id, split in sorted(partition.items()):
+        ids[SPLIT_NAMES[split]].append(image_id)
+    rows = {
+        name: labels.loc[v].to_numpy().astype(np.float32).reshape(len(v), labels.shape[1]) for name, v in ids.items()
+    }
+    return list(labels.columns), ids, rows
 
 
 def read_id_table(path: str | Path, what: str) -> dict[str, int]:

@@ -97,6 +97,9 @@ def _store_lock() -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+_OPENED: set[str] = set()  # the stores this process has opened (schema checked): a stage opens its store 2-4 times
+
+
 def _client():
     import logging
 
@@ -106,9 +109,14 @@ def _client():
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+    uri = tracking_uri()
+    if uri in _OPENED:
+        mlflow.set_tracking_uri(uri)
+        return mlflow
     with _store_lock():
-        mlflow.set_tracking_uri(tracking_uri())
+        mlflow.set_tracking_uri(uri)
         mlflow.MlflowClient().search_experiments(max_results=1)  # creates or upgrades the schema, once
+    _OPENED.add(uri)
     return mlflow
 
 

@@ -5,15 +5,8 @@ from faceattr import tracking
 from faceattr.atomic import write_csv, write_json
 from faceattr.dataset import load_split, partition_path, read_partition_labels
 from faceattr.device import select_device
-from faceattr.evaluation import (
-    evaluate,
-    headline,
-    per_attribute_records,
-    predict_probabilities,
-    predictions_frame,
-    write_plot_data,
-)
-from faceattr.metrics import majority_labels
+from faceattr.evaluation import evaluate, headline, predict_probabilities, predictions_frame, write_plot_data
+from faceattr.metrics import majority_labels, per_attribute_records
 from faceattr.models import file_sha256, load_model
 from faceattr.config import load_config
 from faceattr.paths import (

@@ -8,9 +8,9 @@ from __future__ import annotations
 import pandas as pd
 
 from faceattr import plotting, tracking
-from faceattr.dataset import partition_path, read_partition_labels
-from faceattr.evaluation import read_per_attribute
-from faceattr.models import file_sha256
+from faceattr.digest import file_sha256
+from faceattr.metrics import read_per_attribute
+from faceattr.partition import partition_path, read_split_labels
 from faceattr.config import load_config
 from faceattr.paths import (
     ACCURACY_PNG,
@@ -38,10 +38,9 @@ def main() -> None:
     plotting.roc_curves(predictions, attributes, ROC_PNG)
     thresholds = {name: float(fields["threshold"]) for name, fields in per_attribute.items()}
     plotting.confusion_matrices(predictions, attributes, thresholds, CONFUSION_PNG)
-    data = read_partition_labels(LABELS, partition_path(PARTITIONS_DIR, cfg.subset))
+    attributes, _, labels = read_split_labels(LABELS, partition_path(PARTITIONS_DIR, cfg.subset))
     rates = pd.DataFrame(
-        {split: labels.mean(0).numpy() if len(labels) else 0.0 for split, labels in data.labels.items()},
-        index=data.attributes,
+        {split: rows.mean(0) if len(rows) else 0.0 for split, rows in labels.items()}, index=attributes
     )
     plotting.label_distribution(rates, LABEL_DISTRIBUTION_PNG)
     pngs = [TRAINING_CURVES_PNG, ACCURACY_PNG, ROC_PNG, CONFUSION_PNG, LABEL_DISTRIBUTION_PNG]

@@ -14,7 +14,8 @@ import yaml
 
 from helpers import REPO
 from faceattr.device import select_device
-from faceattr.evaluation import ieee_fp32, predict_probabilities, read_per_attribute
+from faceattr.evaluation import ieee_fp32, predict_probabilities
+from faceattr.metrics import read_per_attribute
 from faceattr.models import ModelSpec, build_model, load_model, save_model
 
 OUTPUTS = ("metrics/eval.json", "plots/per_attribute.json", "plots/predictions.csv", "plots/roc", "plots/confusion")

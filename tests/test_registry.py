@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import BIN, run
+from helpers import BIN, faceattr_cli, run
 
 pytestmark = pytest.mark.e2e  # the session `repo` (dvc repro), then dvc exp run
 
@@ -38,7 +38,8 @@ def client(repo: Path):
 
 
 def faceattr(args: list[str], repo: Path, check: bool = True):
-    return run(FACEATTR + args, repo, check=check)
+    """In this process (each test also runs the installed `faceattr` once, as a person does)."""
+    return faceattr_cli(args, repo, check=check)
 
 
 def some_images(repo: Path) -> list[str]:
@@ -87,7 +88,7 @@ def test_promote_by_experiment_name_then_by_run_id(registry):
     c = client(registry)
     first_run = c.get_model_version("faceattr", "1").run_id
     before = champion(c)
-    out = faceattr(["promote", "reg-seed7"], registry).stdout
+    out = run(FACEATTR + ["promote", "reg-seed7"], registry).stdout
     assert "models:/faceattr@champion is now models:/faceattr/2 (run " in out and "test mean_accuracy" in out
     assert f"before: {'models:/faceattr/' + before if before else 'no version had @champion'}" in out
     assert champion(c) == "2"
@@ -106,7 +107,7 @@ def test_promote_by_experiment_name_then_by_run_id(registry):
 def test_every_model_option_takes_a_registered_version(registry, tmp_path):
     c = client(registry)
     images = some_images(registry)
-    by_file = faceattr(["predict", *images, "--format", "json"], registry).stdout  # models/model.pt: version 1
+    by_file = run(FACEATTR + ["predict", *images, "--format", "json"], registry).stdout  # models/model.pt: version 1
     assert (
         faceattr(["predict", *images, "--format", "json", "--model", "models:/faceattr/1"], registry).stdout == by_file
     )
@@ -137,7 +138,9 @@ def test_every_model_option_takes_a_registered_version(registry, tmp_path):
 
 
 def test_registry_errors_say_what_exists(registry, tmp_path):
-    bad_alias = faceattr(["predict", *some_images(registry), "--model", "models:/faceattr@nope"], registry, check=False)
+    bad_alias = run(
+        FACEATTR + ["predict", *some_images(registry), "--model", "models:/faceattr@nope"], registry, check=False
+    )
     assert bad_alias.returncode == 2
     assert "faceattr has no alias 'nope' (versions 1–2; aliases: " in bad_alias.stderr
     bad_version = faceattr(["info", "models:/faceattr/9"], registry, check=False)
