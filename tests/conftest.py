@@ -58,15 +58,15 @@ def pytest_collection_modifyitems(config, items):
 # The files that take longest under `make test` (its --durations table: each is minutes of dvc runs), longest first.
 SLOWEST_FILES = (
     "test_experiments.py",
-    "test_explain_pipeline.py",
     "test_registry.py",
-    "test_faults.py",
     "test_pipeline.py",
-    "test_hostile_dataset.py",
-    "test_tracking_server.py",
-    "test_benchmarks.py",
+    "test_explain_pipeline.py",
     "test_evaluate.py",
+    "test_faults.py",
+    "test_hostile_dataset.py",
+    "test_benchmarks.py",
     "test_finetune.py",
+    "test_tracking_server.py",
 )
 
 
