@@ -22,7 +22,8 @@ import numpy as np
 import torch
 import yaml
 
-from faceattr.dataset import load_split, partition_path, read_partition_labels
+from faceattr.dataset import load_split, read_partition_labels
+from faceattr.partition import partition_path
 from faceattr.evaluation import predict_probabilities
 from faceattr.metrics import tune_thresholds
 from faceattr.models import load_model

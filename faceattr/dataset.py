@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from faceattr.errors import FaceattrError
-from faceattr.partition import partition_path, read_id_table, read_split_labels  # noqa: F401  (re-exported)
+from faceattr.partition import read_id_table, read_split_labels
 from faceattr.pixels import Images, PixelCache
 
 

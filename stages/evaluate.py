@@ -3,7 +3,8 @@
 
 from faceattr import tracking
 from faceattr.atomic import write_csv, write_json
-from faceattr.dataset import load_split, partition_path, read_partition_labels
+from faceattr.dataset import load_split, read_partition_labels
+from faceattr.partition import partition_path
 from faceattr.device import select_device
 from faceattr.evaluation import evaluate, headline, predict_probabilities, predictions_frame, write_plot_data
 from faceattr.metrics import majority_labels, per_attribute_records

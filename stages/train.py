@@ -16,7 +16,8 @@ import torch
 from faceattr import distributed, pretrained, tracking
 from faceattr.atomic import write_csv, write_json
 from faceattr.config import Params, load_config
-from faceattr.dataset import PartitionData, load_split, partition_path, read_partition_labels
+from faceattr.dataset import PartitionData, load_split, read_partition_labels
+from faceattr.partition import partition_path
 from faceattr.device import cpu_description, select_device
 from faceattr.evaluation import operating_thresholds
 from faceattr.models import file_sha256, save_model

@@ -61,9 +61,15 @@ def run(args: list[str], cwd: Path, check: bool = True, env: dict | None = None)
     base = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
     base.pop("MLFLOW_TRACKING_URI", None)
     env = {**base, **(env or {})}
-    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    return checked(subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True), check)
+
+
+def checked(proc: subprocess.CompletedProcess, check: bool) -> subprocess.CompletedProcess:
+    """The command's answer; with check, an error showing its output unless it exited 0."""
     if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        raise AssertionError(
+            f"{' '.join(map(str, proc.args))} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        )
     return proc
 
 
@@ -91,10 +97,7 @@ def faceattr_cli(args: list[str], cwd: Path, check: bool = True) -> subprocess.C
         mlflow.set_tracking_uri(None)  # faceattr sets it for the store it opened
         os.environ.clear()
         os.environ.update(saved_env)
-    proc = subprocess.CompletedProcess(["faceattr", *args], code, out.getvalue(), err.getvalue())
-    if check and code != 0:
-        raise AssertionError(f"faceattr {' '.join(args)} failed ({code}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
+    return checked(subprocess.CompletedProcess(["faceattr", *args], code, out.getvalue(), err.getvalue()), check)
 
 
 def merge(base: dict, override: dict) -> dict:

@@ -78,7 +78,8 @@ def test_explicit_cpu_and_auto_give_the_same_outputs_as_before(project):
     on_cpu = _outputs(project)
     assert len(on_cpu) > 10
     # the CPU path is unchanged: the probabilities are those of the default predict_probabilities call
-    from faceattr.dataset import load_split, partition_path, read_partition_labels
+    from faceattr.dataset import load_split, read_partition_labels
+    from faceattr.partition import partition_path
     from faceattr.pixels import PixelCache
 
     model, spec = load_model("models/model.pt")
@@ -136,7 +137,8 @@ def test_train_stage_tunes_thresholds_on_validation_and_evaluate_uses_them(proje
     import subprocess
     import sys
 
-    from faceattr.dataset import load_split, partition_path, read_partition_labels
+    from faceattr.dataset import load_split, read_partition_labels
+    from faceattr.partition import partition_path
     from faceattr.metrics import tune_thresholds
     from faceattr.pixels import PixelCache
     from faceattr.stage import run_stage

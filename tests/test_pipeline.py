@@ -242,7 +242,8 @@ def test_faceattr_evaluate_gives_the_pipelines_figures(repo, tmp_path):
         assert plain[key] == pytest.approx(stage[key], abs=1e-6), key
     assert plain["mean_roc_auc"] == pytest.approx(stage["mean_roc_auc"], abs=0.05)
 
-    from faceattr.dataset import load_split, partition_path, read_partition_labels
+    from faceattr.dataset import load_split, read_partition_labels
+    from faceattr.partition import partition_path
     from faceattr.evaluation import evaluate, predict_probabilities
     from faceattr.metrics import majority_labels
     from faceattr.models import load_model
@@ -292,7 +293,8 @@ def test_quality_benchmark_reads_a_workspace_and_agrees_with_the_evaluate_stage(
     quality = importlib.util.module_from_spec(importlib.util.spec_from_file_location("quality", script))
     quality.__spec__.loader.exec_module(quality)
 
-    from faceattr.dataset import load_split, partition_path, read_partition_labels
+    from faceattr.dataset import load_split, read_partition_labels
+    from faceattr.partition import partition_path
     from faceattr.evaluation import predict_probabilities
     from faceattr.models import load_model
     from faceattr.pixels import PixelCache
