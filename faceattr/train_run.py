@@ -90,7 +90,8 @@ def prepare(cfg: TrainConfig, attributes: list[str], train_images: Images, train
     if weights_file:
         skipped = load_pretrained(model, weights_file)
         if w.is_main:
-            print(f"started from {weights_file} (new: {', '.join(skipped) or 'nothing'})", file=sys.stderr)
+            unused = ", ".join(skipped) or "none"  # the file's own classifier: the head starts from random weights
+            print(f"started from {weights_file} (its tensors not used: {unused})", file=sys.stderr)
     frozen_norms = apply_freeze(model, cfg.arch, cfg.head, cfg.freeze)
     if w.is_main and cfg.freeze is not None:
         print(f"model.freeze: {describe(model)}", file=sys.stderr)
