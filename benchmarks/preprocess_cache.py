@@ -1,11 +1,11 @@
-"""preprocess on a cold and a warm page cache, with and without reading ahead (faceattr.prefetch).
+"""preprocess on a cold and a warm page cache, with and without reading ahead (faceattr.data.prefetch).
 
 At 200,000 images `make bench-scale` found preprocess's time per image 1.2× its time at 50,000: its input
 (4.9 GB of JPEG files) had been pushed out of the page cache by the stages before it, so each decoder waited
 on one small read at a time. This script isolates that: it copies a folder of JPEGs cyclically into COUNT
-files, then times `faceattr.pixels.build_pixel_cache` on them in a fresh process per run, on a cold cache
+files, then times `faceattr.data.pixels.build_pixel_cache` on them in a fresh process per run, on a cold cache
 (`sync` and `/proc/sys/vm/drop_caches` first: Linux, as root) or a warm one (every file read first), with
-the prefetch thread or without it (`faceattr.prefetch.AHEAD = 0`). Every run's output hash is printed:
+the prefetch thread or without it (`faceattr.data.prefetch.AHEAD = 0`). Every run's output hash is printed:
 the bytes must not depend on the condition.
 
     python benchmarks/preprocess_cache.py --sources data/interim/img_align_celeba --work /big/disk \
@@ -43,7 +43,8 @@ def make_images(sources: Path, folder: Path, count: int) -> None:
 
 def child(images: str, count: int, out: str, prefetch: bool) -> None:
     """One timed build (in a process of its own, so its CPU time includes its decoders' and nothing else)."""
-    from faceattr import pixels, prefetch as read_ahead
+    from faceattr.data import pixels
+    from faceattr.data import prefetch as read_ahead
 
     if not prefetch:
         read_ahead.AHEAD = 0  # the Prefetcher starts no thread

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Probe faceattr.pixels.build_pixel_cache in a fresh subprocess per run: where its time goes (the kernel's view).
+"""Probe faceattr.data.pixels.build_pixel_cache in a fresh subprocess per run: where its time goes (the kernel's view).
 
 benchmarks/preprocess_cache.py times the conditions side by side; this probe adds what explains them.
 
@@ -131,8 +131,8 @@ class Sampler(threading.Thread):
 
 def child(n: int, out_dir: str, impl: str, images: str) -> None:
     sys.path.insert(0, REPO)
-    import faceattr.pixels as pixels
-    import faceattr.prefetch as prefetch
+    import faceattr.data.pixels as pixels
+    import faceattr.data.prefetch as prefetch
 
     if impl == "no-read-ahead":
         prefetch.AHEAD = 0  # the Prefetcher starts no thread: preprocess as it was before the read-ahead

@@ -22,13 +22,13 @@ import numpy as np
 import torch
 import yaml
 
-from faceattr.dataset import load_split, read_partition_labels
-from faceattr.partition import partition_path
-from faceattr.evaluation import predict_probabilities
-from faceattr.metrics import tune_thresholds
-from faceattr.models import load_model
-from faceattr.pixels import PixelCache
-from faceattr.paths import LABELS, MODEL, PARTITIONS_DIR, PIXELS_DIR
+from faceattr.data.splits import load_split, read_partition_labels
+from faceattr.data.partition import partition_path
+from faceattr.evaluate.evaluation import predict_probabilities
+from faceattr.evaluate.metrics import tune_thresholds
+from faceattr.model.model_file import load_model
+from faceattr.data.pixels import PixelCache
+from faceattr.config.paths import LABELS, MODEL, PARTITIONS_DIR, PIXELS_DIR
 
 FIGURES = ("accuracy@0.5", "balanced_accuracy", "macro_f1", "roc_auc")
 

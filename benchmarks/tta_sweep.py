@@ -18,11 +18,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from faceattr.images import decode_resized, normalize
-from faceattr.labels import parse_attribute_file
-from faceattr.models import load_model
-from faceattr.partition import read_id_table
-from faceattr.sources import iter_images
+from faceattr.data.decoding import decode_resized, normalize
+from faceattr.data.labels import parse_attribute_file
+from faceattr.model.model_file import load_model
+from faceattr.data.partition import read_id_table
+from faceattr.predict.image_sources import iter_images
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
 

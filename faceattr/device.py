@@ -27,7 +27,7 @@ def select_device(name: str = "auto", local_rank: int = 0) -> torch.device:
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    device = torch.device(name)  # one of faceattr.choices.DEVICES or cuda:N (the config checks)
+    device = torch.device(name)  # one of faceattr.config.choices.DEVICES or cuda:N (the config checks)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise FaceattrError(f"train.device: {name!r} was asked for but CUDA is not available; use auto or cpu")
     if device.type == "mps" and not torch.backends.mps.is_available():

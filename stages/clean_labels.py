@@ -4,10 +4,10 @@ import json
 import os
 
 from faceattr.atomic import write_csv, write_json
-from faceattr.labels import clean_labels
-from faceattr.config import load_config
-from faceattr.paths import IMAGES_DIR, LABEL_REPORT, LABELS, UNZIP_REPORT
-from faceattr.stage import run_stage
+from faceattr.data.labels import clean_labels
+from faceattr.config.schema import load_config
+from faceattr.config.paths import IMAGES_DIR, LABEL_REPORT, LABELS, UNZIP_REPORT
+from faceattr.pipeline.stage import run_stage
 
 
 def main() -> None:

@@ -1,16 +1,16 @@
 """DVC stage `evaluate`: test-split headline metrics (metrics/eval.json), the per-attribute table
 (plots/per_attribute.json), predictions and ROC/confusion plot data."""
 
-from faceattr import tracking
+from faceattr.track import runs as tracking
 from faceattr.atomic import write_csv, write_json
-from faceattr.dataset import load_split, read_partition_labels
-from faceattr.partition import partition_path
+from faceattr.data.splits import load_split, read_partition_labels
+from faceattr.data.partition import partition_path
 from faceattr.device import select_device
-from faceattr.evaluation import evaluate, headline, predict_probabilities, predictions_frame, write_plot_data
-from faceattr.metrics import majority_labels, per_attribute_records
-from faceattr.models import file_sha256, load_model
-from faceattr.config import load_config
-from faceattr.paths import (
+from faceattr.evaluate.evaluation import evaluate, headline, predict_probabilities, predictions_frame, write_plot_data
+from faceattr.evaluate.metrics import majority_labels, per_attribute_records
+from faceattr.model.model_file import file_sha256, load_model
+from faceattr.config.schema import load_config
+from faceattr.config.paths import (
     CONFUSION_DIR,
     EVAL_METRICS,
     LABELS,
@@ -21,8 +21,8 @@ from faceattr.paths import (
     PREDICTIONS,
     ROC_DIR,
 )
-from faceattr.pixels import PixelCache
-from faceattr.stage import run_stage
+from faceattr.data.pixels import PixelCache
+from faceattr.pipeline.stage import run_stage
 
 
 def main() -> None:

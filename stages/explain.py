@@ -8,17 +8,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from faceattr import tracking
+from faceattr.track import runs as tracking
 from faceattr.atomic import write_json
-from faceattr.explain import choose_layer, resolve_attributes
-from faceattr.gallery import Outcomes, attribute_gallery, box_scores
-from faceattr.images import decode_rgb
-from faceattr.models import file_sha256, load_model
-from faceattr.config import load_config
-from faceattr.paths import EXPLAIN_DIR, EXPLAIN_METRICS, HEAT_IN_BOX, IMAGES_DIR, MODEL, PIXELS_DIR, PREDICTIONS
-from faceattr.pixels import PixelCache
-from faceattr.stage import run_stage
-from faceattr.synth import BOXES_FILE, IMAGE_HEIGHT, IMAGE_WIDTH, read_boxes
+from faceattr.explain.gradcam import choose_layer, resolve_attributes
+from faceattr.explain.gallery import Outcomes, attribute_gallery, box_scores
+from faceattr.data.decoding import decode_rgb
+from faceattr.model.model_file import file_sha256, load_model
+from faceattr.config.schema import load_config
+from faceattr.config.paths import EXPLAIN_DIR, EXPLAIN_METRICS, HEAT_IN_BOX, IMAGES_DIR, MODEL, PIXELS_DIR, PREDICTIONS
+from faceattr.data.pixels import PixelCache
+from faceattr.pipeline.stage import run_stage
+from faceattr.data.synth import BOXES_FILE, IMAGE_HEIGHT, IMAGE_WIDTH, read_boxes
 
 
 def main() -> None:

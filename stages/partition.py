@@ -3,10 +3,10 @@
 import pandas as pd
 
 from faceattr.atomic import atomic_dir, write_json
-from faceattr.partition import format_partition, make_partitions, read_id_table, read_partition_files, split_counts
-from faceattr.config import load_config
-from faceattr.paths import LABELS, PARTITION_REPORT, PARTITIONS_DIR as OUT_DIR
-from faceattr.stage import run_stage
+from faceattr.data.partition import format_partition, make_partitions, read_id_table, read_partition_files, split_counts
+from faceattr.config.schema import load_config
+from faceattr.config.paths import LABELS, PARTITION_REPORT, PARTITIONS_DIR as OUT_DIR
+from faceattr.pipeline.stage import run_stage
 
 
 def main() -> None:

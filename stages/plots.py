@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from faceattr import plotting, tracking
+from faceattr.evaluate import figures as plotting
+
+from faceattr.track import runs as tracking
 from faceattr.digest import file_sha256
-from faceattr.metrics import read_per_attribute
-from faceattr.partition import partition_path, read_split_labels
-from faceattr.config import load_config
-from faceattr.paths import (
+from faceattr.evaluate.metrics import read_per_attribute
+from faceattr.data.partition import partition_path, read_split_labels
+from faceattr.config.schema import load_config
+from faceattr.config.paths import (
     ACCURACY_PNG,
     CONFUSION_PNG,
     LABEL_DISTRIBUTION_PNG,
@@ -25,7 +27,7 @@ from faceattr.paths import (
     TRAIN_HISTORY,
     TRAINING_CURVES_PNG,
 )
-from faceattr.stage import run_stage
+from faceattr.pipeline.stage import run_stage
 
 
 def main() -> None:

@@ -2,11 +2,11 @@
 
 import time
 
-from faceattr.dataset import partition_ids
-from faceattr.config import load_config
-from faceattr.paths import IMAGES_DIR, PARTITIONS_DIR, PIXELS_DIR
-from faceattr.pixels import build_pixel_cache, decode_workers
-from faceattr.stage import run_stage
+from faceattr.data.splits import partition_ids
+from faceattr.config.schema import load_config
+from faceattr.config.paths import IMAGES_DIR, PARTITIONS_DIR, PIXELS_DIR
+from faceattr.data.pixels import build_pixel_cache, decode_workers
+from faceattr.pipeline.stage import run_stage
 
 
 def main() -> None:

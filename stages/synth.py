@@ -1,9 +1,9 @@
 """DVC stage `synth`: generate the embedded synthetic CelebA-format dataset and a sample grid."""
 
-from faceattr.config import load_config
-from faceattr.paths import RAW_SYNTHETIC as OUT_DIR, SYNTHETIC_SAMPLES_PNG as SAMPLES_PNG
-from faceattr.stage import run_stage
-from faceattr.synth import generate_dataset, render_sample_grid
+from faceattr.config.schema import load_config
+from faceattr.config.paths import RAW_SYNTHETIC as OUT_DIR, SYNTHETIC_SAMPLES_PNG as SAMPLES_PNG
+from faceattr.pipeline.stage import run_stage
+from faceattr.data.synth import generate_dataset, render_sample_grid
 
 
 def main() -> None:

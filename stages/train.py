@@ -13,18 +13,30 @@ import numpy as np
 import pandas as pd
 import torch
 
-from faceattr import distributed, pretrained, tracking
+from faceattr.train import distributed
+
+from faceattr.model import pretrained
+
+from faceattr.track import runs as tracking
 from faceattr.atomic import write_csv, write_json
-from faceattr.config import Params, load_config
-from faceattr.dataset import PartitionData, load_split, read_partition_labels
-from faceattr.partition import partition_path
+from faceattr.config.schema import Params, load_config
+from faceattr.data.splits import PartitionData, load_split, read_partition_labels
+from faceattr.data.partition import partition_path
 from faceattr.device import cpu_description, select_device
-from faceattr.evaluation import operating_thresholds
-from faceattr.models import file_sha256, save_model
-from faceattr.paths import CHECKPOINTS_DIR, LABELS, MODEL, PARTITIONS_DIR, PIXELS_DIR, TRAIN_HISTORY, TRAIN_METRICS
-from faceattr.pixels import PixelCache
-from faceattr.stage import run_stage
-from faceattr.training import FitResult, TrainConfig, fit, lock_checkpoints
+from faceattr.evaluate.evaluation import operating_thresholds
+from faceattr.model.model_file import file_sha256, save_model
+from faceattr.config.paths import (
+    CHECKPOINTS_DIR,
+    LABELS,
+    MODEL,
+    PARTITIONS_DIR,
+    PIXELS_DIR,
+    TRAIN_HISTORY,
+    TRAIN_METRICS,
+)
+from faceattr.data.pixels import PixelCache
+from faceattr.pipeline.stage import run_stage
+from faceattr.train.loop import FitResult, TrainConfig, fit, lock_checkpoints
 
 
 def main() -> None:

@@ -1,11 +1,11 @@
 """DVC stage `unzip`: extract the configured image archive into data/interim/img_align_celeba/."""
 
-from faceattr.archive import extract_images
-from faceattr.limits import SMALL_SIDE
+from faceattr.data.archive import extract_images
+from faceattr.data.limits import SMALL_SIDE
 from faceattr.atomic import write_json
-from faceattr.config import load_config
-from faceattr.paths import IMAGES_DIR, UNZIP_REPORT
-from faceattr.stage import run_stage
+from faceattr.config.schema import load_config
+from faceattr.config.paths import IMAGES_DIR, UNZIP_REPORT
+from faceattr.pipeline.stage import run_stage
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 guard. Shared functions live in helpers.py.
 
 Tests that run `dvc repro`, `dvc exp run`, several training processes (torchrun's job, done by
-faceattr.distributed.launch) or a server (mlflow server or ui, faceattr serve, the browser test) carry the
+faceattr.train.distributed.launch) or a server (mlflow server or ui, faceattr serve, the browser test) carry the
 `e2e` marker; `make test-fast` leaves them out. So that the fast tier cannot silently grow slow, an unmarked
 test is stopped: at collection when it uses the `repo` fixture, and at run time when it (or any fixture it
 sets up, of any scope) starts one of those commands.
@@ -85,7 +85,7 @@ def e2e_command(args, env) -> str | None:
             return "torchrun"
         if name == "mlflow" and after[:1] in (["server"], ["ui"]):
             return f"mlflow {after[0]}"
-        if name in ("faceattr", "faceattr.cli") and after[:1] == ["serve"]:
+        if name in ("faceattr", "faceattr.cli.entry") and after[:1] == ["serve"]:
             return "faceattr serve"
     world = str((env or {}).get("WORLD_SIZE", "1"))
     if world.isdigit() and int(world) > 1:

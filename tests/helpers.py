@@ -35,10 +35,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def dvc_yaml(root: Path = REPO) -> dict:
-    """dvc.yaml as DVC reads it: its ${paths.NAME} variables replaced by faceattr/paths.yaml's values."""
+    """dvc.yaml as DVC reads it: its ${paths.NAME} variables replaced by faceattr/config/paths.yaml's values."""
     import re
 
-    paths = yaml.safe_load((root / "faceattr/paths.yaml").read_text())["paths"]
+    paths = yaml.safe_load((root / "faceattr/config/paths.yaml").read_text())["paths"]
     text = re.sub(r"\$\{paths\.(\w+)\}", lambda m: paths[m.group(1)], (root / "dvc.yaml").read_text())
     return yaml.safe_load(text)
 
@@ -74,12 +74,12 @@ def checked(proc: subprocess.CompletedProcess, check: bool) -> subprocess.Comple
 
 
 def faceattr_cli(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    """`faceattr ARGS` in `cwd`, run by faceattr.cli.main in this process, as `run` would (same environment, the
+    """`faceattr ARGS` in `cwd`, run by faceattr.cli.entry.main in this process, as `run` would (same environment, the
     answer as a CompletedProcess): tests that make dozens of calls skip a new interpreter's torch import (~5 s)
     each. The directory, the environment and MLflow's tracking URI are put back afterwards."""
     import mlflow
 
-    from faceattr.cli import main
+    from faceattr.cli.entry import main
 
     saved_env, saved_cwd = dict(os.environ), os.getcwd()
     out, err = io.StringIO(), io.StringIO()
@@ -204,7 +204,7 @@ def small_model(path: Path, attributes: list[str]) -> Path:
     answers depend on the image, so tests can compare them."""
     import torch
 
-    from faceattr.models import ModelSpec, build_model, save_model
+    from faceattr.model.model_file import ModelSpec, build_model, save_model
 
     torch.manual_seed(0)
     model = build_model("mobilenet_v2", len(attributes), alpha=0.25)
@@ -226,7 +226,7 @@ def tiny_data(n: int, seed: int):
     """n random 32×32 images with three labels; A (the mean of the red channel over 127) is learnable."""
     import torch
 
-    from faceattr.training import Split
+    from faceattr.train.loop import Split
 
     g = torch.Generator().manual_seed(seed)
     images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
@@ -237,7 +237,7 @@ def tiny_data(n: int, seed: int):
 
 def train_config(**overrides):
     """A TrainConfig for a few seconds' fit on tiny_data: alpha 0.25, 32×32, 3 epochs, one thread, fp32."""
-    from faceattr.training import TrainConfig
+    from faceattr.train.loop import TrainConfig
 
     base = dict(
         alpha=0.25,

@@ -4,7 +4,7 @@ import zipfile
 import pytest
 
 from helpers import jpeg_bytes, png_header_only
-from faceattr.archive import extract_images
+from faceattr.data.archive import extract_images
 from faceattr.errors import FaceattrError
 
 CAP = 10 * 2**20

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from faceattr import demo
-from faceattr.serve import create_app
-from faceattr.service import Service
+from faceattr.predict import demo_photos as demo
+from faceattr.serve.app import create_app
+from faceattr.serve.service import Service
 from helpers import running_server, tiny_model
 
 pytestmark = pytest.mark.e2e  # a uvicorn server and Chromium

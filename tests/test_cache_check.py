@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from faceattr.cache_check import missing_from_cache
+from faceattr.pipeline.cache_check import missing_from_cache
 from helpers import run
 
 pytestmark = pytest.mark.e2e  # the session `repo` (dvc repro)
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.e2e  # the session `repo` (dvc repro)
 
 def test_an_output_missing_from_the_cache_fails_the_check(repo, tmp_path):
     assert missing_from_cache(str(repo)) == []
-    ok = run(["python", "-m", "faceattr.cache_check"], repo)
+    ok = run(["python", "-m", "faceattr.pipeline.cache_check"], repo)
     assert "every output is in DVC's cache" in ok.stdout
     # What a full disk during DVC's copy into its cache leaves: dvc.lock names the model, the cache lacks it.
     lock = (repo / "dvc.lock").read_text()
@@ -29,7 +29,7 @@ def test_an_output_missing_from_the_cache_fails_the_check(repo, tmp_path):
     shutil.move(cached, aside)
     try:
         assert missing_from_cache(str(repo)) == ["models/model.pt"]
-        proc = run(["python", "-m", "faceattr.cache_check"], repo, check=False)
+        proc = run(["python", "-m", "faceattr.pipeline.cache_check"], repo, check=False)
         assert proc.returncode == 1
         assert "not in DVC's cache" in proc.stderr and "models/model.pt" in proc.stderr
     finally:
@@ -50,7 +50,7 @@ def first_file_of(repo: Path, out: str) -> Path:
 
 
 def check(repo: Path) -> subprocess.CompletedProcess:
-    return run([sys.executable, "-m", "faceattr.cache_check"], repo, check=False)
+    return run([sys.executable, "-m", "faceattr.pipeline.cache_check"], repo, check=False)
 
 
 def test_one_file_of_a_folder_output_missing_or_damaged_in_the_cache_fails_the_check(repo, tmp_path):

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from helpers import jpeg_bytes, png16_and_png8, png_header_only, small_model
-from faceattr.cli import main
-from faceattr.models import ModelSpec, build_model, save_model
+from faceattr.cli.entry import main
+from faceattr.model.model_file import ModelSpec, build_model, save_model
 
 ATTRS = ["Male", "Smiling", "Young"]
 
@@ -65,8 +65,8 @@ def test_predict_csv_and_table_are_the_models_forward_pass_decided_at_the_thresh
     import csv
     import io
 
-    from faceattr.images import decode_resized, normalize
-    from faceattr.models import load_model
+    from faceattr.data.decoding import decode_resized, normalize
+    from faceattr.model.model_file import load_model
 
     model_file = small_model(tmp_path / "m.pt", ATTRS)  # an untrained model whose answers depend on the image
     images = [setup / "imgs" / f"{i:06d}.jpg" for i in range(1, 5)]
@@ -151,7 +151,9 @@ def test_evaluate_reports_unreadable_images(setup, capsys):
 
 
 def test_help_runs_as_a_module():
-    out = subprocess.run([sys.executable, "-m", "faceattr.cli", "predict", "--help"], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "faceattr.cli.entry", "predict", "--help"], capture_output=True, text=True
+    )
     assert out.returncode == 0 and "--format" in out.stdout
 
 
@@ -174,7 +176,7 @@ def test_onnx_session_is_built_with_faceattr_options(setup, tmp_path, monkeypatc
     SessionOptions whose defaults are all different, the session still gets faceattr's choices."""
     import onnxruntime as ort
 
-    from faceattr.onnx_export import OnnxPredictor
+    from faceattr.model.onnx_export import OnnxPredictor
 
     onnx_path = tmp_path / "model.onnx"
     assert main(["export", "--model", str(setup / "model.pt"), "--onnx", str(onnx_path)]) == 0
@@ -202,9 +204,9 @@ def test_predict_with_a_non_onnx_file_is_a_clear_error(setup, capsys):
 
 
 def test_predict_precision_fp32_is_exact_and_bf16_close(setup, capsys):
-    from faceattr.evaluation import predict_probabilities
-    from faceattr.images import decode_resized
-    from faceattr.models import load_model
+    from faceattr.evaluate.evaluation import predict_probabilities
+    from faceattr.data.decoding import decode_resized
+    from faceattr.model.model_file import load_model
 
     model, spec = load_model(setup / "model.pt")
     images = torch.stack(
@@ -236,7 +238,7 @@ def test_predict_precision_fp32_is_exact_and_bf16_close(setup, capsys):
 
 def test_predict_skips_hostile_images_and_predicts_the_rest(setup, tmp_path, capsys):
     """A 16-bit PNG is read as 8 bits; a huge-dimension PNG and an oversized zip entry are skipped unread."""
-    from faceattr import limits
+    from faceattr.data import limits
 
     png16, png8 = png16_and_png8(1, size=(40, 48))
     folder = tmp_path / "photos"
@@ -301,7 +303,7 @@ def test_export_to_an_unwritable_place_is_one_line(setup, tmp_path, capsys, wher
 def test_help_and_version_load_no_heavy_library():
     """`faceattr --help` parses its arguments before torch, numpy, pandas or OpenCV are imported."""
     code = (
-        "import sys\nfrom faceattr.cli import main\n"
+        "import sys\nfrom faceattr.cli.entry import main\n"
         "for argv in (['--help'], ['--version'], ['predict', '--help'], ['serve', '--help']):\n"
         "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
         "print(sorted(m for m in ('torch', 'numpy', 'pandas', 'cv2', 'sklearn', 'starlette', 'uvicorn') "
@@ -352,7 +354,7 @@ def test_the_models_own_thresholds_decide_unless_threshold_is_given(setup, tmp_p
     them in predict and evaluate; --threshold replaces them for every attribute."""
     import numpy as np
 
-    from faceattr.models import load_model
+    from faceattr.model.model_file import load_model
 
     model, spec = load_model(setup / "model.pt")
     image = str(setup / "imgs" / "000001.jpg")
@@ -395,9 +397,9 @@ def test_evaluate_tta_averages_each_image_with_its_mirror(setup, tmp_path, capsy
 
     from sklearn.metrics import roc_auc_score
 
-    from faceattr.evaluation import predict_probabilities
-    from faceattr.images import decode_resized
-    from faceattr.models import load_model
+    from faceattr.evaluate.evaluation import predict_probabilities
+    from faceattr.data.decoding import decode_resized
+    from faceattr.model.model_file import load_model
 
     args = [
         "evaluate",
@@ -427,7 +429,7 @@ def test_predict_reports_progress_on_a_slow_run_and_counts_the_images_first(setu
     """A run long enough gets progress lines on stderr (n/total from the folder listings, not decoding);
     stdout stays the answers alone. A clock that moves 4 s per image stands for a slow machine."""
     import faceattr.progress
-    from faceattr.sources import count_images
+    from faceattr.predict.image_sources import count_images
 
     assert count_images([str(setup / "imgs"), str(setup / "imgs.zip")]) == 17  # 9 files + 8 zip entries
     assert count_images([str(setup / "imgs")], wanted={"000001.jpg", "000002.jpg", "nope.jpg"}) == 2

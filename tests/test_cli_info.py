@@ -11,9 +11,9 @@ import torch
 import yaml
 
 from helpers import jpeg_bytes
-from faceattr.cli import main
-from faceattr.model_card import SYNTHETIC_NOTICE
-from faceattr.models import ModelSpec, build_model, file_sha256, save_model
+from faceattr.cli.entry import main
+from faceattr.track.model_card import SYNTHETIC_NOTICE
+from faceattr.model.model_file import ModelSpec, build_model, file_sha256, save_model
 
 ATTRS = ["Male", "Smiling", "Young"]
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from helpers import jpeg_bytes
-from faceattr.cli import main
-from faceattr.models import ModelSpec, build_model, save_model
+from faceattr.cli.entry import main
+from faceattr.model.model_file import ModelSpec, build_model, save_model
 
 EXPECTED = "expected a faceattr model written by the train stage (models/model.pt, a torch zip archive)"
 
@@ -76,7 +76,7 @@ def test_the_hints_point_at_the_right_tool(files, capsys):
 
 def test_the_same_words_for_model_pretrained(files):
     from faceattr.errors import FaceattrError
-    from faceattr.models import load_pretrained
+    from faceattr.model.model_file import load_pretrained
 
     with pytest.raises(
         FaceattrError,

@@ -1,7 +1,7 @@
 """`faceattr predict --detect`: faces found in a photo, aligned as CelebA's crops, reported with their boxes.
 
 The photos are made of synthetic faces pasted at known places on a larger background: 1:1 for the command's
-output (faceattr.demo), scaled and rotated (with their true eye centres) for MTCNN's alignment.
+output (faceattr.predict.demo_photos), scaled and rotated (with their true eye centres) for MTCNN's alignment.
 """
 
 import csv
@@ -17,9 +17,11 @@ import torch
 from PIL import Image
 
 from helpers import small_model
-from faceattr import demo, detect, mtcnn
-from faceattr.cli import build_parser, main
-from faceattr.detect import (
+from faceattr.predict import demo_photos as demo
+from faceattr.predict import detect
+from faceattr.predict import mtcnn
+from faceattr.cli.entry import build_parser, main
+from faceattr.predict.detect import (
     CELEBA_LANDMARKS,
     CELEBA_LEFT_EYE,
     CELEBA_RIGHT_EYE,
@@ -31,10 +33,10 @@ from faceattr.detect import (
     similarity_to_celeba,
 )
 from faceattr.errors import FaceattrError
-from faceattr.evaluation import predict_probabilities
-from faceattr.images import decode_rgb, resize_to
-from faceattr.models import load_model
-from faceattr.synth import face_with_eyes
+from faceattr.evaluate.evaluation import predict_probabilities
+from faceattr.data.decoding import decode_rgb, resize_to
+from faceattr.model.model_file import load_model
+from faceattr.data.synth import face_with_eyes
 
 ATTRS = ["Male", "Smiling", "Young"]
 PLACES = demo.places(2)  # top-left corner (x, y) of each pasted 178×218 face

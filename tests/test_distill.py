@@ -3,12 +3,12 @@
 import pytest
 import torch
 
-from faceattr.distill import mix_targets, resolve_teacher, soft_targets
+from faceattr.train.distill import mix_targets, resolve_teacher, soft_targets
 from faceattr.errors import FaceattrError
-from faceattr.images import normalize
-from faceattr.models import ModelSpec, build_model, save_model
-from faceattr.pixels import TensorImages
-from faceattr.training import fit
+from faceattr.data.decoding import normalize
+from faceattr.model.model_file import ModelSpec, build_model, save_model
+from faceattr.data.pixels import TensorImages
+from faceattr.train.loop import fit
 from helpers import TRAIN_ATTRS as ATTRS
 from helpers import same_weights, tiny_data
 from helpers import train_config as config

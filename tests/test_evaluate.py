@@ -14,9 +14,9 @@ import yaml
 
 from helpers import REPO
 from faceattr.device import select_device
-from faceattr.evaluation import ieee_fp32, predict_probabilities
-from faceattr.metrics import read_per_attribute
-from faceattr.models import ModelSpec, build_model, load_model, save_model
+from faceattr.evaluate.evaluation import ieee_fp32, predict_probabilities
+from faceattr.evaluate.metrics import read_per_attribute
+from faceattr.model.model_file import ModelSpec, build_model, load_model, save_model
 
 OUTPUTS = ("metrics/eval.json", "plots/per_attribute.json", "plots/predictions.csv", "plots/roc", "plots/confusion")
 
@@ -28,7 +28,7 @@ def _outputs(root: Path) -> dict[str, bytes]:
 
 
 def _evaluate(root: Path, device: str) -> None:
-    from faceattr.stage import run_stage
+    from faceattr.pipeline.stage import run_stage
     from stages import evaluate
 
     params = yaml.safe_load((root / "params.yaml").read_text())
@@ -41,8 +41,8 @@ def _evaluate(root: Path, device: str) -> None:
 def project(tmp_path_factory):
     """Inputs of the evaluate stage (labels, a partition, the pixel cache) made by the real stages from 40
     generated images, and an untrained model; the working directory is the project while the tests run."""
-    from faceattr.archive import extract_images
-    from faceattr.synth import generate_dataset
+    from faceattr.data.archive import extract_images
+    from faceattr.data.synth import generate_dataset
     from stages import clean_labels, partition, preprocess
 
     root = tmp_path_factory.mktemp("evaluate")
@@ -78,9 +78,9 @@ def test_explicit_cpu_and_auto_give_the_same_outputs_as_before(project):
     on_cpu = _outputs(project)
     assert len(on_cpu) > 10
     # the CPU path is unchanged: the probabilities are those of the default predict_probabilities call
-    from faceattr.dataset import load_split, read_partition_labels
-    from faceattr.partition import partition_path
-    from faceattr.pixels import PixelCache
+    from faceattr.data.splits import load_split, read_partition_labels
+    from faceattr.data.partition import partition_path
+    from faceattr.data.pixels import PixelCache
 
     model, spec = load_model("models/model.pt")
     data = read_partition_labels("data/processed/labels.csv", partition_path("data/processed/partitions", 40))
@@ -137,11 +137,11 @@ def test_train_stage_tunes_thresholds_on_validation_and_evaluate_uses_them(proje
     import subprocess
     import sys
 
-    from faceattr.dataset import load_split, read_partition_labels
-    from faceattr.partition import partition_path
-    from faceattr.metrics import tune_thresholds
-    from faceattr.pixels import PixelCache
-    from faceattr.stage import run_stage
+    from faceattr.data.splits import load_split, read_partition_labels
+    from faceattr.data.partition import partition_path
+    from faceattr.evaluate.metrics import tune_thresholds
+    from faceattr.data.pixels import PixelCache
+    from faceattr.pipeline.stage import run_stage
     from stages import evaluate
 
     def model_out(model_file: str, x: torch.Tensor) -> torch.Tensor:
@@ -184,8 +184,8 @@ def test_train_stage_tunes_thresholds_on_validation_and_evaluate_uses_them(proje
         if model_params:
             import mlflow
 
-            from faceattr import tracking
-            from faceattr.models import file_sha256
+            from faceattr.track import runs as tracking
+            from faceattr.model.model_file import file_sha256
 
             run = tracking.find_run_for_model(file_sha256("models/model.pt"))
             assert run.data.params["model.head"] == model_params["head"]

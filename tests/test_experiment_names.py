@@ -2,7 +2,11 @@
 
 import pytest
 
-from faceattr import experiment, grid, show
+from faceattr.pipeline import experiment
+
+from faceattr.pipeline import grid
+
+from faceattr.pipeline import show
 from faceattr.errors import FaceattrError
 
 PARAMS = {"alpha": 1.0, "subset": 3000, "seed": 42}

@@ -61,8 +61,8 @@ def test_experiment_alpha_quarter(repo, monkeypatch):
 
 def test_going_back_to_the_defaults_restores_from_the_run_cache_and_make_exp_names_runs(repo):
     """After `dvc exp run -S alpha=0.25` in the workspace, `git checkout params.yaml && dvc repro` restores the
-    default model, metrics and plots from DVC's run cache instead of retraining; `make exp` (faceattr.experiment)
-    names its run after what it sets, and `make show` (faceattr.show) fits a 160-column terminal."""
+    default model, metrics and plots from DVC's run cache instead of retraining; `make exp` (faceattr.pipeline.experiment)
+    names its run after what it sets, and `make show` (faceattr.pipeline.show) fits a 160-column terminal."""
     import hashlib
 
     lock = yaml.safe_load(run(["git", "show", "HEAD:dvc.lock"], repo).stdout)
@@ -74,7 +74,7 @@ def test_going_back_to_the_defaults_restores_from_the_run_cache_and_make_exp_nam
     assert hashlib.md5((repo / "models/model.pt").read_bytes()).hexdigest() == committed["models/model.pt"]
     assert run(["git", "status", "--porcelain", "dvc.lock", "metrics", "plots"], repo).stdout == ""
 
-    made = run([sys.executable, "-m", "faceattr.experiment", "alpha=0.25", "--temp"], repo)
+    made = run([sys.executable, "-m", "faceattr.pipeline.experiment", "alpha=0.25", "--temp"], repo)
     assert "Running stage 'train'" not in made.stdout  # alpha 0.25 ran before: restored too
     names = [
         r.get("name")
@@ -83,7 +83,7 @@ def test_going_back_to_the_defaults_restores_from_the_run_cache_and_make_exp_nam
         for r in e.get("revs") or []
     ]
     assert "a0p25-s60" in names
-    table = run([sys.executable, "-m", "faceattr.show"], repo, env={"COLUMNS": "160"}).stdout
+    table = run([sys.executable, "-m", "faceattr.pipeline.show"], repo, env={"COLUMNS": "160"}).stdout
     assert "a0p25-s60" in table and "mean_balanced_accuracy" in table and "alpha" in table and "…" not in table
     assert max(len(line) for line in table.splitlines()) <= 160, table
 

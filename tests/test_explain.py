@@ -1,4 +1,4 @@
-"""Grad-CAM and feature maps (faceattr.explain), their pictures, and `faceattr explain` as a person runs it."""
+"""Grad-CAM and feature maps (faceattr.explain.gradcam), their pictures, and `faceattr explain` as a person runs it."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from faceattr.cli import main
+from faceattr.cli.entry import main
 from faceattr.errors import FaceattrError
-from faceattr.explain import feature_maps, find_layer, grad_cam, heat_fraction_in_box
-from faceattr.gallery import Outcomes, heat_in_boxes, pick_examples
-from faceattr.heatmaps import overlay
-from faceattr.layers import layer_names
-from faceattr.models import ARCHITECTURES, ModelSpec, build_model, save_model
+from faceattr.explain.gradcam import feature_maps, find_layer, grad_cam, heat_fraction_in_box
+from faceattr.explain.gallery import Outcomes, heat_in_boxes, pick_examples
+from faceattr.explain.heatmaps import overlay
+from faceattr.model.layers import layer_names
+from faceattr.model.model_file import ARCHITECTURES, ModelSpec, build_model, save_model
 
 ATTRS = ["Eyeglasses", "Smiling", "Wearing_Hat"]
 
@@ -39,7 +39,7 @@ def _images(n: int, size=(40, 32), seed: int = 0) -> torch.Tensor:
 
 def _cam(model, spec, images, c: int, sign: float) -> np.ndarray:
     """The class activation map relu(±Σₖ W[c,k]·Aₖ), upsampled and scaled to a maximum of 1."""
-    from faceattr.images import normalize
+    from faceattr.data.decoding import normalize
 
     x = normalize(images, spec.mean, spec.std).float()
     with torch.no_grad():
@@ -76,7 +76,7 @@ def test_for_and_against_are_complementary_and_probabilities_match_the_model():
     pro, con = grad_cam(model, spec, images, 1), grad_cam(model, spec, images, 1, against=True)
     both = (pro.heat > 0.05) & (con.heat > 0.05)
     assert both.mean() < 0.05  # relu(s) and relu(-s) of one map barely overlap (only through upsampling)
-    from faceattr.evaluation import predict_probabilities
+    from faceattr.evaluate.evaluation import predict_probabilities
 
     np.testing.assert_allclose(pro.probability, predict_probabilities(model, spec, images)[:, 1], atol=1e-5)
 
@@ -84,7 +84,7 @@ def test_for_and_against_are_complementary_and_probabilities_match_the_model():
 def test_grad_cam_works_on_a_model_that_has_just_predicted():
     """A server predicts, then explains, with one model: prediction (inference mode, channels_last) must not
     leave the weights unusable for autograd, nor change the maps."""
-    from faceattr.evaluation import predict_probabilities
+    from faceattr.evaluate.evaluation import predict_probabilities
 
     model, spec = _model("mobilenet_v2", seed=3)
     images = _images(2, seed=3)
@@ -256,7 +256,9 @@ def test_explain_against_names_its_files_and_bad_requests_are_one_line_errors(mo
 
 
 def test_explain_help_lists_the_layer_names():
-    out = subprocess.run([sys.executable, "-m", "faceattr.cli", "explain", "--help"], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "faceattr.cli.entry", "explain", "--help"], capture_output=True, text=True
+    )
     assert out.returncode == 0
     text = " ".join(out.stdout.split())
     assert "mobilenet_v2 features.0…features.18" in text and "layer4" in text and "--against" in text

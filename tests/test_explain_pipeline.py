@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import torch
 
-from faceattr.explain import grad_cam
-from faceattr.images import decode_rgb, resize_to
-from faceattr.models import load_model
+from faceattr.explain.gradcam import grad_cam
+from faceattr.data.decoding import decode_rgb, resize_to
+from faceattr.model.model_file import load_model
 from helpers import make_clone, run
 
 pytestmark = pytest.mark.e2e  # dvc repro with the default params

@@ -129,8 +129,8 @@ def test_full_disk_fails_clearly_and_leaves_nothing_half_written(tmp_path, monke
     """The writer fails with ENOSPC half-way: the stage exits 28 with a clear message, and the previous
     labels.csv is still there, whole; no temporary file is left."""
     from faceattr import atomic
-    from faceattr.archive import extract_images
-    from faceattr.synth import generate_dataset
+    from faceattr.data.archive import extract_images
+    from faceattr.data.synth import generate_dataset
     from stages import clean_labels
 
     monkeypatch.chdir(tmp_path)
@@ -150,7 +150,7 @@ def test_full_disk_fails_clearly_and_leaves_nothing_half_written(tmp_path, monke
     monkeypatch.setattr(atomic.os, "fsync", full_disk)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({**params, "labels": {"attributes": ["Male"]}}))
     with pytest.raises(SystemExit) as exit_info:
-        from faceattr.stage import run_stage
+        from faceattr.pipeline.stage import run_stage
 
         run_stage(clean_labels.main)
     assert exit_info.value.code == 28

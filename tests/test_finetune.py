@@ -11,15 +11,15 @@ import pytest
 import torch
 
 from helpers import with_value
-from faceattr import pretrained
-from faceattr.config import parse_freeze, validate
+from faceattr.model import pretrained
+from faceattr.config.schema import parse_freeze, validate
 from faceattr.errors import FaceattrError
-from faceattr.explain import grad_cam
-from faceattr.finetune import apply_freeze, backbone_parameters
-from faceattr.heads import HEADS, backbone_of
-from faceattr.layers import layer_names
-from faceattr.models import ModelSpec, build_model, load_model, load_pretrained, save_model
-from faceattr.training import TrainConfig, fit, recalibrate_batchnorm
+from faceattr.explain.gradcam import grad_cam
+from faceattr.model.finetune import apply_freeze, backbone_parameters
+from faceattr.model.heads import HEADS, backbone_of
+from faceattr.model.layers import layer_names
+from faceattr.model.model_file import ModelSpec, build_model, load_model, load_pretrained, save_model
+from faceattr.train.loop import TrainConfig, fit, recalibrate_batchnorm
 from helpers import TRAIN_ATTRS as ATTRS
 from helpers import tiny_data
 from helpers import train_config as training_config
@@ -85,7 +85,7 @@ def test_an_old_model_file_without_head_or_thresholds_loads_as_linear():
 
 @pytest.mark.parametrize("head", ["mlp", "attention"])
 def test_onnx_export_of_each_head_matches_pytorch(tmp_path, head):
-    from faceattr.onnx_export import MAX_ABS_DIFF, OnnxPredictor, export_onnx
+    from faceattr.model.onnx_export import MAX_ABS_DIFF, OnnxPredictor, export_onnx
 
     torch.manual_seed(0)
     save_model(
@@ -159,7 +159,7 @@ def test_frozen_backbone_keeps_its_weights_and_batchnorm_statistics(tmp_path):
 
 
 def test_recalibration_leaves_frozen_batchnorm_alone():
-    from faceattr.pixels import as_images
+    from faceattr.data.pixels import as_images
 
     torch.manual_seed(0)
     model = build_model("mobilenet_v2", 3, 0.25)
@@ -210,8 +210,8 @@ DDP_WORKER = """
 import json, sys, torch
 sys.path.insert(0, {tests!r})
 from helpers import TRAIN_ATTRS as ATTRS, tiny_data, train_config
-from faceattr import distributed
-from faceattr.training import fit
+from faceattr.train import distributed
+from faceattr.train.loop import fit
 cfg = train_config(**{{"epochs": 2, **json.loads(sys.argv[1])}})  # test_finetune's config()
 result = fit(cfg, ATTRS, tiny_data(32, 0), tiny_data(8, 1), sys.argv[2])
 if distributed.world().is_main:
@@ -234,7 +234,7 @@ def test_two_processes_train_every_head_and_freezing(tmp_path, options, exact):
     (tmp_path / "ddp_worker.py").write_text(DDP_WORKER.format(tests=str(Path(__file__).parent)))
     single = fit(config(**options), ATTRS, tiny_data(32, 0), tiny_data(8, 1), tmp_path / "one")
     code = (
-        "import sys; from faceattr.distributed import launch; "
+        "import sys; from faceattr.train.distributed import launch; "
         f"sys.argv[1:] = []; sys.exit(launch(2, 'ddp_worker', {[json.dumps(options), str(tmp_path / 'ck'), str(tmp_path / 'w.pt')]!r}))"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)]), "OMP_NUM_THREADS": "1"}

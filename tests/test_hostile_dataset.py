@@ -3,7 +3,7 @@ whole, bad images and a messy label file are reported and left out while the goo
 duplicate ids stop the run with the earlier outputs kept.
 
 One `dvc repro` of a refused archive (zip-slip) stays end to end: it shows the stage's refusal stops DVC with
-nothing extracted, in or out of the clone. The other refusals are faceattr.archive's, checked in
+nothing extracted, in or out of the clone. The other refusals are faceattr.data.archive's, checked in
 milliseconds by test_archive.py (a symbolic link: test_refuses_symlink_entries; past the cap:
 test_refuses_archives_over_the_cap); what only the stage adds, reading unzip.max_uncompressed_mb and
 unzip.on_bad_image from params.yaml, is checked here by running the stage in-process on a small zip.
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from faceattr.synth import generate_dataset
+from faceattr.data.synth import generate_dataset
 from helpers import DEFAULT_PARAMS, TINY, jpeg_bytes, make_clone, merge, run, write_zip
 
 HOSTILE = merge(
@@ -51,7 +51,7 @@ def rezip(source: Path, dest: Path, extra: dict[str, bytes]) -> None:
 def test_the_unzip_stage_takes_its_limits_from_params(tmp_path, monkeypatch, capsys, unzip, extra, message):
     """The unzip stage applies params.yaml's unzip.* (here tighter than the defaults, which let the same
     archive through): it stops with a one-line error and extracts nothing."""
-    from faceattr.stage import run_stage
+    from faceattr.pipeline.stage import run_stage
     from stages import unzip as unzip_stage
 
     def unzip_with(settings: dict) -> None:

@@ -2,7 +2,7 @@
 
 import torch
 
-from faceattr.images import ERASE_AREA, augment_batch, draw_augment
+from faceattr.train.augment import ERASE_AREA, augment_batch, draw_augment
 
 MEAN, STD = [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]
 

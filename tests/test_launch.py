@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from faceattr import distributed
+from faceattr.train import distributed
 from faceattr.errors import FaceattrError
-from faceattr.training import lock_checkpoints
+from faceattr.train.loop import lock_checkpoints
 from helpers import REPO
 
 WORKER = """

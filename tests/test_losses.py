@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from helpers import with_value
-from faceattr.config import validate
+from faceattr.config.schema import validate
 from faceattr.errors import FaceattrError
-from faceattr.losses import FocalLoss, make_loss, positive_weights
+from faceattr.train.losses import FocalLoss, make_loss, positive_weights
 
 
 def test_bce_matches_hand_computed_value():

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from faceattr.errors import FaceattrError
-from faceattr.metrics import (
+from faceattr.evaluate.metrics import (
     attribute_metrics,
     evaluate_predictions,
     majority_labels,

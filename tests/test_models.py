@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from faceattr.errors import FaceattrError
-from faceattr.models import ARCHITECTURES, build_model, load_pretrained
-from faceattr.training import Split, TrainConfig, fit
+from faceattr.model.model_file import ARCHITECTURES, build_model, load_pretrained
+from faceattr.train.loop import Split, TrainConfig, fit
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)

@@ -6,11 +6,11 @@ import math
 
 import pytest
 
-from faceattr.config import validate
+from faceattr.config.schema import validate
 from helpers import DEFAULT_PARAMS as DEFAULT
 from helpers import REPO, check_params_on, with_value
 from faceattr.errors import FaceattrError
-from faceattr.params import load_params
+from faceattr.config.params_file import load_params
 
 
 def numeric_keys(node, prefix=""):

@@ -1,7 +1,7 @@
 import pytest
 
 from faceattr.errors import FaceattrError
-from faceattr.partition import make_partitions, read_partition_files, split_counts
+from faceattr.data.partition import make_partitions, read_partition_files, split_counts
 
 IDS = [f"{i:06d}.jpg" for i in range(1, 201)]
 IDENTITY = {i: k // 4 for k, i in enumerate(IDS)}  # 50 people with 4 images each
@@ -73,7 +73,7 @@ def test_given_partition_file_bad_line_is_named(tmp_path):
 
 
 def test_kaggle_csv_partition_file_reads_like_the_official_one(tmp_path):
-    from faceattr.partition import read_id_table
+    from faceattr.data.partition import read_id_table
 
     official = tmp_path / "list_eval_partition.txt"
     official.write_text("000001.jpg 0\n000002.jpg 1\n000003.jpg 2\n")

@@ -69,7 +69,7 @@ def test_evaluation_is_what_the_saved_predictions_and_the_clean_labels_give(repo
     training split's commonest class) are what those decisions, probabilities and labels give."""
     import csv
 
-    from faceattr.models import load_model
+    from faceattr.model.model_file import load_model
 
     params = yaml.safe_load((repo / "params.yaml").read_text())
     attributes = params["labels"]["attributes"]
@@ -124,7 +124,7 @@ def test_second_repro_is_a_noop_and_status_clean(repo):
     assert "Running stage" not in out
     status = run(["dvc", "status"], repo).stdout
     assert "up to date" in status
-    verified = run([sys.executable, "-m", "faceattr.verify"], repo).stdout  # make verify's check, here and now
+    verified = run([sys.executable, "-m", "faceattr.pipeline.verify"], repo).stdout  # make verify's check, here and now
     assert "verify: bit-identical" in verified and "data stages: byte-identical" in verified
 
 
@@ -242,12 +242,12 @@ def test_faceattr_evaluate_gives_the_pipelines_figures(repo, tmp_path):
         assert plain[key] == pytest.approx(stage[key], abs=1e-6), key
     assert plain["mean_roc_auc"] == pytest.approx(stage["mean_roc_auc"], abs=0.05)
 
-    from faceattr.dataset import load_split, read_partition_labels
-    from faceattr.partition import partition_path
-    from faceattr.evaluation import evaluate, predict_probabilities
-    from faceattr.metrics import majority_labels
-    from faceattr.models import load_model
-    from faceattr.pixels import PixelCache
+    from faceattr.data.splits import load_split, read_partition_labels
+    from faceattr.data.partition import partition_path
+    from faceattr.evaluate.evaluation import evaluate, predict_probabilities
+    from faceattr.evaluate.metrics import majority_labels
+    from faceattr.model.model_file import load_model
+    from faceattr.data.pixels import PixelCache
 
     model, spec = load_model(repo / "models/model.pt")
     data = read_partition_labels(
@@ -293,11 +293,11 @@ def test_quality_benchmark_reads_a_workspace_and_agrees_with_the_evaluate_stage(
     quality = importlib.util.module_from_spec(importlib.util.spec_from_file_location("quality", script))
     quality.__spec__.loader.exec_module(quality)
 
-    from faceattr.dataset import load_split, read_partition_labels
-    from faceattr.partition import partition_path
-    from faceattr.evaluation import predict_probabilities
-    from faceattr.models import load_model
-    from faceattr.pixels import PixelCache
+    from faceattr.data.splits import load_split, read_partition_labels
+    from faceattr.data.partition import partition_path
+    from faceattr.evaluate.evaluation import predict_probabilities
+    from faceattr.model.model_file import load_model
+    from faceattr.data.pixels import PixelCache
 
     model, spec = load_model(repo / "models/model.pt")
     subset = yaml.safe_load((repo / "params.yaml").read_text())["subset"]

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from helpers import jpeg_bytes, png16_and_png8
-from faceattr import pixels
+from faceattr.data import pixels
 from faceattr.errors import FaceattrError
-from faceattr.images import decode_resized
-from faceattr.pixels import PixelCache, TensorImages, build_pixel_cache, to_device
+from faceattr.data.decoding import decode_resized
+from faceattr.data.pixels import PixelCache, TensorImages, build_pixel_cache, to_device
 
 SIZE = (20, 16)
 
@@ -139,7 +139,7 @@ def test_prefetch_announces_each_file_once_in_order_and_at_most_its_window_ahead
     import threading
     import time
 
-    from faceattr.prefetch import Prefetcher
+    from faceattr.data.prefetch import Prefetcher
 
     files = []
     for k in range(10):

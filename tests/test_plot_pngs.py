@@ -1,5 +1,5 @@
 """The offline PNGs: the plots stage's figures (what they draw, that they are sound PNGs, byte-stable) and
-`python -m faceattr.compare_plots` on a tiny git + DVC repository with commits and an experiment."""
+`python -m faceattr.pipeline.compare_plots` on a tiny git + DVC repository with commits and an experiment."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ import yaml
 from PIL import Image
 
 from helpers import DEFAULT_PARAMS
-from faceattr import compare_plots, plotting
+from faceattr.pipeline import compare_plots
+from faceattr.evaluate import figures as plotting
 from faceattr.errors import FaceattrError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -8,9 +8,9 @@ import pytest
 import yaml
 
 from faceattr.errors import FaceattrError
-from faceattr.params import load_params
-from faceattr.recipe import apply_overrides, command, hydra_value, load_recipe
-from faceattr.config import validate
+from faceattr.config.params_file import load_params
+from faceattr.pipeline.recipe import apply_overrides, command, hydra_value, load_recipe
+from faceattr.config.schema import validate
 from helpers import REPO
 
 RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
@@ -24,7 +24,7 @@ def test_each_recipes_command_sets_params_the_schema_accepts(path, tmp_path, cap
     recipe's overrides (extends included) with --data-dir as an absolute data.dir."""
     from dvc.utils.hydra import apply_overrides as dvc_apply
 
-    from faceattr.cli import main
+    from faceattr.cli.entry import main
 
     overrides = load_recipe(path)
     assert "data.dir" not in overrides, "data.dir belongs to the user (--data-dir)"
@@ -120,7 +120,7 @@ def test_a_distilled_recipes_teachers_are_what_its_instructions_make_and_fit_the
     base = path.parent / raw["extends"]
     teachers = load_recipe(path)["train.teachers"]
     described = " ".join(raw["description"].split())
-    assert f"faceattr.recipe recipes/{base.name}" in described  # the teachers run the recipe this one extends
+    assert f"faceattr.pipeline.recipe recipes/{base.name}" in described  # the teachers run the recipe this one extends
     assert "-n teacher-s$s -S seed=$s" in described  # a seed each, named as `dvc get --rev` reads them below
     made = re.findall(r"for s in ([\d ]+); do dvc get \. models/model.pt --rev teacher-s\$s -o (\S+);", described)
     assert len(made) == 1, described

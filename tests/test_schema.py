@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from faceattr.config import TrainConfig, validate
+from faceattr.config.schema import TrainConfig, validate
 from helpers import DEFAULT_PARAMS as DEFAULT
 from helpers import REPO, check_params_on, with_value
 from faceattr.errors import FaceattrError
@@ -88,11 +88,11 @@ def test_a_train_config_built_in_code_takes_the_rest_from_params_yaml():
 def test_the_config_and_the_data_stages_load_no_training_stack():
     code = (
         "import sys, stages.check_params, stages.preprocess, stages.evaluate, stages.plots; "
-        "import faceattr.config; print(sorted(m for m in ('faceattr.training', 'faceattr.optim', 'faceattr.distill') "
+        "import faceattr.config.schema; print(sorted(m for m in ('faceattr.train.loop', 'faceattr.train.optim', 'faceattr.train.distill') "
         "if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
-    code = "import sys, faceattr.config, stages.check_params; print('torch' in sys.modules)"
+    code = "import sys, faceattr.config.schema, stages.check_params; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -17,11 +17,11 @@ from PIL import Image
 from starlette.testclient import TestClient
 
 from helpers import png_header_only
-from faceattr import demo
-from faceattr.cli import main
-from faceattr.detect import DEFAULT_DETECTOR
-from faceattr.serve import CONTENT_SECURITY_POLICY, create_app
-from faceattr.service import Service
+from faceattr.predict import demo_photos as demo
+from faceattr.cli.entry import main
+from faceattr.predict.detect import DEFAULT_DETECTOR
+from faceattr.serve.app import CONTENT_SECURITY_POLICY, create_app
+from faceattr.serve.service import Service
 from helpers import SERVE_ATTRS as ATTRS
 from helpers import running_server, tiny_model
 
@@ -225,8 +225,8 @@ def test_model_description_and_its_mlflow_run(setup, monkeypatch, tmp_path):
     assert body["mlflow"]["run_id"] is None and "no MLflow store" in body["mlflow"]["reason"]
     assert list(tmp_path.iterdir()) == []
 
-    from faceattr import tracking
-    from faceattr.models import file_sha256
+    from faceattr.track import runs as tracking
+    from faceattr.model.model_file import file_sha256
 
     class Run:  # what tracking.find_run_for_model returns, reduced to what is read
         class info:
@@ -238,7 +238,7 @@ def test_model_description_and_its_mlflow_run(setup, monkeypatch, tmp_path):
     asked = []
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9/")
     monkeypatch.setattr(tracking, "find_run_for_model", lambda sha: asked.append(sha) or Run)
-    from faceattr import registry
+    from faceattr.track import registry
 
     monkeypatch.setattr(
         registry,
@@ -336,7 +336,7 @@ def test_concurrent_requests_on_a_real_server_get_the_sequential_answers(setup):
 
 
 def test_serve_listens_on_loopback_with_a_10_mb_limit_unless_told_otherwise(setup):
-    from faceattr.cli import build_parser
+    from faceattr.cli.entry import build_parser
 
     args = build_parser().parse_args(["serve"])
     assert (args.host, args.port, args.max_upload_mb, args.model) == ("127.0.0.1", 8000, 10.0, "models/model.pt")

@@ -9,24 +9,29 @@ from pathlib import Path
 
 import yaml
 
-from faceattr.stage_deps import REPO, compare, fix, import_closure
+from faceattr.pipeline.stage_deps import REPO, compare, fix, import_closure
 
 
 def test_every_stage_lists_exactly_the_modules_it_imports():
     problems = {stage: lists for stage, lists in compare().items() if lists != ([], [])}
     assert not problems, (
         f"dvc.yaml's deps differ from the stages' imports (missing, never imported): {problems}; "
-        f"`python -m faceattr.stage_deps --fix` rewrites them"
+        f"`python -m faceattr.pipeline.stage_deps --fix` rewrites them"
     )
 
 
 def test_the_closures_follow_imports_the_stages_really_need():
-    # evaluate normalises images with faceattr/images.py through the model's inference path, and rebuilds the
-    # network from faceattr/models.py: the two files issue 19 found missing
+    # evaluate normalises images with faceattr/data/decoding.py through the model's inference path, and rebuilds the
+    # network from faceattr/model/model_file.py: the two files issue 19 found missing
     evaluate = import_closure("stages.evaluate")
-    assert {"faceattr/models.py", "faceattr/images.py", "faceattr/inference.py", "stages/evaluate.py"} <= evaluate
-    assert "faceattr/partition.py" in import_closure("stages.train")
-    assert "faceattr/cli.py" not in evaluate and "faceattr/serve.py" not in evaluate
+    assert {
+        "faceattr/model/model_file.py",
+        "faceattr/data/decoding.py",
+        "faceattr/evaluate/inference.py",
+        "stages/evaluate.py",
+    } <= evaluate
+    assert "faceattr/data/partition.py" in import_closure("stages.train")
+    assert "faceattr/cli/entry.py" not in evaluate and "faceattr/serve/app.py" not in evaluate
     assert "faceattr/__init__.py" not in evaluate  # a docstring and __version__: changes no output
 
 
@@ -98,7 +103,10 @@ def test_a_missing_or_stale_module_is_reported_and_fix_rewrites_only_the_code_li
     }
 
     result = subprocess.run(
-        [sys.executable, "-m", "faceattr.stage_deps", "--root", str(tmp_path)], capture_output=True, text=True, cwd=REPO
+        [sys.executable, "-m", "faceattr.pipeline.stage_deps", "--root", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
     )
     assert result.returncode == 1
     assert "dvc.yaml: stage go imports faceattr/lazy.py, which its deps do not list" in result.stdout
@@ -121,6 +129,9 @@ def test_a_missing_or_stale_module_is_reported_and_fix_rewrites_only_the_code_li
     assert yaml.safe_load(text)["stages"]["again"]["deps"] == deps  # code added after the data
     assert yaml.safe_load(text)["stages"]["shell"] == {"cmd": "echo hi > hi.txt", "outs": ["hi.txt"]}
     again = subprocess.run(
-        [sys.executable, "-m", "faceattr.stage_deps", "--root", str(tmp_path)], capture_output=True, text=True, cwd=REPO
+        [sys.executable, "-m", "faceattr.pipeline.stage_deps", "--root", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
     )
     assert again.returncode == 0 and again.stdout == ""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from faceattr.stage import run_stage
+from faceattr.pipeline.stage import run_stage
 
 
 def test_a_stage_sweeps_stale_staging_left_by_a_killed_writer(tmp_path, monkeypatch):
@@ -40,9 +40,9 @@ def test_a_stage_sweeps_stale_staging_left_by_a_killed_writer(tmp_path, monkeypa
 
 
 def test_every_output_of_dvc_yaml_is_swept():
-    """The sweep covers faceattr.paths.OUTPUTS: an output added to dvc.yaml but not there would keep its staging."""
+    """The sweep covers faceattr.config.paths.OUTPUTS: an output added to dvc.yaml but not there would keep its staging."""
     from helpers import dvc_yaml
-    from faceattr.paths import OUTPUTS
+    from faceattr.config.paths import OUTPUTS
 
     stages = dvc_yaml()["stages"]
     outs = {
@@ -55,16 +55,16 @@ def test_every_output_of_dvc_yaml_is_swept():
 
 
 def test_dvc_yaml_takes_every_path_from_paths_yaml():
-    """One source for the pipeline's paths: dvc.yaml names none of faceattr/paths.yaml's paths literally, and
-    the stages' constants (faceattr.paths) are that file's values."""
+    """One source for the pipeline's paths: dvc.yaml names none of faceattr/config/paths.yaml's paths literally, and
+    the stages' constants (faceattr.config.paths) are that file's values."""
     import re
 
     import yaml
 
     from helpers import REPO
-    from faceattr import paths
+    from faceattr.config.schema import paths
 
-    listed = yaml.safe_load((REPO / "faceattr/paths.yaml").read_text())["paths"]
+    listed = yaml.safe_load((REPO / "faceattr/config/paths.yaml").read_text())["paths"]
     text = (REPO / "dvc.yaml").read_text()
     literal = [p for p in listed.values() if re.search(r"(?<![\w/.])" + re.escape(p) + r"(?![\w/.])", text)]
     assert not literal, f"dvc.yaml names these paths literally; write ${{paths.NAME}}: {literal}"

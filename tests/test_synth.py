@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from faceattr.errors import FaceattrError
-from faceattr.synth import (
+from faceattr.data.synth import (
     BOXES_FILE,
     CELEBA_ATTRIBUTES,
     RENDERED_ATTRIBUTES,
@@ -100,9 +100,9 @@ def test_boxes_are_recorded_exactly_for_the_images_with_glasses_or_a_hat(large):
 def test_glasses_boxes_mark_where_the_frames_changed_the_picture(small, tmp_path):
     """Rendering the same image without its glasses changes pixels inside the recorded box, and (almost)
     nowhere else: the box is where the glasses are, not a guess."""
-    from faceattr.synth.dataset import plan_identities
-    from faceattr.synth.render import draw_photo, photo_rng
-    from faceattr.synth.traits import sample_identity, sample_photo
+    from faceattr.data.synth.dataset import plan_identities
+    from faceattr.data.synth.render import draw_photo, photo_rng
+    from faceattr.data.synth.traits import sample_identity, sample_photo
 
     out, _ = small
     boxes = read_boxes(out / BOXES_FILE)

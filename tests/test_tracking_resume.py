@@ -5,7 +5,7 @@ from __future__ import annotations
 import mlflow
 import pytest
 
-from faceattr import tracking
+from faceattr.track import runs as tracking
 
 PARAMS = {"alpha": 1.0, "train": {"lr": 0.003}}
 HISTORY = [{"epoch": 1, "train_loss": 0.9, "val_loss": 0.8}, {"epoch": 2, "train_loss": 0.7, "val_loss": 0.6}]

@@ -3,7 +3,7 @@ a run's UI link names its experiment and run."""
 
 import mlflow
 
-from faceattr import tracking
+from faceattr.track import runs as tracking
 
 
 def test_an_older_experiment_gets_the_training_view_and_runs_print_their_link(tmp_path, monkeypatch):

@@ -1,11 +1,13 @@
 import pytest
 import torch
 
-from faceattr import train_run, training
+from faceattr.train import setup as train_run
+
+from faceattr.train import loop as training
 from faceattr.errors import FaceattrError
-from faceattr.images import draw_mixup
-from faceattr.models import load_model, save_model
-from faceattr.training import Checkpoints, fit
+from faceattr.train.augment import draw_mixup
+from faceattr.model.model_file import load_model, save_model
+from faceattr.train.loop import Checkpoints, fit
 from helpers import TRAIN_ATTRS as ATTRS
 from helpers import same_weights, tiny_data
 from helpers import train_config as config
@@ -146,10 +148,10 @@ def test_batchnorm_recalibration_measures_the_statistics_of_the_current_weights(
 
     from torch import nn
 
-    from faceattr.images import normalize
-    from faceattr.models import ModelSpec, build_model
-    from faceattr.pixels import TensorImages
-    from faceattr.training import recalibrate_batchnorm
+    from faceattr.data.decoding import normalize
+    from faceattr.model.model_file import ModelSpec, build_model
+    from faceattr.data.pixels import TensorImages
+    from faceattr.train.loop import recalibrate_batchnorm
 
     torch.manual_seed(0)
     model = build_model("mobilenet_v2", len(ATTRS), 0.25).eval()
@@ -221,7 +223,7 @@ def test_mixup_input_is_lambda_x_plus_its_partner_and_the_targets_mix_the_same_w
     for module, name, fake in (
         (training, "augment_batch", augment),  # the training loop's
         (training, "draw_mixup", draw),
-        (train_run, "build_model", build),  # the run's set-up (faceattr.train_run)
+        (train_run, "build_model", build),  # the run's set-up (faceattr.train.setup)
         (train_run, "make_loss", Recording),
     ):
         monkeypatch.setattr(module, name, fake)

@@ -1,6 +1,6 @@
 """make verify's judgement: data byte-identical, then the model bit-identical or the metrics within tolerance."""
 
-from faceattr.verify import compare
+from faceattr.pipeline.verify import compare
 
 LOCK = {
     "stages": {

@@ -1,0 +1,1 @@
+"""faceattr.evaluate."""

@@ -1,0 +1,261 @@
+"""Backbones with a multi-label head (one logit per attribute), and the self-contained model file.
+
+`models/model.pt` holds the weights with everything inference needs: architecture, width multiplier,
+attribute names, input size and normalisation, so `faceattr` commands need no params.yaml.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import pickle
+import re
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision import models as tvm
+
+from faceattr.atomic import atomic_path
+from faceattr.config.choices import ARCHITECTURES, HEADS
+from faceattr.digest import file_sha256  # noqa: F401  (re-exported)
+from faceattr.errors import FaceattrError
+from faceattr.model.heads import attach_head
+
+MODEL_FORMAT = "faceattr-model/1"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+MIN_SIDE, MAX_SIDE = 8, 2048  # a model's input height and width (CelebA's crops are 218×178)
+
+
+def load_weights_file(path: str | Path | io.BytesIO, what: str) -> object:
+    """torch.load restricted to tensors and plain types (weights_only), with our own one-line errors.
+
+    A pickle that names any other Python object (which could run code) is refused without running it.
+    torch's own message for that case advises lifting the weights-only restriction, the unsafe action,
+    so it is not shown.
+    """
+    try:
+        with warnings.catch_warnings():  # torch warns in several lines about pickle protocols: one line is ours
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        named = re.search(r"GLOBAL (\S+)", str(exc))
+        if named is None:
+            raise FaceattrError(_not_weights(path, what)) from None
+        raise FaceattrError(
+            f"{what}: {path} holds Python objects that are not plain weights ({named.group(1)[:60]}); "
+            f"refused without loading it (it could run code). Use a file written by faceattr or "
+            f"torch.save of a state_dict from a source you trust"
+        ) from None
+    except Exception:  # noqa: BLE001 - any unpickling failure means the same thing to the user
+        raise FaceattrError(_not_weights(path, what)) from None
+
+
+def _not_weights(path: str | Path | io.BytesIO, what: str) -> str:
+    """The one-line error for a file torch cannot load: what it is in words (text, ONNX, a zip cut short…)."""
+    from faceattr.file_types import describe_file, not_a_weights_file
+
+    kind, hint = describe_file(path)
+    return not_a_weights_file(what, "its content" if isinstance(path, io.BytesIO) else path, kind, hint)
+
+
+@dataclass
+class ModelSpec:
+    """What is needed to rebuild a trained model and feed it images."""
+
+    arch: str
+    alpha: float
+    attributes: list[str]
+    image_size: tuple[int, int]  # (height, width)
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    extra: dict = field(default_factory=dict)
+    head: str = "linear"
+    # per-attribute decision thresholds chosen with the model (tuned on validation, or the fixed one);
+    # None: 0.5. Commands use them unless given --threshold
+    thresholds: list[float] | None = None
+
+    @classmethod
+    def from_dict(cls, raw: object, source: str = "model spec") -> "ModelSpec":
+        """The inverse of dataclasses.asdict (lists from JSON or pickles back to tuples), checked.
+
+        A model file comes from anywhere (a colleague, a download): every field is checked before it is
+        used, so a bad spec is one line naming the field rather than a traceback or, for an absurd
+        image size, gigabytes allocated per image.
+        """
+
+        def bad(what: str) -> FaceattrError:
+            return FaceattrError(f"{source}: invalid model spec: {what}")
+
+        if not isinstance(raw, dict):
+            raise bad(f"expected a mapping, got {type(raw).__name__}")
+        missing = [k for k in ("arch", "alpha", "attributes", "image_size", "mean", "std") if k not in raw]
+        if missing:
+            raise bad(f"missing {', '.join(missing)}")
+        unknown = sorted(
+            set(raw) - {"arch", "alpha", "attributes", "image_size", "mean", "std", "extra", "head", "thresholds"}
+        )
+        if unknown:
+            raise bad(f"unknown field(s) {', '.join(map(str, unknown))}")
+        if raw["arch"] not in ARCHITECTURES:
+            raise bad(f"arch {str(raw['arch'])[:40]!r} is not one of {', '.join(ARCHITECTURES)}")
+        alpha = raw["alpha"]
+        if (
+            isinstance(alpha, bool)
+            or not isinstance(alpha, (int, float))
+            or not 0 < alpha <= 4
+            or not math.isfinite(alpha)
+        ):
+            raise bad(f"alpha must be a number in (0, 4], got {str(alpha)[:40]}")
+        attributes = raw["attributes"]
+        if (
+            not isinstance(attributes, (list, tuple))
+            or not attributes
+            or len(attributes) > 1000
+            or not all(isinstance(a, str) and 0 < len(a) <= 100 for a in attributes)
+        ):
+            raise bad("attributes must be a list of 1 to 1000 names")
+        size = raw["image_size"]
+        if (
+            not isinstance(size, (list, tuple))
+            or len(size) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and MIN_SIDE <= v <= MAX_SIDE for v in size)
+        ):
+            raise bad(
+                f"image_size must be [height, width], each an integer in [{MIN_SIDE}, {MAX_SIDE}], got {str(size)[:40]}"
+            )
+        for key in ("mean", "std"):
+            v = raw[key]
+            if (
+                not isinstance(v, (list, tuple))
+                or len(v) != 3
+                or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v)
+            ):
+                raise bad(f"{key} must be three finite numbers")
+        if min(raw["std"]) <= 0:
+            raise bad("std must be > 0")
+        head = raw.get("head", "linear")  # files from before heads existed are linear
+        if head not in HEADS:
+            raise bad(f"head {str(head)[:40]!r} is not one of {', '.join(HEADS)}")
+        thresholds = raw.get("thresholds")
+        if thresholds is not None and (
+            not isinstance(thresholds, (list, tuple))
+            or len(thresholds) != len(attributes)
+            or not all(isinstance(t, (int, float)) and not isinstance(t, bool) and 0 <= t <= 1 for t in thresholds)
+        ):
+            raise bad(f"thresholds must be one number in [0, 1] per attribute ({len(attributes)})")
+        return cls(
+            arch=raw["arch"],
+            alpha=float(alpha),
+            attributes=list(attributes),
+            image_size=tuple(size),
+            mean=tuple(raw["mean"]),
+            std=tuple(raw["std"]),
+            extra=dict(raw.get("extra") or {}),
+            head=head,
+            thresholds=[float(t) for t in thresholds] if thresholds is not None else None,
+        )
+
+    def decision_thresholds(self, override: float | None = None) -> list[float]:
+        """One threshold per attribute: `override` when given, else the model's own, else 0.5."""
+        if override is not None:
+            return [float(override)] * len(self.attributes)
+        return list(self.thresholds) if self.thresholds is not None else [0.5] * len(self.attributes)
+
+
+def build_model(arch: str, num_outputs: int, alpha: float = 1.0, head: str = "linear") -> nn.Module:
+    """A torchvision backbone, randomly initialised, with `num_outputs` logits from the chosen head.
+
+    `arch` and `head` are among faceattr.config.choices' (the config and ModelSpec.from_dict check them); alpha
+    other than 1.0 is refused here for the other architectures, since a model file's spec may say so."""
+    if arch == "mobilenet_v2":
+        net = tvm.mobilenet_v2(weights=None, width_mult=alpha, num_classes=num_outputs)
+    elif alpha != 1.0:
+        raise FaceattrError(f"alpha: {arch} supports only alpha 1.0 (got {alpha}); use mobilenet_v2 for other widths")
+    else:
+        net = getattr(tvm, arch)(weights=None, num_classes=num_outputs)
+    return attach_head(net, arch, head, num_outputs)
+
+
+def load_pretrained(model: nn.Module, path: str | Path) -> list[str]:
+    """Start from a torchvision-format weights file (e.g. ImageNet weights the user downloaded).
+
+    Nothing is downloaded here. Tensors whose shape differs from the model's (the classifier head, sized
+    for another number of classes), and the classifier of a model with another head, are left at their
+    random initialisation; their names are returned. Anything else that does not fit is an error naming
+    the file.
+    """
+    from faceattr.model.heads import backbone_of
+
+    path = Path(path)
+    if not path.is_file():
+        raise FaceattrError(
+            f"model.pretrained: {path} not found. This pipeline never downloads weights: fetch a torchvision "
+            f"weights file (e.g. mobilenet_v2-7ebf99e0.pth) on a machine with internet, copy it here, and "
+            f"set model.pretrained to its path, or set model.pretrained to '' to train from scratch"
+        )
+    state = load_weights_file(path, "model.pretrained")
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise FaceattrError(f"model.pretrained: {path} is not a state_dict (a mapping of names to tensors)")
+    model = backbone_of(model)  # the torchvision model, whose names the file uses
+    own = model.state_dict()
+    classifier = ("fc.", "classifier.")  # torchvision's names for the head: absent or reshaped under other heads
+    unknown = [k for k in state if k not in own and not k.startswith(classifier)]
+    missing = [k for k in own if k not in state and not k.startswith(classifier)]
+    if unknown or missing:
+        raise FaceattrError(
+            f"model.pretrained: {path} does not fit this architecture ({len(missing)} tensors missing, e.g. "
+            f"{missing[:2]}; {len(unknown)} unexpected, e.g. {unknown[:2]}); check model.arch and alpha"
+        )
+    skipped = [k for k, v in state.items() if k not in own or v.shape != own[k].shape]
+    model.load_state_dict({k: v for k, v in state.items() if k not in skipped}, strict=False)
+    return skipped
+
+
+def save_model(path: str | Path, model: nn.Module, spec: ModelSpec) -> str:
+    """Write the model file atomically with byte-stable content; return its SHA-256."""
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    payload = {"format": MODEL_FORMAT, "spec": asdict(spec), "state_dict": state}
+    buffer = io.BytesIO()  # a buffer, not the temp file, so the archive's inner name never varies
+    torch.save(payload, buffer)
+    data = buffer.getvalue()
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, ModelSpec]:
+    """Rebuild a model saved by save_model, in eval mode, on `device`."""
+    path = Path(path)
+    if not path.is_file():
+        raise FaceattrError(f"{path}: model file not found (run `dvc repro` or pass --model)")
+    payload = load_weights_file(path, "model file")
+    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
+        from faceattr.file_types import MODEL_EXPECTED, describe_payload
+
+        kind, hint = describe_payload(payload)
+        raise FaceattrError(
+            f"model file: {path} is not a faceattr model: it is {kind}; expected {MODEL_EXPECTED}"
+            f"{f' ({hint})' if hint else ''}"
+        )
+    spec = ModelSpec.from_dict(payload.get("spec"), source=str(path))
+    model = build_model(spec.arch, len(spec.attributes), spec.alpha, spec.head)
+    weights = payload.get("state_dict")
+    if not isinstance(weights, dict):
+        raise FaceattrError(f"{path}: the model file holds no state_dict")
+    try:
+        model.load_state_dict(weights)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()
+        detail = " ".join(line.strip() for line in first[:3])[:200]
+        raise FaceattrError(
+            f"{path}: the weights do not fit its spec ({spec.arch}, alpha {spec.alpha}, "
+            f"{spec.head} head, {len(spec.attributes)} attributes): {detail}"
+        ) from None
+    return model.to(device).eval(), spec

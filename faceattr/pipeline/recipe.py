@@ -1,0 +1,140 @@
+"""Named recipes: params.yaml overrides kept in `recipes/*.yaml`, run as one DVC experiment.
+
+    faceattr recipe recipes/celeba-seed-halfres.yaml --data-dir /path/to/celeba
+    faceattr recipe recipes/celeba-seed-halfres.yaml --data-dir /path/to/celeba --print
+    faceattr recipe recipes/celeba-40-identity.yaml --data-dir /path/to/celeba -S alpha=0.5
+
+(`python -m faceattr.pipeline.recipe …` is the same command.)
+
+A recipe file holds `description` and `overrides`, a mapping of dotted params keys to values (and may
+start from another recipe's with `extends: other.yaml`). The runner
+turns them into `dvc exp run --temp -n <name> -S key=value …` (quoted for DVC's Hydra grammar), so the
+run is an ordinary DVC experiment and MLflow run; `--print` shows that command instead of running it.
+DVC runs as `python -m dvc` of the interpreter running this, so the virtual environment need not be
+activated (`.venv/bin/faceattr recipe …` works with DVC off PATH).
+`data.dir` comes from `--data-dir`, since only the user knows where their copy of CelebA lives; further
+`-S key=value` arguments pass through to DVC after the recipe's own, so they win.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from faceattr.errors import FaceattrError
+
+
+def load_recipe(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A recipe's overrides (dotted key → value); a malformed file is an error naming it.
+
+    `extends: other.yaml` (relative to the recipe's folder) starts from another recipe's overrides, so a
+    variant lists only what it changes; its own overrides win.
+    """
+    path = Path(path)
+    if path.resolve() in _seen:
+        raise FaceattrError(f"{path}: recipes extend each other in a loop")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FaceattrError(f"{path}: recipe not found") from None
+    except yaml.YAMLError as exc:
+        raise FaceattrError(f"{path}: invalid YAML: {exc}") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("overrides"), dict) or not raw["overrides"]:
+        raise FaceattrError(f"{path}: expected a mapping with `overrides:` (dotted params keys → values)")
+    base = raw.get("extends")
+    if base is None:
+        return raw["overrides"]
+    if not isinstance(base, str) or not base:
+        raise FaceattrError(f"{path}: `extends:` must name another recipe file")
+    return {**load_recipe(path.parent / base, (*_seen, path.resolve())), **raw["overrides"]}
+
+
+def hydra_value(value: Any) -> str:
+    """A value in DVC's -S (Hydra) grammar: strings quoted, so '{size}' and paths stay literal."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ",".join(hydra_value(v) for v in value) + "]"
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    raise FaceattrError(f"recipe value {value!r}: expected a number, string, boolean or list")
+
+
+def apply_overrides(params: dict, overrides: dict[str, Any]) -> dict:
+    """params.yaml with the overrides applied (for checking a recipe against the schema)."""
+    out = yaml.safe_load(yaml.safe_dump(params))
+    for key, value in overrides.items():
+        node = out
+        *groups, leaf = key.split(".")
+        for group in groups:
+            node = node.setdefault(group, {})
+        node[leaf] = value
+    return out
+
+
+def command(recipe: str | Path, data_dir: str | None, name: str | None = None, extra: Sequence[str] = ()) -> list[str]:
+    overrides = dict(load_recipe(recipe))
+    if data_dir:
+        overrides["data.dir"] = str(Path(data_dir).resolve())  # absolute: --temp runs elsewhere
+    name = name or f"{Path(recipe).stem}-{time.strftime('%m%d%H%M%S')}"
+    return [
+        "dvc",
+        "exp",
+        "run",
+        "--temp",
+        "-n",
+        name,
+        *[arg for key, value in overrides.items() for arg in ("-S", f"{key}={hydra_value(value)}")],
+        *[arg for setting in extra for arg in ("-S", setting)],
+    ]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("recipe", help="a recipes/*.yaml file")
+    parser.add_argument("--data-dir", help="the folder of CelebA's files (sets data.dir)")
+    parser.add_argument("-n", "--name", help="experiment name (default: the recipe's name and a time stamp)")
+    parser.add_argument(
+        "-S",
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="one more params override, as `dvc exp run -S` takes it (after the recipe's)",
+    )
+    parser.add_argument("--print", action="store_true", help="print the dvc command instead of running it")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run (or print) the recipe's experiment; DVC's exit status. A bad recipe raises FaceattrError."""
+    cmd = command(args.recipe, args.data_dir, args.name, args.set)
+    if args.print:
+        print(shlex.join(cmd))
+        return 0
+    print(f"running: {shlex.join(cmd)}", file=sys.stderr, flush=True)
+    return subprocess.run([sys.executable, "-m", *cmd], check=False).returncode  # DVC of this interpreter
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m faceattr.pipeline.recipe",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(parser)
+    try:
+        sys.exit(run(parser.parse_args(argv)))
+    except FaceattrError as exc:
+        sys.exit(f"error: {exc}")
+
+
+if __name__ == "__main__":
+    main()
