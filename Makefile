@@ -12,7 +12,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 install: $(STAMP)
 
-# torch/torchvision are pinned to the builds on this machine's disk (see README).
+# torch/torchvision are pinned (README: Two commands; a CUDA build that also runs on the CPU).
 # MTCNN's weights (faceattr/predict/mtcnn.py, the default face detector) ship inside the facenet-pytorch wheel (MIT).
 # Its metadata pins torch<2.3 and numpy<2, so it cannot be a normal dependency: the second pip line installs
 # it with --no-deps, and only its three weight files are read; its Python code is never imported.
@@ -77,7 +77,7 @@ bench-scale: install
 	python benchmarks/scale.py --json benchmarks/scale_last_run.json $(SCALE_ARGS)
 
 # Face detection and alignment on composed photos, mtcnn against haar (benchmarks/README.md: Face alignment);
-# `make bench-alignment ALIGN_ARGS="--celeba /work/shared/celeba"` adds real CelebA faces.
+# `make bench-alignment ALIGN_ARGS="--celeba PATH/TO/celeba"` adds real CelebA faces.
 ALIGN_ARGS ?=
 bench-alignment: install
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[bench]' 2>&1 | { grep -v '^WARNING: Location' || true; }
@@ -105,7 +105,7 @@ PLOTS_OUT ?= dvc_plots/png
 plots-diff: install
 	python -m faceattr.pipeline.compare_plots $(REVS) --out $(PLOTS_OUT)
 
-# Share data and models through the default DVC remote (see README: Remote storage).
+# Share data and models through the default DVC remote (docs/tracking-registry-and-remotes.md).
 push: install
 	dvc push
 

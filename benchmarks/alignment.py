@@ -14,7 +14,7 @@ Also skimage.data.astronaut() (a real photo shipped inside scikit-image): faces 
 where its eyes land in the aligned crop (the detector's own eye points mapped, and found again in the crop).
 With --celeba, a check of CelebA's landmark means: MTCNN's five landmarks on real aligned crops, averaged.
 
-    python benchmarks/alignment.py --celeba /work/shared/celeba --photos 8 --repeats 5 --threads 1 --json out.json
+    python benchmarks/alignment.py --celeba PATH/TO/celeba --photos 8 --repeats 5 --threads 1 --json out.json
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from faceattr.predict.detect import CELEBA_LANDMARKS, CELEBA_LEFT_EYE, CELEBA_RIGHT_EYE, DETECTORS, detect_faces
 from faceattr.data.synth import face_with_eyes
+from faceattr.predict.detect import CELEBA_LANDMARKS, CELEBA_LEFT_EYE, CELEBA_RIGHT_EYE, DETECTORS, detect_faces
 
 PHOTO_W, PHOTO_H, PER_PHOTO = 640, 480, 4
 SCALES, ANGLE = (0.6, 1.6), 25.0

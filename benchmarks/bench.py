@@ -53,6 +53,17 @@ ATTRIBUTES = [
 ]
 FULL = (218, 178)
 HALF = (109, 89)
+REPO_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
+
+
+def training_config(**changes):
+    """The repository's params.yaml as a TrainConfig (`Params.training()`), with `changes` (augment's keys
+    merged into params.yaml's augment group)."""
+    from faceattr.config.schema import TrainConfig, load_config
+
+    values = load_config(REPO_PARAMS).training().model_dump()
+    augment = {**values["augment"], **changes.pop("augment", {})}
+    return TrainConfig(**{**values, **changes, "augment": augment})
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -141,14 +152,15 @@ def measure_naive_train(args) -> dict:
 def measure_faceattr_train(args) -> dict:
     """faceattr's `fit` (the train stage's code) on the pixel cache, one epoch of `steps` batches."""
     from faceattr.data.pixels import PixelCache
-    from faceattr.train.loop import Split, TrainConfig, fit
+    from faceattr.data.splits import Split
+    from faceattr.train.loop import fit
 
     ids, labels = _ids_labels(args)
     cache = PixelCache(args.cache)
     n = args.steps * args.batch_size
     train = Split(cache.images(ids[:n]), torch.from_numpy(labels[:n]))
     val = Split(cache.images(ids[n : n + args.batch_size]), torch.from_numpy(labels[n : n + args.batch_size]))
-    cfg = TrainConfig(
+    cfg = training_config(
         alpha=args.alpha,
         image_size=tuple(args.size),
         epochs=1,
@@ -224,8 +236,8 @@ def measure_cli_predict(args) -> dict:
     before issue 20) instead of faceattr's (onnx_export.session_options); --onnx-batch sets the images
     per session.run.
     """
-    from faceattr.model import onnx_export
     from faceattr.cli.entry import main
+    from faceattr.model import onnx_export
 
     if args.onnx_session == "plain":
         import onnxruntime as ort
@@ -256,7 +268,8 @@ class _TimeUp(Exception):
 def measure_memory(args) -> dict:
     """Peak resident memory of `fit` on a pixel cache; with --seconds, training is cut off after that long."""
     from faceattr.data.pixels import PixelCache
-    from faceattr.train.loop import Split, TrainConfig, fit
+    from faceattr.data.splits import Split
+    from faceattr.train.loop import fit
 
     peak = {"rss": 0, "anon": 0}
 
@@ -278,8 +291,8 @@ def measure_memory(args) -> dict:
     n_val = max(args.batch_size, len(ids) // 20)
     train = Split(cache.images(ids[:-n_val]), torch.from_numpy(labels[:-n_val]))
     val = Split(cache.images(ids[-n_val:]), torch.from_numpy(labels[-n_val:]))
-    # flips only, as measured before TrainConfig took its unset values from params.yaml
-    cfg = TrainConfig(
+    # flips only (every other augmentation off); the keys not given are params.yaml's
+    cfg = training_config(
         alpha=args.alpha,
         image_size=tuple(cache.size),
         epochs=1,

@@ -8,7 +8,7 @@ time from the workspace's MLflow-free record (metrics/train.json and the train s
 figures on validation are printed first: settings are chosen on those, never on test.
 Several workspaces of one configuration (seeds) are summarised as mean ± standard deviation.
 
-    python benchmarks/quality.py /work/runs/ft-seed0 /work/runs/ft-seed1 /work/runs/ft-seed2 --json out.json
+    python benchmarks/quality.py runs/ft-seed0 runs/ft-seed1 runs/ft-seed2 --json out.json
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ import numpy as np
 import torch
 import yaml
 
-from faceattr.data.splits import load_split, read_partition_labels
+from faceattr.config.paths import LABELS, MODEL, PARTITIONS_DIR, PIXELS_DIR
 from faceattr.data.partition import partition_path
+from faceattr.data.pixels import PixelCache
+from faceattr.data.splits import load_split, read_partition_labels
 from faceattr.evaluate.evaluation import predict_probabilities
 from faceattr.evaluate.metrics import tune_thresholds
 from faceattr.model.model_file import load_model
-from faceattr.data.pixels import PixelCache
-from faceattr.config.paths import LABELS, MODEL, PARTITIONS_DIR, PIXELS_DIR
 
 FIGURES = ("accuracy@0.5", "balanced_accuracy", "macro_f1", "roc_auc")
 

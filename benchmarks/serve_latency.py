@@ -33,8 +33,8 @@ def untrained_model(path: Path) -> Path:
     """A freshly initialised model with params.yaml's architecture, attributes and input size."""
     import torch
 
-    from faceattr.model.model_file import ModelSpec, build_model, save_model
     from faceattr.config.schema import load_config
+    from faceattr.model.model_file import ModelSpec, build_model, save_model
 
     cfg = load_config(REPO / "params.yaml")
     arch, alpha = cfg.model.arch, cfg.alpha
@@ -47,7 +47,7 @@ def untrained_model(path: Path) -> Path:
 def start_server(model: Path, extra: list[str]) -> tuple[subprocess.Popen, str]:
     """`faceattr serve` on a port the kernel picks; its URL read from uvicorn's startup line."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "faceattr.cli.entry", "serve", "--model", str(model), "--port", "0", *extra],
+        [sys.executable, "-m", "faceattr.cli", "serve", "--model", str(model), "--port", "0", *extra],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -148,8 +148,8 @@ def main(argv: list[str] | None = None) -> None:
 
     import torch
 
-    from faceattr.predict import demo_photos as demo
     from faceattr.model.model_file import load_model
+    from faceattr.predict import demo_photos as demo
 
     with tempfile.TemporaryDirectory(prefix="faceattr-serve-bench-") as folder:
         model = Path(args.model) if args.model else untrained_model(Path(folder) / "model.pt")

@@ -16,7 +16,8 @@ import time
 
 import numpy as np
 
-from faceattr.evaluate.metrics import THRESHOLD_OBJECTIVES, tune_thresholds, tune_thresholds_bruteforce
+from faceattr.config.choices import THRESHOLD_OBJECTIVES
+from faceattr.evaluate.metrics import tune_thresholds, tune_thresholds_bruteforce
 
 
 def split(images: int, attributes: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

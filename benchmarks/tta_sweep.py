@@ -5,7 +5,7 @@ combination of flips, zooms and shifts, and prints validation and test mean accu
 A combination is worth adding to the evaluate stage only if the one that wins on validation also gains on
 test, for most models.
 
-    python benchmarks/tta_sweep.py --data-dir ../shared/celeba seed42.pt seed1.pt seed2.pt
+    python benchmarks/tta_sweep.py --data-dir PATH/TO/celeba seed42.pt seed1.pt seed2.pt
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import torch.nn.functional as F
 
 from faceattr.data.decoding import decode_resized, normalize
 from faceattr.data.labels import parse_attribute_file
-from faceattr.model.model_file import load_model
 from faceattr.data.partition import read_id_table
+from faceattr.model.model_file import load_model
 from faceattr.predict.image_sources import iter_images
 
 Transform = Callable[[torch.Tensor], torch.Tensor]

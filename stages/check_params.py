@@ -1,8 +1,8 @@
 """DVC stage `check_params`: validate params.yaml before any other stage runs (or removes its outputs)."""
 
 from faceattr.atomic import write_text
-from faceattr.config.schema import load_config
 from faceattr.config.paths import PARAMS_CHECKED
+from faceattr.config.schema import load_config
 from faceattr.pipeline.stage import run_stage
 
 

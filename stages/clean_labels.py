@@ -4,9 +4,9 @@ import json
 import os
 
 from faceattr.atomic import write_csv, write_json
-from faceattr.data.labels import clean_labels
-from faceattr.config.schema import load_config
 from faceattr.config.paths import IMAGES_DIR, LABEL_REPORT, LABELS, UNZIP_REPORT
+from faceattr.config.schema import load_config
+from faceattr.data.labels import clean_labels
 from faceattr.pipeline.stage import run_stage
 
 

@@ -1,15 +1,7 @@
 """DVC stage `evaluate`: test-split headline metrics (metrics/eval.json), the per-attribute table
 (plots/per_attribute.json), predictions and ROC/confusion plot data."""
 
-from faceattr.track import runs as tracking
 from faceattr.atomic import write_csv, write_json
-from faceattr.data.splits import load_split, read_partition_labels
-from faceattr.data.partition import partition_path
-from faceattr.device import select_device
-from faceattr.evaluate.evaluation import evaluate, headline, predict_probabilities, predictions_frame, write_plot_data
-from faceattr.evaluate.metrics import majority_labels, per_attribute_records
-from faceattr.model.model_file import file_sha256, load_model
-from faceattr.config.schema import load_config
 from faceattr.config.paths import (
     CONFUSION_DIR,
     EVAL_METRICS,
@@ -21,8 +13,17 @@ from faceattr.config.paths import (
     PREDICTIONS,
     ROC_DIR,
 )
+from faceattr.config.schema import load_config
+from faceattr.data.partition import partition_path
 from faceattr.data.pixels import PixelCache
+from faceattr.data.splits import load_split, read_partition_labels
+from faceattr.device import select_device
+from faceattr.digest import file_sha256
+from faceattr.evaluate.evaluation import evaluate, headline, predict_probabilities, predictions_frame, write_plot_data
+from faceattr.evaluate.metrics import majority_labels, per_attribute_records
+from faceattr.model.model_file import load_model
 from faceattr.pipeline.stage import run_stage
+from faceattr.track import mlflow_runs
 
 
 def main() -> None:
@@ -54,7 +55,7 @@ def main() -> None:
         print(
             f"  {name:<20} acc {a['accuracy']:.4f}  bal {a['balanced_accuracy']:.4f}  base {a['baseline_accuracy']:.4f}"
         )
-    tracking.log_to_model_run(
+    mlflow_runs.log_to_model_run(
         file_sha256(MODEL),
         {f"test.{k}": v for k, v in headline(m).items()},
         [EVAL_METRICS, PREDICTIONS],

@@ -3,9 +3,10 @@
 import pandas as pd
 
 from faceattr.atomic import atomic_dir, write_json
-from faceattr.data.partition import format_partition, make_partitions, read_id_table, read_partition_files, split_counts
+from faceattr.config.paths import LABELS, PARTITION_REPORT
+from faceattr.config.paths import PARTITIONS_DIR as OUT_DIR
 from faceattr.config.schema import load_config
-from faceattr.config.paths import LABELS, PARTITION_REPORT, PARTITIONS_DIR as OUT_DIR
+from faceattr.data.partition import format_partition, make_partitions, read_id_table, read_partition_files, split_counts
 from faceattr.pipeline.stage import run_stage
 
 

@@ -2,10 +2,10 @@
 
 import time
 
-from faceattr.data.splits import partition_ids
-from faceattr.config.schema import load_config
 from faceattr.config.paths import IMAGES_DIR, PARTITIONS_DIR, PIXELS_DIR
+from faceattr.config.schema import load_config
 from faceattr.data.pixels import build_pixel_cache, decode_workers
+from faceattr.data.splits import partition_ids
 from faceattr.pipeline.stage import run_stage
 
 

@@ -1,9 +1,10 @@
 """DVC stage `synth`: generate the embedded synthetic CelebA-format dataset and a sample grid."""
 
+from faceattr.config.paths import RAW_SYNTHETIC as OUT_DIR
+from faceattr.config.paths import SYNTHETIC_SAMPLES_PNG as SAMPLES_PNG
 from faceattr.config.schema import load_config
-from faceattr.config.paths import RAW_SYNTHETIC as OUT_DIR, SYNTHETIC_SAMPLES_PNG as SAMPLES_PNG
-from faceattr.pipeline.stage import run_stage
 from faceattr.data.synth import generate_dataset, render_sample_grid
+from faceattr.pipeline.stage import run_stage
 
 
 def main() -> None:

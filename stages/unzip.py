@@ -1,10 +1,10 @@
 """DVC stage `unzip`: extract the configured image archive into data/interim/img_align_celeba/."""
 
-from faceattr.data.archive import extract_images
-from faceattr.data.limits import SMALL_SIDE
 from faceattr.atomic import write_json
-from faceattr.config.schema import load_config
 from faceattr.config.paths import IMAGES_DIR, UNZIP_REPORT
+from faceattr.config.schema import load_config
+from faceattr.data.archive import extract_images
+from faceattr.data.input_limits import SMALL_SIDE
 from faceattr.pipeline.stage import run_stage
 
 

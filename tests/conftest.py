@@ -16,7 +16,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from helpers import TINY, build_repo, write_zip
 
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
@@ -85,7 +84,7 @@ def e2e_command(args, env) -> str | None:
             return "torchrun"
         if name == "mlflow" and after[:1] in (["server"], ["ui"]):
             return f"mlflow {after[0]}"
-        if name in ("faceattr", "faceattr.cli.entry") and after[:1] == ["serve"]:
+        if name in ("faceattr", "faceattr.cli", "faceattr.cli.entry") and after[:1] == ["serve"]:
             return "faceattr serve"
     world = str((env or {}).get("WORLD_SIZE", "1"))
     if world.isdigit() and int(world) > 1:

@@ -226,7 +226,7 @@ def tiny_data(n: int, seed: int):
     """n random 32×32 images with three labels; A (the mean of the red channel over 127) is learnable."""
     import torch
 
-    from faceattr.train.loop import Split
+    from faceattr.data.splits import Split
 
     g = torch.Generator().manual_seed(seed)
     images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
@@ -235,10 +235,19 @@ def tiny_data(n: int, seed: int):
     return Split(images, labels)
 
 
-def train_config(**overrides):
-    """A TrainConfig for a few seconds' fit on tiny_data: alpha 0.25, 32×32, 3 epochs, one thread, fp32."""
-    from faceattr.train.loop import TrainConfig
+def repository_training(**changes):
+    """The repository's params.yaml as a TrainConfig (`Params.training()`) with `changes` (keys of TrainConfig;
+    `augment`'s are merged into params.yaml's augment group): a TrainConfig built in code needs every key."""
+    from faceattr.config.schema import TrainConfig, load_config
 
+    values = load_config(REPO / "params.yaml").training().model_dump()
+    augment = {**values["augment"], **changes.pop("augment", {})}
+    return TrainConfig(**{**values, **changes, "augment": augment})
+
+
+def train_config(**overrides):
+    """A TrainConfig for a few seconds' fit on tiny_data: alpha 0.25, 32×32, 3 epochs, one thread, fp32, the
+    rest params.yaml's."""
     base = dict(
         alpha=0.25,
         image_size=(32, 32),
@@ -250,7 +259,7 @@ def train_config(**overrides):
         precision="fp32",
         augment={"hflip": True, "max_rotate_deg": 5, "brightness": 0.1},
     )
-    return TrainConfig(**{**base, **overrides})
+    return repository_training(**{**base, **overrides})
 
 
 def same_weights(a, b) -> bool:

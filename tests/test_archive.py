@@ -2,8 +2,8 @@ import stat
 import zipfile
 
 import pytest
-
 from helpers import jpeg_bytes, png_header_only
+
 from faceattr.data.archive import extract_images
 from faceattr.errors import FaceattrError
 

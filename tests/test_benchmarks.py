@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from helpers import dvc_yaml
 
 ENSEMBLE = Path(__file__).resolve().parents[1] / "benchmarks" / "ensemble.py"

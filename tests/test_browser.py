@@ -14,11 +14,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers import running_server, tiny_model
 
 from faceattr.predict import demo_photos as demo
 from faceattr.serve.app import create_app
 from faceattr.serve.service import Service
-from helpers import running_server, tiny_model
 
 pytestmark = pytest.mark.e2e  # a uvicorn server and Chromium
 

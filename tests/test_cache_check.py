@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import run
 
 from faceattr.pipeline.cache_check import missing_from_cache
-from helpers import run
 
 pytestmark = pytest.mark.e2e  # the session `repo` (dvc repro)
 

@@ -5,8 +5,8 @@ import zipfile
 
 import pytest
 import torch
-
 from helpers import jpeg_bytes, png16_and_png8, png_header_only, small_model
+
 from faceattr.cli.entry import main
 from faceattr.model.model_file import ModelSpec, build_model, save_model
 
@@ -151,9 +151,7 @@ def test_evaluate_reports_unreadable_images(setup, capsys):
 
 
 def test_help_runs_as_a_module():
-    out = subprocess.run(
-        [sys.executable, "-m", "faceattr.cli.entry", "predict", "--help"], capture_output=True, text=True
-    )
+    out = subprocess.run([sys.executable, "-m", "faceattr.cli", "predict", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "--format" in out.stdout
 
 
@@ -204,8 +202,8 @@ def test_predict_with_a_non_onnx_file_is_a_clear_error(setup, capsys):
 
 
 def test_predict_precision_fp32_is_exact_and_bf16_close(setup, capsys):
-    from faceattr.evaluate.evaluation import predict_probabilities
     from faceattr.data.decoding import decode_resized
+    from faceattr.evaluate.evaluation import predict_probabilities
     from faceattr.model.model_file import load_model
 
     model, spec = load_model(setup / "model.pt")
@@ -238,7 +236,7 @@ def test_predict_precision_fp32_is_exact_and_bf16_close(setup, capsys):
 
 def test_predict_skips_hostile_images_and_predicts_the_rest(setup, tmp_path, capsys):
     """A 16-bit PNG is read as 8 bits; a huge-dimension PNG and an oversized zip entry are skipped unread."""
-    from faceattr.data import limits
+    from faceattr.data import input_limits as limits
 
     png16, png8 = png16_and_png8(1, size=(40, 48))
     folder = tmp_path / "photos"
@@ -394,11 +392,10 @@ def test_the_models_own_thresholds_decide_unless_threshold_is_given(setup, tmp_p
 
 def test_evaluate_tta_averages_each_image_with_its_mirror(setup, tmp_path, capsys):
     import numpy as np
-
     from sklearn.metrics import roc_auc_score
 
-    from faceattr.evaluate.evaluation import predict_probabilities
     from faceattr.data.decoding import decode_resized
+    from faceattr.evaluate.evaluation import predict_probabilities
     from faceattr.model.model_file import load_model
 
     args = [

@@ -9,11 +9,12 @@ import shutil
 import pytest
 import torch
 import yaml
-
 from helpers import jpeg_bytes
+
 from faceattr.cli.entry import main
+from faceattr.digest import file_sha256
+from faceattr.model.model_file import ModelSpec, build_model, save_model
 from faceattr.track.model_card import SYNTHETIC_NOTICE
-from faceattr.model.model_file import ModelSpec, build_model, file_sha256, save_model
 
 ATTRS = ["Male", "Smiling", "Young"]
 

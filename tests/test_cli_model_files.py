@@ -8,8 +8,8 @@ import zipfile
 
 import pytest
 import torch
-
 from helpers import jpeg_bytes
+
 from faceattr.cli.entry import main
 from faceattr.model.model_file import ModelSpec, build_model, save_model
 

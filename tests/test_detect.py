@@ -14,29 +14,28 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 import torch
+from helpers import small_model
 from PIL import Image
 
-from helpers import small_model
-from faceattr.predict import demo_photos as demo
-from faceattr.predict import detect
-from faceattr.predict import mtcnn
 from faceattr.cli.entry import build_parser, main
+from faceattr.data.decoding import decode_rgb, resize_to
+from faceattr.data.synth import face_with_eyes
+from faceattr.errors import FaceattrError
+from faceattr.evaluate.evaluation import predict_probabilities
+from faceattr.model.model_file import load_model
+from faceattr.predict import demo_photos as demo
+from faceattr.predict import detect, mtcnn
 from faceattr.predict.detect import (
+    BOX_CENTRE_IN_CROP,
     CELEBA_LANDMARKS,
     CELEBA_LEFT_EYE,
     CELEBA_RIGHT_EYE,
-    BOX_CENTRE_IN_CROP,
     DEFAULT_DETECTOR,
     box_to_celeba,
     detect_faces,
     similarity_from_points,
     similarity_to_celeba,
 )
-from faceattr.errors import FaceattrError
-from faceattr.evaluate.evaluation import predict_probabilities
-from faceattr.data.decoding import decode_rgb, resize_to
-from faceattr.model.model_file import load_model
-from faceattr.data.synth import face_with_eyes
 
 ATTRS = ["Male", "Smiling", "Young"]
 PLACES = demo.places(2)  # top-left corner (x, y) of each pasted 178×218 face

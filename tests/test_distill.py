@@ -2,16 +2,16 @@
 
 import pytest
 import torch
-
-from faceattr.train.distill import mix_targets, resolve_teacher, soft_targets
-from faceattr.errors import FaceattrError
-from faceattr.data.decoding import normalize
-from faceattr.model.model_file import ModelSpec, build_model, save_model
-from faceattr.data.pixels import TensorImages
-from faceattr.train.loop import fit
 from helpers import TRAIN_ATTRS as ATTRS
 from helpers import same_weights, tiny_data
 from helpers import train_config as config
+
+from faceattr.data.decoding import normalize
+from faceattr.data.pixels import TensorImages
+from faceattr.errors import FaceattrError
+from faceattr.model.model_file import ModelSpec, build_model, save_model
+from faceattr.train.distill import mix_targets, resolve_teacher, soft_targets
+from faceattr.train.loop import fit
 
 CPU = torch.device("cpu")
 

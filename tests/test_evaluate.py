@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-
 from helpers import REPO
+
 from faceattr.device import select_device
 from faceattr.evaluate.evaluation import ieee_fp32, predict_probabilities
 from faceattr.evaluate.metrics import read_per_attribute
@@ -78,9 +78,9 @@ def test_explicit_cpu_and_auto_give_the_same_outputs_as_before(project):
     on_cpu = _outputs(project)
     assert len(on_cpu) > 10
     # the CPU path is unchanged: the probabilities are those of the default predict_probabilities call
-    from faceattr.data.splits import load_split, read_partition_labels
     from faceattr.data.partition import partition_path
     from faceattr.data.pixels import PixelCache
+    from faceattr.data.splits import load_split, read_partition_labels
 
     model, spec = load_model("models/model.pt")
     data = read_partition_labels("data/processed/labels.csv", partition_path("data/processed/partitions", 40))
@@ -137,10 +137,10 @@ def test_train_stage_tunes_thresholds_on_validation_and_evaluate_uses_them(proje
     import subprocess
     import sys
 
-    from faceattr.data.splits import load_split, read_partition_labels
     from faceattr.data.partition import partition_path
-    from faceattr.evaluate.metrics import tune_thresholds
     from faceattr.data.pixels import PixelCache
+    from faceattr.data.splits import load_split, read_partition_labels
+    from faceattr.evaluate.metrics import tune_thresholds
     from faceattr.pipeline.stage import run_stage
     from stages import evaluate
 
@@ -184,10 +184,10 @@ def test_train_stage_tunes_thresholds_on_validation_and_evaluate_uses_them(proje
         if model_params:
             import mlflow
 
-            from faceattr.track import runs as tracking
-            from faceattr.model.model_file import file_sha256
+            from faceattr.digest import file_sha256
+            from faceattr.track import mlflow_runs
 
-            run = tracking.find_run_for_model(file_sha256("models/model.pt"))
+            run = mlflow_runs.find_run_for_model(file_sha256("models/model.pt"))
             assert run.data.params["model.head"] == model_params["head"]
             assert run.data.tags["faceattr.pretrained_sha256"] == file_sha256("start.pth")
             logged = mlflow.pytorch.load_model(f"runs:/{run.info.run_id}/model")

@@ -2,12 +2,8 @@
 
 import pytest
 
-from faceattr.pipeline import experiment
-
-from faceattr.pipeline import grid
-
-from faceattr.pipeline import show
 from faceattr.errors import FaceattrError
+from faceattr.pipeline import experiment, grid, show
 
 PARAMS = {"alpha": 1.0, "subset": 3000, "seed": 42}
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from helpers import TINY, build_repo, mlflow_runs, run
 
 pytestmark = pytest.mark.e2e  # every test runs dvc exp run on a workspace made by dvc repro

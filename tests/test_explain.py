@@ -12,12 +12,13 @@ import torch.nn.functional as F
 from PIL import Image
 
 from faceattr.cli.entry import main
+from faceattr.config.choices import ARCHITECTURES
 from faceattr.errors import FaceattrError
-from faceattr.explain.gradcam import feature_maps, find_layer, grad_cam, heat_fraction_in_box
 from faceattr.explain.gallery import Outcomes, heat_in_boxes, pick_examples
+from faceattr.explain.gradcam import feature_maps, find_layer, grad_cam, heat_fraction_in_box
 from faceattr.explain.heatmaps import overlay
 from faceattr.model.layers import layer_names
-from faceattr.model.model_file import ARCHITECTURES, ModelSpec, build_model, save_model
+from faceattr.model.model_file import ModelSpec, build_model, save_model
 
 ATTRS = ["Eyeglasses", "Smiling", "Wearing_Hat"]
 
@@ -256,9 +257,7 @@ def test_explain_against_names_its_files_and_bad_requests_are_one_line_errors(mo
 
 
 def test_explain_help_lists_the_layer_names():
-    out = subprocess.run(
-        [sys.executable, "-m", "faceattr.cli.entry", "explain", "--help"], capture_output=True, text=True
-    )
+    out = subprocess.run([sys.executable, "-m", "faceattr.cli", "explain", "--help"], capture_output=True, text=True)
     assert out.returncode == 0
     text = " ".join(out.stdout.split())
     assert "mobilenet_v2 features.0…features.18" in text and "layer4" in text and "--against" in text

@@ -3,7 +3,7 @@
 The synthetic generator records where it drew each pair of glasses (attribute_boxes.csv). The real
 `dvc repro` runs in a temporary clone with the default params.yaml (same generator, data, architecture,
 input size and recipe) but fewer epochs, so the suite stays short; `make repro` gives the full-length
-figures (README, "See what the model sees"). The stage's own scores are then recomputed here from the
+figures (docs/explanations.md). The stage's own scores are then recomputed here from the
 model file, the test images and the boxes, by code that shares nothing with the stage but Grad-CAM.
 """
 
@@ -15,11 +15,11 @@ import json
 import numpy as np
 import pytest
 import torch
-
-from faceattr.explain.gradcam import grad_cam
-from faceattr.data.decoding import decode_rgb, resize_to
-from faceattr.model.model_file import load_model
 from helpers import make_clone, run
+
+from faceattr.data.decoding import decode_rgb, resize_to
+from faceattr.explain.gradcam import grad_cam
+from faceattr.model.model_file import load_model
 
 pytestmark = pytest.mark.e2e  # dvc repro with the default params
 

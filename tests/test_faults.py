@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from helpers import BIN, REPO, TINY, make_clone, run
 
 STAGE_OUTS = ("synth", "unzip", "clean_labels", "partition", "preprocess", "train", "evaluate")

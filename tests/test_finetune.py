@@ -9,20 +9,20 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import TRAIN_ATTRS as ATTRS
+from helpers import tiny_data, with_value
+from helpers import train_config as training_config
 
-from helpers import with_value
-from faceattr.model import pretrained
-from faceattr.config.schema import parse_freeze, validate
+from faceattr.config.choices import HEADS
+from faceattr.config.schema import TrainConfig, parse_freeze, validate
 from faceattr.errors import FaceattrError
 from faceattr.explain.gradcam import grad_cam
+from faceattr.model import pretrained
 from faceattr.model.finetune import apply_freeze, backbone_parameters
-from faceattr.model.heads import HEADS, backbone_of
+from faceattr.model.heads import backbone_of
 from faceattr.model.layers import layer_names
 from faceattr.model.model_file import ModelSpec, build_model, load_model, load_pretrained, save_model
-from faceattr.train.loop import TrainConfig, fit, recalibrate_batchnorm
-from helpers import TRAIN_ATTRS as ATTRS
-from helpers import tiny_data
-from helpers import train_config as training_config
+from faceattr.train.loop import fit, recalibrate_batchnorm
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import DEFAULT_PARAMS, TINY, jpeg_bytes, make_clone, merge, run, write_zip
 
 from faceattr.data.synth import generate_dataset
-from helpers import DEFAULT_PARAMS, TINY, jpeg_bytes, make_clone, merge, run, write_zip
 
 HOSTILE = merge(
     TINY,

@@ -1,7 +1,7 @@
 import pytest
 
-from faceattr.errors import FaceattrError
 from faceattr.data.labels import clean_labels, parse_attribute_file
+from faceattr.errors import FaceattrError
 
 NAMES = ["Black_Hair", "Male", "Smiling"]
 IMAGES = [f"{i:06d}.jpg" for i in range(1, 6)]

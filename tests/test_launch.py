@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
-
-from faceattr.train import distributed
-from faceattr.errors import FaceattrError
-from faceattr.train.loop import lock_checkpoints
 from helpers import REPO
+
+from faceattr.errors import FaceattrError
+from faceattr.train import distributed
+from faceattr.train.checkpoints import lock_checkpoints
 
 WORKER = """
 import time, torch, torch.distributed as dist

@@ -2,8 +2,8 @@ import math
 
 import pytest
 import torch
-
 from helpers import with_value
+
 from faceattr.config.schema import validate
 from faceattr.errors import FaceattrError
 from faceattr.train.losses import FocalLoss, make_loss, positive_weights

@@ -9,10 +9,10 @@ from dataclasses import asdict
 
 import pytest
 import torch
+from helpers import REPO
 
 from faceattr.errors import FaceattrError
 from faceattr.model.model_file import MODEL_FORMAT, ModelSpec, build_model, load_model, load_pretrained
-from helpers import REPO
 
 ATTRS = [f"A{i}" for i in range(10)]
 
@@ -35,7 +35,7 @@ def model_payload(**spec_changes) -> dict:
 
 def faceattr_cli(*args: str, cwd: pathlib.Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "faceattr.cli.entry", *args],
+        [sys.executable, "-m", "faceattr.cli", *args],
         cwd=cwd,
         capture_output=True,
         text=True,

@@ -1,9 +1,12 @@
 import pytest
 import torch
+from helpers import repository_training
 
+from faceattr.config.choices import ARCHITECTURES
+from faceattr.data.splits import Split
 from faceattr.errors import FaceattrError
-from faceattr.model.model_file import ARCHITECTURES, build_model, load_pretrained
-from faceattr.train.loop import Split, TrainConfig, fit
+from faceattr.model.model_file import build_model, load_pretrained
+from faceattr.train.loop import fit
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)
@@ -45,7 +48,7 @@ def test_training_starts_from_pretrained(tmp_path):
     torch.save(start.state_dict(), tmp_path / "w.pth")
     images = torch.randint(0, 255, (8, 3, 32, 32), dtype=torch.uint8)
     data = Split(images, (torch.rand(8, 2) > 0.5).float())
-    cfg = TrainConfig(
+    cfg = repository_training(
         alpha=0.25,
         image_size=(32, 32),
         epochs=1,

@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 
 import pytest
-
-from faceattr.config.schema import validate
 from helpers import DEFAULT_PARAMS as DEFAULT
 from helpers import REPO, check_params_on, with_value
-from faceattr.errors import FaceattrError
+
 from faceattr.config.params_file import load_params
+from faceattr.config.schema import validate
+from faceattr.errors import FaceattrError
 
 
 def numeric_keys(node, prefix=""):

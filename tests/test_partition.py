@@ -1,7 +1,7 @@
 import pytest
 
-from faceattr.errors import FaceattrError
 from faceattr.data.partition import make_partitions, read_partition_files, split_counts
+from faceattr.errors import FaceattrError
 
 IDS = [f"{i:06d}.jpg" for i in range(1, 201)]
 IDENTITY = {i: k // 4 for k, i in enumerate(IDS)}  # 50 people with 4 images each

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from helpers import mlflow_runs, run
 
 pytestmark = pytest.mark.e2e  # every test uses the session `repo` (dvc repro) and runs dvc, dvc exp run or torchrun
@@ -242,12 +241,12 @@ def test_faceattr_evaluate_gives_the_pipelines_figures(repo, tmp_path):
         assert plain[key] == pytest.approx(stage[key], abs=1e-6), key
     assert plain["mean_roc_auc"] == pytest.approx(stage["mean_roc_auc"], abs=0.05)
 
-    from faceattr.data.splits import load_split, read_partition_labels
     from faceattr.data.partition import partition_path
+    from faceattr.data.pixels import PixelCache
+    from faceattr.data.splits import load_split, read_partition_labels
     from faceattr.evaluate.evaluation import evaluate, predict_probabilities
     from faceattr.evaluate.metrics import majority_labels
     from faceattr.model.model_file import load_model
-    from faceattr.data.pixels import PixelCache
 
     model, spec = load_model(repo / "models/model.pt")
     data = read_partition_labels(
@@ -293,11 +292,11 @@ def test_quality_benchmark_reads_a_workspace_and_agrees_with_the_evaluate_stage(
     quality = importlib.util.module_from_spec(importlib.util.spec_from_file_location("quality", script))
     quality.__spec__.loader.exec_module(quality)
 
-    from faceattr.data.splits import load_split, read_partition_labels
     from faceattr.data.partition import partition_path
+    from faceattr.data.pixels import PixelCache
+    from faceattr.data.splits import load_split, read_partition_labels
     from faceattr.evaluate.evaluation import predict_probabilities
     from faceattr.model.model_file import load_model
-    from faceattr.data.pixels import PixelCache
 
     model, spec = load_model(repo / "models/model.pt")
     subset = yaml.safe_load((repo / "params.yaml").read_text())["subset"]

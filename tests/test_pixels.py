@@ -5,12 +5,12 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from helpers import jpeg_bytes, png16_and_png8
+
 from faceattr.data import pixels
-from faceattr.errors import FaceattrError
 from faceattr.data.decoding import decode_resized
 from faceattr.data.pixels import PixelCache, TensorImages, build_pixel_cache, to_device
+from faceattr.errors import FaceattrError
 
 SIZE = (20, 16)
 

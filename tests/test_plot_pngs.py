@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from helpers import DEFAULT_PARAMS
 from PIL import Image
 
-from helpers import DEFAULT_PARAMS
-from faceattr.pipeline import compare_plots
-from faceattr.evaluate import figures as plotting
 from faceattr.errors import FaceattrError
+from faceattr.evaluate import figures
+from faceattr.pipeline import compare_plots
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -53,9 +53,9 @@ PER_ATTRIBUTE = {
 
 
 def test_per_attribute_figure_draws_balanced_accuracy_and_f1_worst_first():
-    table = plotting.per_attribute_scores(PER_ATTRIBUTE)
+    table = figures.per_attribute_scores(PER_ATTRIBUTE)
     assert list(table.index) == ["Mustache", "Smiling", "Male"]
-    fig = plotting.per_attribute_accuracy_figure(PER_ATTRIBUTE)
+    fig = figures.per_attribute_accuracy_figure(PER_ATTRIBUTE)
     ax = fig.axes[0]
     bars = {c.get_label(): [p.get_width() for p in c.patches] for c in ax.containers}
     assert bars == {"balanced accuracy": [0.5, 0.90, 0.96], "F1": [0.0, 0.89, 0.95]}
@@ -85,7 +85,7 @@ def test_roc_legend_carries_each_attributes_auc():
     from sklearn.metrics import roc_auc_score
 
     frame = predictions()
-    fig = plotting.roc_curves_figure(frame, list(PER_ATTRIBUTE))
+    fig = figures.roc_curves_figure(frame, list(PER_ATTRIBUTE))
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert labels == [
         f"{name} (AUC {roc_auc_score(frame[f'{name}_true'], frame[f'{name}_prob']):.2f})" for name in PER_ATTRIBUTE
@@ -93,9 +93,9 @@ def test_roc_legend_carries_each_attributes_auc():
 
 
 def test_confusion_counts_and_titles():
-    assert plotting.confusion_counts([0, 0, 1, 1, 1], [0, 1, 1, 1, 0]).tolist() == [[1, 1], [1, 2]]
+    assert figures.confusion_counts([0, 0, 1, 1, 1], [0, 1, 1, 1, 0]).tolist() == [[1, 1], [1, 2]]
     matrices = {"Male": np.array([[8, 2], [0, 5]]), "Mustache": np.array([[9, 0], [1, 0]])}
-    fig = plotting.confusion_figure(matrices, {"Male": 0.4, "Mustache": 0.5})
+    fig = figures.confusion_figure(matrices, {"Male": 0.4, "Mustache": 0.5})
     assert [ax.get_title() for ax in fig.axes] == ["Male (t=0.40)", "Mustache (t=0.50)"]
     cells = sorted(t.get_text() for t in fig.axes[0].texts)
     assert cells == sorted(["8\n80%", "2\n20%", "0\n0%", "5\n100%"])  # counts and row-normalised rates
@@ -136,7 +136,7 @@ def test_plots_stage_writes_sound_stable_pngs(tmp_path, monkeypatch):
     write_stage_inputs(tmp_path)
     monkeypatch.chdir(tmp_path)
     logged: list[list[Path]] = []
-    monkeypatch.setattr(stage.tracking, "log_to_model_run", lambda sha, metrics, pngs, params: logged.append(pngs))
+    monkeypatch.setattr(stage.mlflow_runs, "log_to_model_run", lambda sha, metrics, pngs, params: logged.append(pngs))
     stage.main()
     names = [
         "training_curves.png",
@@ -248,7 +248,7 @@ def test_compare_plots_overlays_revisions_and_experiments_on_shared_axes(tiny_re
     curves = compare_plots.histories(["one", "two", "big"], tiny_repo)
     assert list(curves) == ["one", "two", "big"]
     assert [curves[rev]["train_loss"].iloc[0] for rev in curves] == [1.0, 2.0, 3.0]  # the experiment's own data
-    fig = plotting.compare_curves_figure(curves)
+    fig = figures.compare_curves_figure(curves)
     axes = fig.axes
     assert len(axes) == 4
     for ax in axes:

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from faceattr.errors import FaceattrError
-from faceattr.config.params_file import load_params
-from faceattr.pipeline.recipe import apply_overrides, command, hydra_value, load_recipe
-from faceattr.config.schema import validate
 from helpers import REPO
+
+from faceattr.config.params_file import load_params
+from faceattr.config.schema import validate
+from faceattr.errors import FaceattrError
+from faceattr.pipeline.recipe import apply_overrides, command, hydra_value, load_recipe
 
 RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
 
@@ -125,7 +125,9 @@ def test_a_distilled_recipes_teachers_are_what_its_instructions_make_and_fit_the
     made = re.findall(r"for s in ([\d ]+); do dvc get \. models/model.pt --rev teacher-s\$s -o (\S+);", described)
     assert len(made) == 1, described
     seeds, pattern = made[0]
-    assert re.findall(r"for s in ([\d ]+); do python -m faceattr\.recipe ", described) == [seeds]  # one teacher a seed
+    assert re.findall(r"for s in ([\d ]+); do python -m faceattr\.pipeline\.recipe ", described) == [
+        seeds
+    ]  # one teacher a seed
     assert teachers == [pattern.replace("$s", s) for s in seeds.split()]
     student = apply_overrides(load_params(REPO / "params.yaml"), load_recipe(path))
     teacher = apply_overrides(load_params(REPO / "params.yaml"), load_recipe(base))

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from helpers import BIN, faceattr_cli, run
 
 pytestmark = pytest.mark.e2e  # the session `repo` (dvc repro), then dvc exp run

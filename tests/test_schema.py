@@ -3,10 +3,10 @@ import subprocess
 import sys
 
 import pytest
+from helpers import DEFAULT_PARAMS as DEFAULT
+from helpers import REPO, check_params_on, repository_training, with_value
 
 from faceattr.config.schema import TrainConfig, validate
-from helpers import DEFAULT_PARAMS as DEFAULT
-from helpers import REPO, check_params_on, with_value
 from faceattr.errors import FaceattrError
 
 
@@ -70,19 +70,28 @@ def test_a_typo_in_a_key_fails_check_params_in_one_line(tmp_path):
     assert not (tmp_path / "data").exists()
 
 
-def test_a_train_config_built_in_code_takes_the_rest_from_params_yaml():
-    """params.yaml is the one source of values: what a test or benchmark leaves out is params.yaml's."""
-    cfg = TrainConfig(epochs=2, augment={"erase": 0.5})
-    train = DEFAULT["train"]
-    assert cfg.epochs == 2 and cfg.lr == train["lr"] and cfg.seed == DEFAULT["seed"] and cfg.alpha == DEFAULT["alpha"]
-    assert cfg.augment.model_dump() == {**train["augment"], "erase": 0.5}
-    assert validate(copy.deepcopy(DEFAULT)).training() == TrainConfig()
+def test_a_train_config_built_in_code_needs_every_key():
+    """params.yaml is the one source of values: a TrainConfig built in code starts from one (no defaults)."""
+    full = validate(copy.deepcopy(DEFAULT)).training()
+    values = full.model_dump()
+    assert TrainConfig(**values) == full
+    for key, named in (("epochs", "train.epochs"), ("arch", "model.arch"), ("seed", "seed")):
+        with pytest.raises(FaceattrError, match=rf"^missing key '{named}'$"):
+            TrainConfig(**{k: v for k, v in values.items() if k != key})
+    with pytest.raises(FaceattrError, match=r"^missing key 'train.augment.hflip'$"):
+        TrainConfig(**{**values, "augment": {"erase": 0.5}})
     with pytest.raises(
         FaceattrError, match=r"^train.distill_weight = 2 is not allowed; expected a number ≥ 0 and ≤ 1$"
     ):
-        TrainConfig(distill_weight=2)
+        TrainConfig(**{**values, "distill_weight": 2})
     with pytest.raises(FaceattrError, match=r"^model.arch = 'vgg16' is not allowed; expected one of mobilenet_v2, "):
-        TrainConfig(arch="vgg16")
+        TrainConfig(**{**values, "arch": "vgg16"})
+    with pytest.raises(FaceattrError, match=r"^alpha = 0.5 is not allowed; expected 1.0 with model.arch resnet18"):
+        TrainConfig(**{**values, "arch": "resnet18", "alpha": 0.5})
+    cfg = repository_training(epochs=2, augment={"erase": 0.5})  # the tests' helper: params.yaml's, changed
+    train = DEFAULT["train"]
+    assert cfg.epochs == 2 and cfg.lr == train["lr"] and cfg.seed == DEFAULT["seed"] and cfg.alpha == DEFAULT["alpha"]
+    assert cfg.augment.model_dump() == {**train["augment"], "erase": 0.5}
 
 
 def test_the_config_and_the_data_stages_load_no_training_stack():

@@ -13,17 +13,16 @@ import uuid
 
 import numpy as np
 import pytest
+from helpers import SERVE_ATTRS as ATTRS
+from helpers import png_header_only, running_server, tiny_model
 from PIL import Image
 from starlette.testclient import TestClient
 
-from helpers import png_header_only
-from faceattr.predict import demo_photos as demo
 from faceattr.cli.entry import main
+from faceattr.predict import demo_photos as demo
 from faceattr.predict.detect import DEFAULT_DETECTOR
 from faceattr.serve.app import CONTENT_SECURITY_POLICY, create_app
 from faceattr.serve.service import Service
-from helpers import SERVE_ATTRS as ATTRS
-from helpers import running_server, tiny_model
 
 LIMIT_MB = 1.0
 
@@ -225,10 +224,10 @@ def test_model_description_and_its_mlflow_run(setup, monkeypatch, tmp_path):
     assert body["mlflow"]["run_id"] is None and "no MLflow store" in body["mlflow"]["reason"]
     assert list(tmp_path.iterdir()) == []
 
-    from faceattr.track import runs as tracking
-    from faceattr.model.model_file import file_sha256
+    from faceattr.digest import file_sha256
+    from faceattr.track import mlflow_runs
 
-    class Run:  # what tracking.find_run_for_model returns, reduced to what is read
+    class Run:  # what mlflow_runs.find_run_for_model returns, reduced to what is read
         class info:
             run_id, run_name = "0123abcd", "exp-1"
 
@@ -237,7 +236,7 @@ def test_model_description_and_its_mlflow_run(setup, monkeypatch, tmp_path):
 
     asked = []
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9/")
-    monkeypatch.setattr(tracking, "find_run_for_model", lambda sha: asked.append(sha) or Run)
+    monkeypatch.setattr(mlflow_runs, "find_run_for_model", lambda sha: asked.append(sha) or Run)
     from faceattr.track import registry
 
     monkeypatch.setattr(

@@ -8,12 +8,13 @@ import textwrap
 from pathlib import Path
 
 import yaml
+from helpers import REPO
 
-from faceattr.pipeline.stage_deps import REPO, compare, fix, import_closure
+from faceattr.pipeline.stage_deps import compare, fix, import_closure
 
 
 def test_every_stage_lists_exactly_the_modules_it_imports():
-    problems = {stage: lists for stage, lists in compare().items() if lists != ([], [])}
+    problems = {stage: lists for stage, lists in compare(REPO).items() if lists != ([], [])}
     assert not problems, (
         f"dvc.yaml's deps differ from the stages' imports (missing, never imported): {problems}; "
         f"`python -m faceattr.pipeline.stage_deps --fix` rewrites them"
@@ -23,14 +24,14 @@ def test_every_stage_lists_exactly_the_modules_it_imports():
 def test_the_closures_follow_imports_the_stages_really_need():
     # evaluate normalises images with faceattr/data/decoding.py through the model's inference path, and rebuilds the
     # network from faceattr/model/model_file.py: the two files issue 19 found missing
-    evaluate = import_closure("stages.evaluate")
+    evaluate = import_closure("stages.evaluate", REPO)
     assert {
         "faceattr/model/model_file.py",
         "faceattr/data/decoding.py",
         "faceattr/evaluate/inference.py",
         "stages/evaluate.py",
     } <= evaluate
-    assert "faceattr/data/partition.py" in import_closure("stages.train")
+    assert "faceattr/data/partition.py" in import_closure("stages.train", REPO)
     assert "faceattr/cli/entry.py" not in evaluate and "faceattr/serve/app.py" not in evaluate
     assert "faceattr/__init__.py" not in evaluate  # a docstring and __version__: changes no output
 

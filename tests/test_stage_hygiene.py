@@ -42,6 +42,7 @@ def test_a_stage_sweeps_stale_staging_left_by_a_killed_writer(tmp_path, monkeypa
 def test_every_output_of_dvc_yaml_is_swept():
     """The sweep covers faceattr.config.paths.OUTPUTS: an output added to dvc.yaml but not there would keep its staging."""
     from helpers import dvc_yaml
+
     from faceattr.config.paths import OUTPUTS
 
     stages = dvc_yaml()["stages"]
@@ -60,9 +61,9 @@ def test_dvc_yaml_takes_every_path_from_paths_yaml():
     import re
 
     import yaml
-
     from helpers import REPO
-    from faceattr.config.schema import paths
+
+    from faceattr.config import paths
 
     listed = yaml.safe_load((REPO / "faceattr/config/paths.yaml").read_text())["paths"]
     text = (REPO / "dvc.yaml").read_text()

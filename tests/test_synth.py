@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from faceattr.errors import FaceattrError
 from faceattr.data.synth import (
     BOXES_FILE,
     CELEBA_ATTRIBUTES,
@@ -21,6 +20,7 @@ from faceattr.data.synth import (
     read_boxes,
     render_sample_grid,
 )
+from faceattr.errors import FaceattrError
 
 FILES = ("img_align_celeba.zip", "list_attr_celeba.txt", "list_eval_partition.txt", "identity_CelebA.txt", BOXES_FILE)
 SMALL = 40

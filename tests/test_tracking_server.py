@@ -10,7 +10,6 @@ import time
 import urllib.request
 
 import pytest
-
 from helpers import BIN, run
 
 pytestmark = pytest.mark.e2e  # an mlflow server, and the session `repo` (dvc repro)

@@ -1,16 +1,16 @@
 import pytest
 import torch
-
-from faceattr.train import setup as train_run
-
-from faceattr.train import loop as training
-from faceattr.errors import FaceattrError
-from faceattr.train.augment import draw_mixup
-from faceattr.model.model_file import load_model, save_model
-from faceattr.train.loop import Checkpoints, fit
 from helpers import TRAIN_ATTRS as ATTRS
 from helpers import same_weights, tiny_data
 from helpers import train_config as config
+
+from faceattr.errors import FaceattrError
+from faceattr.model.model_file import load_model, save_model
+from faceattr.train import loop as training
+from faceattr.train import setup as train_run
+from faceattr.train.augment import draw_mixup
+from faceattr.train.checkpoints import CHECKPOINT_FORMAT, Checkpoints
+from faceattr.train.loop import fit
 
 
 def test_same_seed_same_weights(tmp_path):
@@ -109,7 +109,7 @@ def test_crafted_checkpoint_is_ignored_without_running_it(tmp_path):
     train, val = tiny_data(24, 0), tiny_data(8, 1)
     marker = tmp_path / "pwned"
     buffer = io.BytesIO()
-    torch.save({"format": training.CHECKPOINT_FORMAT, "payload": _RunsCode(marker)}, buffer)
+    torch.save({"format": CHECKPOINT_FORMAT, "payload": _RunsCode(marker)}, buffer)
     payload = buffer.getvalue()
     folder = tmp_path / "ckpt"
     folder.mkdir()
@@ -149,8 +149,8 @@ def test_batchnorm_recalibration_measures_the_statistics_of_the_current_weights(
     from torch import nn
 
     from faceattr.data.decoding import normalize
-    from faceattr.model.model_file import ModelSpec, build_model
     from faceattr.data.pixels import TensorImages
+    from faceattr.model.model_file import ModelSpec, build_model
     from faceattr.train.loop import recalibrate_batchnorm
 
     torch.manual_seed(0)
@@ -196,8 +196,8 @@ def test_mixup_input_is_lambda_x_plus_its_partner_and_the_targets_mix_the_same_w
         steps.append({"images": images.clone(), "x": x.clone()})
         return x
 
-    def draw(n, generator, alpha):
-        lam, keys = real_draw(n, generator, alpha)
+    def draw(n, generator, beta_param):
+        lam, keys = real_draw(n, generator, beta_param)
         steps[-1].update(lam=lam, keys=keys.clone())
         return lam, keys
 
@@ -264,7 +264,7 @@ def test_mixup_blends_each_target_with_its_partner(tmp_path, monkeypatch):
             return self.criterion(logits, target)
 
     monkeypatch.setattr(train_run, "make_loss", Recording)
-    monkeypatch.setattr(training, "draw_mixup", lambda n, g, a: (0.25, torch.arange(n, 0, -1).float()))
+    monkeypatch.setattr(training, "draw_mixup", lambda n, g, beta_param: (0.25, torch.arange(n, 0, -1).float()))
     fit(config(epochs=1, mixup=0.3), ATTRS, train, val, tmp_path)
     batches = [t for t in targets if t.shape[0] == 8]  # the training steps (validation scores its 6 at once)
     assert len(batches) == 3

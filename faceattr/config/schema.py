@@ -13,9 +13,8 @@ no torch), so checking params costs no training stack.
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
-from typing import Annotated, Any, Mapping, Optional
+from typing import Annotated, Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, model_validator
 
@@ -32,32 +31,30 @@ from faceattr.config.choices import (
     THRESHOLD_OBJECTIVES,
 )
 from faceattr.config.errors import Allowed, Rejected, one_line
+from faceattr.config.params_file import PARAMS_FILE, load_params
 from faceattr.config.value_types import (
-    whole,
-    real,
-    choice,
-    Seed,
-    Flag,
+    Alpha,
+    Attributes,
+    Device,
     FilePath,
+    Flag,
+    Fractions,
+    Freeze,
+    ImageSize,
     OptionalPath,
+    Quality,
+    Seed,
     Size,
     Sizes,
-    Quality,
-    Fractions,
-    ImageSize,
-    Attributes,
-    Alpha,
-    Freeze,
-    Device,
     Teachers,
+    choice,
+    real,
+    whole,
+    width_multiplier_rule,
 )
 from faceattr.errors import FaceattrError
 from faceattr.model.layers import layer_names
-from faceattr.config.params_file import PARAMS_FILE, load_params
 from faceattr.model.pretrained import OFFLINE_IMAGENET, available
-
-REPO_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"  # the repository's own
-
 
 # --- the groups of params.yaml ----------------------------------------------------------------------------
 
@@ -194,10 +191,7 @@ class Params(Group):
             raise Rejected(
                 f"one of the generated partitions (partition.sizes): {', '.join(sizes)}", self.subset, "subset"
             )
-        if model.arch != "mobilenet_v2" and self.alpha != 1.0:
-            raise Rejected(
-                f"1.0 with model.arch {model.arch} (only mobilenet_v2 has a width multiplier)", self.alpha, "alpha"
-            )
+        width_multiplier_rule(model.arch, self.alpha, "model.arch")
         if model.pretrained == "imagenet" and (model.arch, self.alpha) not in OFFLINE_IMAGENET:
             raise Rejected(
                 f"a weights file's path with model.arch {model.arch} at alpha {self.alpha}: ImageNet "
@@ -231,16 +225,16 @@ class Params(Group):
         return self
 
     def training(self) -> TrainConfig:
-        """What `fit` takes: the train group with the model's and the top-level keys it needs."""
-        m = self.model
+        """What `fit` takes, built here alone: the train group's keys, the model group's, alpha and seed."""
+        train, model = self.train, self.model
         return TrainConfig(
-            **dict(self.train),
-            arch=m.arch,
+            **dict(train),
+            arch=model.arch,
+            pretrained=model.pretrained or "",
+            head=model.head,
+            freeze=parse_freeze(model.freeze),
             alpha=self.alpha,
             seed=self.seed,
-            pretrained=m.pretrained or "",
-            head=m.head,
-            freeze=parse_freeze(m.freeze),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -256,21 +250,13 @@ def parse_freeze(value: str | int) -> int | None:
 
 # --- a training run ---------------------------------------------------------------------------------------
 
-_TRAIN_KEYS = {
-    "arch": "model.arch",
-    "pretrained": "model.pretrained",
-    "head": "model.head",
-    "freeze": "model.freeze",
-    "alpha": "alpha",
-    "seed": "seed",
-}
-
 
 class TrainConfig(Train):
-    """Every knob of a training run: the `train` group, the model's keys, alpha and seed (`Params.training`).
+    """Every knob of a training run: the `train` group's keys, the `model` group's, alpha and seed.
 
-    Built in code (tests, benchmarks), a key left out takes the repository's params.yaml value, and the
-    augmentation keys left out of `augment` theirs; a bad value is the same one-line error as in params.yaml.
+    `Params.training()` builds it from params.yaml; code that builds one (tests, benchmarks) starts from a
+    params.yaml's too, e.g. `load_config("params.yaml").training()` with some keys changed. Every key is
+    required, so a key left out is an error, one line like params.yaml's naming the key, as is a bad value.
     """
 
     arch: choice(ARCHITECTURES)
@@ -287,25 +273,18 @@ class TrainConfig(Train):
         try:
             super().__init__(**values)
         except ValidationError as exc:
-            raise one_line(exc, values, TrainConfig, "", lambda p: _TRAIN_KEYS.get(p, f"train.{p}")) from None
+            raise one_line(exc, values, TrainConfig, "", _params_key) from None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _from_repository(cls, values: Any) -> Any:
-        if not isinstance(values, Mapping):
-            return values
-        if not set(cls.model_fields) - set(values) and not isinstance(values.get("augment"), Mapping):
-            return values
-        defaults = _repository_training()
-        augment = values.get("augment", {})
-        if isinstance(augment, Mapping):
-            augment = {**defaults["augment"], **augment}
-        return {**defaults, **values, "augment": augment}
+    @model_validator(mode="after")
+    def _rules(self) -> TrainConfig:
+        width_multiplier_rule(self.arch, self.alpha, "model.arch")
+        return self
 
 
-@functools.lru_cache(maxsize=1)
-def _repository_training() -> dict[str, Any]:
-    return load_config(REPO_PARAMS).training().model_dump()
+def _params_key(name: str) -> str:
+    """The params.yaml key of TrainConfig's field `name`: under the group that declares it, or top level."""
+    group = next((g for g, model in (("train", Train), ("model", Model)) if name in model.model_fields), None)
+    return f"{group}.{name}" if group else name
 
 
 # --- reading and checking ---------------------------------------------------------------------------------

@@ -7,9 +7,9 @@ from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import AfterValidator, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
-from faceattr.data.attributes import CELEBA_ATTRIBUTES
 from faceattr.config.choices import DEVICES, FREEZE, SEED_MAX
 from faceattr.config.errors import Allowed, Rejected
+from faceattr.data.attributes import CELEBA_ATTRIBUTES
 
 
 def whole(lo: int, hi: int) -> Any:
@@ -87,6 +87,7 @@ Attributes = Annotated[
     Allowed("'all' or a non-empty list of CelebA attribute names"),
 ]
 Alpha = Annotated[real(0, 4, lo_open=True), AfterValidator(float)]  # MobileNetV2's width multiplier
+WIDTH_MULTIPLIED = ("mobilenet_v2",)  # the architectures alpha applies to
 Freeze = Annotated[
     Union[Literal[FREEZE], Annotated[StrictInt, Field(ge=0, le=1000)]],
     Allowed("none, backbone, or the number of last backbone blocks to train (a whole number ≥ 0)"),
@@ -98,3 +99,12 @@ Teachers = Annotated[
     tuple[Annotated[StrictStr, Field(min_length=1)], ...],
     Allowed("a list of model file paths (empty: no distillation)"),
 ]
+
+
+def width_multiplier_rule(arch: str, alpha: float, arch_key: str) -> None:
+    """The rule between an architecture and alpha (params.yaml's model.arch and alpha, a model file's spec):
+    only mobilenet_v2 has a width multiplier, so any other architecture takes alpha 1.0."""
+    if arch not in WIDTH_MULTIPLIED and alpha != 1.0:
+        raise Rejected(
+            f"1.0 with {arch_key} {arch} (only {', '.join(WIDTH_MULTIPLIED)} has a width multiplier)", alpha, "alpha"
+        )

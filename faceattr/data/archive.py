@@ -16,8 +16,8 @@ from pathlib import Path, PurePosixPath
 from PIL import Image, UnidentifiedImageError
 
 from faceattr.atomic import atomic_dir
+from faceattr.data.input_limits import MAX_IMAGE_MB, SMALL_SIDE, pixel_problem
 from faceattr.errors import FaceattrError
-from faceattr.data.limits import MAX_IMAGE_MB, SMALL_SIDE, pixel_problem
 
 # A dataset image's suffix → the format its bytes must have: what the pipeline's decoder (torchvision's
 # decode_jpeg/decode_png) reads. Photos given to `faceattr predict` may be more (file_kinds.PHOTO_SUFFIXES).

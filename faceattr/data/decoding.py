@@ -13,8 +13,8 @@ import torch
 from torchvision.io import ImageReadMode, decode_image
 from torchvision.transforms.v2 import functional as TF
 
+from faceattr.data.input_limits import MAX_MEGAPIXELS, pixel_problem
 from faceattr.errors import FaceattrError
-from faceattr.data.limits import MAX_MEGAPIXELS, pixel_problem
 
 
 def check_pixels(data: bytes | torch.Tensor, source: str, max_megapixels: float = MAX_MEGAPIXELS) -> None:

@@ -28,10 +28,10 @@ import numpy as np
 import torch
 
 from faceattr.atomic import atomic_dir
-from faceattr.device import cpu_cores
-from faceattr.errors import FaceattrError
 from faceattr.data.decoding import decode_resized
 from faceattr.data.prefetch import Prefetcher
+from faceattr.device import cpu_cores
+from faceattr.errors import FaceattrError
 
 FORMAT = "faceattr-pixels/1"
 ARRAY_FILE = "pixels.npy"

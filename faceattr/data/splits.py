@@ -8,9 +8,9 @@ from pathlib import Path
 
 import torch
 
-from faceattr.errors import FaceattrError
 from faceattr.data.partition import read_id_table, read_split_labels
 from faceattr.data.pixels import Images, PixelCache
+from faceattr.errors import FaceattrError
 
 
 @dataclass

@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from faceattr.device import autocast
 from faceattr.data.decoding import normalize
-from faceattr.model.model_file import ModelSpec
 from faceattr.data.pixels import Images, as_images
+from faceattr.device import autocast
+from faceattr.model.model_file import ModelSpec
 
 
 def predict_logits(

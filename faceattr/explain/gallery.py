@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
+from faceattr.data.synth import IMAGE_HEIGHT, IMAGE_WIDTH
 from faceattr.explain.gradcam import grad_cam, heat_fraction_in_box
 from faceattr.explain.heatmaps import example_grid
 from faceattr.model.model_file import ModelSpec
@@ -142,3 +144,73 @@ def box_scores(
     picked = np.array([k for k in np.flatnonzero(true) if attribute in boxes.get(ids[k], {})], dtype=np.int64)
     heats, _ = explain_in_batches(model, spec, model_inputs(picked), attribute, layer, device)
     return heat_in_boxes(heats, [boxes[ids[k]][attribute] for k in picked], image_size)
+
+
+def explain_split(
+    model: nn.Module,
+    spec: ModelSpec,
+    frame: pd.DataFrame,
+    attributes: Sequence[str],
+    model_inputs: Callable[[np.ndarray], torch.Tensor],
+    shown: Callable[[str], torch.Tensor],
+    boxes: Mapping[str, Mapping[str, Sequence[float]]],
+    layers: tuple[str, str],
+    images_per_row: int,
+    out_dir: Path,
+) -> dict:
+    """The explain stage's work on the evaluated split (`frame`: the evaluate stage's predictions): per
+    attribute, a gallery PNG in `out_dir` with Grad-CAM at `layers[0]`, and, where `boxes` records drawn
+    objects (the synthetic data), the heat-in-box scores at `layers[0]` and the last layer (`layers[1]`).
+    Returns those scores: attribute → layer → box_scores."""
+    layer, last = layers
+    ids = frame["image_id"].tolist()
+    in_box: dict = {}
+    for attribute in attributes:
+        outcomes = Outcomes(
+            frame[f"{attribute}_prob"].to_numpy(),
+            frame[f"{attribute}_pred"].to_numpy(),
+            frame[f"{attribute}_true"].to_numpy(),
+        )
+        shown_count = attribute_gallery(
+            model,
+            spec,
+            attribute,
+            ids,
+            outcomes,
+            model_inputs,
+            shown,
+            images_per_row,
+            out_dir / f"{attribute}.png",
+            layer,
+        )
+        print(f"explain: {out_dir / (attribute + '.png')} ({shown_count} examples, Grad-CAM at {layer})")
+        if any(attribute in b for b in boxes.values()):
+            in_box[attribute] = {
+                name: box_scores(
+                    model, spec, attribute, ids, outcomes.true, boxes, model_inputs, (IMAGE_HEIGHT, IMAGE_WIDTH), name
+                )
+                for name in dict.fromkeys([layer, last])
+            }
+            for name, score in in_box[attribute].items():
+                if not score["images"]:
+                    print(f"  {attribute}: no positive test image with a drawn box to score the heat at {name}")
+                    continue
+                print(
+                    f"  {attribute} heat at {name} vs the drawn box, {score['images']} positive test images: peak "
+                    f"inside {score['pointing']:.0%}, mean share inside {score['mean_heat_in_box']:.3f} (chance: "
+                    f"the box's share of the image, {score['mean_box_area']:.3f}), over half inside "
+                    f"{score['majority_in_box']:.0%}"
+                )
+    return in_box
+
+
+def heat_summary(in_box: dict, layer: str) -> dict:
+    """The headline of the heat-in-box scores: at `layer`, averaged over the attributes that had scored
+    images (the share whose peak lies in the box, the mean share of heat inside, and the chance level)."""
+    scored = [by_layer[layer] for by_layer in in_box.values() if by_layer[layer]["images"]]
+    if not scored:
+        return {}
+    return {
+        key: round(float(np.mean([s[key] for s in scored])), 4)
+        for key in ("pointing", "mean_heat_in_box", "mean_box_area")
+    }

@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from faceattr.data.decoding import normalize
 from faceattr.errors import FaceattrError
 from faceattr.model.heads import backbone_of
-from faceattr.data.decoding import normalize
 from faceattr.model.layers import layer_names
 from faceattr.model.model_file import ModelSpec
 

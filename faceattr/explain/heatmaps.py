@@ -16,7 +16,6 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-
 HEAT_OPACITY = 0.5
 
 
@@ -46,8 +45,8 @@ def overlay(image: torch.Tensor, heat: np.ndarray, opacity: float = HEAT_OPACITY
     rgb = to_hwc(image).astype(np.float32)
     heat = np.clip(resize_heat(heat, rgb.shape[:2]), 0, 1)
     colour = _colour_table()[(heat * 255).round().astype(np.uint8)].astype(np.float32)
-    alpha = opacity * (0.35 + 0.65 * heat[..., None])  # cold regions stay readable
-    return (rgb * (1 - alpha) + colour * alpha).round().clip(0, 255).astype(np.uint8)
+    blend = opacity * (0.35 + 0.65 * heat[..., None])  # the colour's weight: cold regions stay readable
+    return (rgb * (1 - blend) + colour * blend).round().clip(0, 255).astype(np.uint8)
 
 
 def png_bytes(rgb: np.ndarray) -> bytes:
@@ -64,8 +63,9 @@ def _save_figure(fig, path: str | Path) -> None:
 
 
 def _figure(rows: int, cols: int, cell: float = 1.6):
-    import faceattr.evaluate.figures  # noqa: F401  (selects matplotlib's Agg backend first)
     import matplotlib.pyplot as plt
+
+    import faceattr.evaluate.figures  # noqa: F401  (selects matplotlib's Agg backend first)
 
     fig, axes = plt.subplots(rows, cols, figsize=(cell * cols, cell * 1.25 * rows + 0.5), squeeze=False)
     for ax in axes.flat:

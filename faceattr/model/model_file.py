@@ -8,27 +8,28 @@ from __future__ import annotations
 
 import hashlib
 import io
-import math
 import pickle
 import re
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Annotated, Literal, Optional, Union, get_origin
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, ValidationError, model_validator
 from torch import nn
 from torchvision import models as tvm
 
 from faceattr.atomic import atomic_path
 from faceattr.config.choices import ARCHITECTURES, HEADS
-from faceattr.digest import file_sha256  # noqa: F401  (re-exported)
+from faceattr.config.errors import Allowed, Rejected, short
+from faceattr.config.value_types import Alpha, ImageSize, choice, real, width_multiplier_rule
 from faceattr.errors import FaceattrError
 from faceattr.model.heads import attach_head
 
 MODEL_FORMAT = "faceattr-model/1"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-MIN_SIDE, MAX_SIDE = 8, 2048  # a model's input height and width (CelebA's crops are 218×178)
 
 
 def load_weights_file(path: str | Path | io.BytesIO, what: str) -> object:
@@ -84,80 +85,26 @@ class ModelSpec:
         """The inverse of dataclasses.asdict (lists from JSON or pickles back to tuples), checked.
 
         A model file comes from anywhere (a colleague, a download): every field is checked before it is
-        used, so a bad spec is one line naming the field rather than a traceback or, for an absurd
-        image size, gigabytes allocated per image.
+        used, by the types and bounds params.yaml's keys have (faceattr.config.value_types), so a bad spec
+        is one line naming the field rather than a traceback or, for an absurd image size, gigabytes
+        allocated per image.
         """
-
-        def bad(what: str) -> FaceattrError:
-            return FaceattrError(f"{source}: invalid model spec: {what}")
-
         if not isinstance(raw, dict):
-            raise bad(f"expected a mapping, got {type(raw).__name__}")
-        missing = [k for k in ("arch", "alpha", "attributes", "image_size", "mean", "std") if k not in raw]
-        if missing:
-            raise bad(f"missing {', '.join(missing)}")
-        unknown = sorted(
-            set(raw) - {"arch", "alpha", "attributes", "image_size", "mean", "std", "extra", "head", "thresholds"}
-        )
-        if unknown:
-            raise bad(f"unknown field(s) {', '.join(map(str, unknown))}")
-        if raw["arch"] not in ARCHITECTURES:
-            raise bad(f"arch {str(raw['arch'])[:40]!r} is not one of {', '.join(ARCHITECTURES)}")
-        alpha = raw["alpha"]
-        if (
-            isinstance(alpha, bool)
-            or not isinstance(alpha, (int, float))
-            or not 0 < alpha <= 4
-            or not math.isfinite(alpha)
-        ):
-            raise bad(f"alpha must be a number in (0, 4], got {str(alpha)[:40]}")
-        attributes = raw["attributes"]
-        if (
-            not isinstance(attributes, (list, tuple))
-            or not attributes
-            or len(attributes) > 1000
-            or not all(isinstance(a, str) and 0 < len(a) <= 100 for a in attributes)
-        ):
-            raise bad("attributes must be a list of 1 to 1000 names")
-        size = raw["image_size"]
-        if (
-            not isinstance(size, (list, tuple))
-            or len(size) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) and MIN_SIDE <= v <= MAX_SIDE for v in size)
-        ):
-            raise bad(
-                f"image_size must be [height, width], each an integer in [{MIN_SIDE}, {MAX_SIDE}], got {str(size)[:40]}"
-            )
-        for key in ("mean", "std"):
-            v = raw[key]
-            if (
-                not isinstance(v, (list, tuple))
-                or len(v) != 3
-                or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v)
-            ):
-                raise bad(f"{key} must be three finite numbers")
-        if min(raw["std"]) <= 0:
-            raise bad("std must be > 0")
-        head = raw.get("head", "linear")  # files from before heads existed are linear
-        if head not in HEADS:
-            raise bad(f"head {str(head)[:40]!r} is not one of {', '.join(HEADS)}")
-        thresholds = raw.get("thresholds")
-        if thresholds is not None and (
-            not isinstance(thresholds, (list, tuple))
-            or len(thresholds) != len(attributes)
-            or not all(isinstance(t, (int, float)) and not isinstance(t, bool) and 0 <= t <= 1 for t in thresholds)
-        ):
-            raise bad(f"thresholds must be one number in [0, 1] per attribute ({len(attributes)})")
+            raise FaceattrError(f"{source}: invalid model spec: expected a mapping, got {type(raw).__name__}")
+        try:
+            spec = _CheckedSpec.model_validate(raw)
+        except ValidationError as exc:
+            raise FaceattrError(f"{source}: invalid model spec: {_spec_error(exc, raw)}") from None
         return cls(
-            arch=raw["arch"],
-            alpha=float(alpha),
-            attributes=list(attributes),
-            image_size=tuple(size),
-            mean=tuple(raw["mean"]),
-            std=tuple(raw["std"]),
-            extra=dict(raw.get("extra") or {}),
-            head=head,
-            thresholds=[float(t) for t in thresholds] if thresholds is not None else None,
+            arch=spec.arch,
+            alpha=spec.alpha,
+            attributes=list(spec.attributes),
+            image_size=spec.image_size,
+            mean=spec.mean,
+            std=spec.std,
+            extra=dict(spec.extra or {}),
+            head=spec.head,
+            thresholds=[float(t) for t in spec.thresholds] if spec.thresholds is not None else None,
         )
 
     def decision_thresholds(self, override: float | None = None) -> list[float]:
@@ -165,6 +112,66 @@ class ModelSpec:
         if override is not None:
             return [float(override)] * len(self.attributes)
         return list(self.thresholds) if self.thresholds is not None else [0.5] * len(self.attributes)
+
+
+_Finite = Annotated[Union[StrictInt, Annotated[StrictFloat, Field(allow_inf_nan=False)]], Allowed("a finite number")]
+
+
+class _CheckedSpec(BaseModel):
+    """A model file's spec as it may be written: each field with params.yaml's type for the same value where
+    there is one (arch, alpha, image_size, head), and the rule between arch and alpha that params.yaml has."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    arch: choice(ARCHITECTURES)
+    alpha: Alpha
+    attributes: Annotated[
+        tuple[Annotated[StrictStr, Field(min_length=1, max_length=100)], ...],
+        Field(min_length=1, max_length=1000),
+        Allowed("a list of 1 to 1000 names"),
+    ]
+    image_size: ImageSize
+    mean: Annotated[tuple[_Finite, _Finite, _Finite], Allowed("three finite numbers")]
+    std: Annotated[
+        tuple[Annotated[_Finite, Field(gt=0)], Annotated[_Finite, Field(gt=0)], Annotated[_Finite, Field(gt=0)]],
+        Allowed("three finite numbers > 0"),
+    ]
+    extra: Optional[dict] = None
+    head: choice(HEADS) = "linear"  # files from before heads existed are linear
+    thresholds: Annotated[Optional[tuple[real(0, 1), ...]], Allowed("one number in [0, 1] per attribute")] = None
+
+    @model_validator(mode="after")
+    def _rules(self) -> "_CheckedSpec":
+        width_multiplier_rule(self.arch, self.alpha, "arch")
+        if self.thresholds is not None and len(self.thresholds) != len(self.attributes):
+            raise Rejected(
+                f"one number in [0, 1] per attribute ({len(self.attributes)})", list(self.thresholds), "thresholds"
+            )
+        return self
+
+
+def _spec_error(exc: ValidationError, raw: dict) -> str:
+    """What is wrong with a spec, in words: the missing or unknown fields, else the first bad field's value
+    and what its type allows."""
+    errors = exc.errors(include_url=False)
+    missing = [str(e["loc"][0]) for e in errors if e["type"] == "missing" and len(e["loc"]) == 1]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    unknown = sorted(str(e["loc"][0])[:40] for e in errors if e["type"] == "extra_forbidden")
+    if unknown:
+        return f"unknown field(s) {', '.join(unknown)}"
+    error = errors[0]
+    rejected = (error.get("ctx") or {}).get("error")
+    if isinstance(rejected, Rejected):  # a rule across fields
+        key, value, allowed = rejected.key, rejected.value, rejected.allowed
+    else:
+        key = str(error["loc"][0])
+        info = _CheckedSpec.model_fields[key]
+        value = raw[key]
+        allowed = next((m.text for m in info.metadata if isinstance(m, Allowed)), error["msg"])
+        if get_origin(info.annotation) is Literal:  # a choice
+            return f"{key} {short(value, 40)} is not {allowed}"
+    return f"{key} must be {allowed}, got {short(value, 40)}"
 
 
 def build_model(arch: str, num_outputs: int, alpha: float = 1.0, head: str = "linear") -> nn.Module:

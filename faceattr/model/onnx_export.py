@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from faceattr.atomic import atomic_path
-from faceattr.errors import FaceattrError
 from faceattr.data.decoding import normalize
+from faceattr.errors import FaceattrError
 from faceattr.model.model_file import ModelSpec, load_model
 
 MAX_ABS_DIFF = 1e-4

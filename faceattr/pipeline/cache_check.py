@@ -14,13 +14,14 @@ status` without --granular looks only at the folder's listing.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
+
+from faceattr.pipeline.dvc import run_dvc
 
 
 def missing_from_cache(cwd: str = ".") -> list[str]:
     """Outputs (as dvc.yaml names them) whose data is missing from, or damaged in, the DVC cache."""
-    proc = subprocess.run([sys.executable, "-m", "dvc", "status", "--json"], cwd=cwd, capture_output=True, text=True)
+    proc = run_dvc("status", "--json", cwd=cwd, capture=True)
     if proc.returncode != 0:
         raise RuntimeError(f"dvc status failed ({proc.returncode}): {' '.join(proc.stderr.split())[:500]}")
     missing = set()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -20,8 +19,9 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from faceattr.errors import FaceattrError
 from faceattr.config.paths import CONFUSION_DIR, TRAIN_HISTORY
+from faceattr.errors import FaceattrError
+from faceattr.pipeline.dvc import run_dvc
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "train_acc", "val_acc")
 DEFAULT_OUT = Path("dvc_plots/png")  # beside dvc plots' own dvc_plots/index.html (ignored by git)
@@ -40,8 +40,7 @@ def compared_revisions(revs: Sequence[str]) -> list[str]:
 
 def dvc_plots_json(revs: Sequence[str], target: str | Path, cwd: str | Path = ".") -> dict[str, Any]:
     """`dvc plots diff --json --targets TARGET -- REVS`, parsed; DVC's error message if it fails."""
-    args = [sys.executable, "-m", "dvc", "plots", "diff", "--json", "--targets", str(target), "--", *revs]
-    proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
+    proc = run_dvc("plots", "diff", "--json", "--targets", str(target), "--", *revs, cwd=cwd, capture=True)
     if proc.returncode != 0:
         message = " ".join(
             line.removeprefix("ERROR: ").strip()
@@ -114,16 +113,16 @@ def file_label(rev: str) -> str:
 
 def write(revs: Sequence[str], out_dir: str | Path, cwd: str | Path = ".", confusion: bool = True) -> list[Path]:
     """Draw curves.png (and confusion_<rev>.png) for the compared revisions; return the paths written."""
-    from faceattr.evaluate import figures as plotting
+    from faceattr.evaluate import figures
 
     out_dir = Path(out_dir)
     curves = histories(revs, cwd)
     written = [out_dir / "curves.png"]
-    plotting.compare_curves(curves, written[0])
+    figures.compare_curves(curves, written[0])
     if confusion:
         for rev, matrices in confusions(revs, cwd).items():
             path = out_dir / f"confusion_{file_label(rev)}.png"
-            plotting.save_figure(plotting.confusion_figure(matrices, title=f"Test confusion matrices: {rev}"), path)
+            figures.save_figure(figures.confusion_figure(matrices, title=f"Test confusion matrices: {rev}"), path)
             written.append(path)
     return written
 

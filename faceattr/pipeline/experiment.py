@@ -17,6 +17,7 @@ import sys
 from typing import Any, Sequence
 
 from faceattr.errors import FaceattrError
+from faceattr.pipeline.dvc import dvc_command, exp_run_args, run_dvc
 
 
 def short_value(value: Any) -> str:
@@ -59,14 +60,20 @@ def existing_names() -> set[str]:
     return {ref.rsplit("/", 1)[-1] for ref in out.stdout.split()}
 
 
-def command(argv: Sequence[str], params: dict, taken: set[str]) -> list[str]:
-    """The `dvc exp run` command line for `argv` (settings, then any dvc options), DVC found through this
-    interpreter so it works without an activated virtual environment."""
+def arguments(argv: Sequence[str], params: dict, taken: set[str]) -> list[str]:
+    """DVC's arguments for `argv` (settings, then any dvc options): `exp run -n NAME -S … OPTIONS`, named here
+    unless the options name the run."""
     settings = [a for a in argv if "=" in a and not a.startswith("-")]
     options = [a for a in argv if a not in settings]
     named = "-n" in options or "--name" in options
-    name = [] if named else ["-n", unique(experiment_name(settings, params), taken)]
-    return [sys.executable, "-m", "dvc", "exp", "run", *name, *[x for s in settings for x in ("-S", s)], *options]
+    name = None if named else unique(experiment_name(settings, params), taken)
+    return exp_run_args(settings, name, options)
+
+
+def command(argv: Sequence[str], params: dict, taken: set[str]) -> list[str]:
+    """The `dvc exp run` command line for `argv` (settings, then any dvc options), DVC found through this
+    interpreter so it works without an activated virtual environment."""
+    return dvc_command(*arguments(argv, params, taken))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -74,12 +81,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        cmd = command(argv, load_params(), existing_names())
+        args = arguments(argv, load_params(), existing_names())
     except FaceattrError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(" ".join(cmd[1:]), file=sys.stderr, flush=True)
-    return subprocess.run(cmd).returncode
+    print(" ".join(dvc_command(*args)[1:]), file=sys.stderr, flush=True)
+    return run_dvc(*args).returncode
 
 
 if __name__ == "__main__":

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 
-from faceattr.pipeline import experiment
 from faceattr.atomic import write_text
+from faceattr.pipeline import experiment
+from faceattr.pipeline.dvc import exp_run_args, run_dvc
 
 GRID: tuple[tuple[float, int], ...] = ((0.25, 1000), (0.5, 1000), (1.0, 1000), (1.0, 2000), (1.0, 3000))
 
@@ -29,7 +29,8 @@ def point_name(token: str, alpha: float, subset: int) -> str:
 
 
 def dvc(*args: str) -> str:
-    proc = subprocess.run([sys.executable, "-m", "dvc", *args], capture_output=True, text=True)
+    """`dvc ARGS`'s output; exits with DVC's message when it fails."""
+    proc = run_dvc(*args, capture=True)
     if proc.returncode != 0:
         sys.exit(f"error: dvc {' '.join(args)} failed:\n{proc.stderr or proc.stdout}")
     return proc.stdout
@@ -95,11 +96,11 @@ def run(args: argparse.Namespace) -> int:
     for alpha, subset in GRID:
         name = point_name(token, alpha, subset)
         sets = [f"alpha={alpha}", f"subset={subset}", *args.overrides]
-        dvc("exp", "run", "--queue", "-n", name, *[x for s in sets for x in ("-S", s)])
+        dvc(*exp_run_args(sets, name, leading=["--queue"]))
         names.append(name)
         print(f"queued {name}: {' '.join(sets)}", flush=True)
     print(f"running {len(names)} experiments ({args.jobs} at a time)…", flush=True)
-    subprocess.run([sys.executable, "-m", "dvc", "exp", "run", "--run-all", "-j", str(args.jobs)], check=False)
+    run_dvc("exp", "run", "--run-all", "-j", str(args.jobs))
     results = collect(names)
     failed = [n for n in names if n not in results or not results[n]["eval"]]
     rows = [(n, a, s, results.get(n, {})) for n, (a, s) in zip(names, GRID)]

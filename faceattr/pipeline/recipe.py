@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any, Sequence
 import yaml
 
 from faceattr.errors import FaceattrError
+from faceattr.pipeline.dvc import exp_run_args, run_dvc, typed_command
 
 
 def load_recipe(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
@@ -81,21 +81,22 @@ def apply_overrides(params: dict, overrides: dict[str, Any]) -> dict:
     return out
 
 
-def command(recipe: str | Path, data_dir: str | None, name: str | None = None, extra: Sequence[str] = ()) -> list[str]:
+def arguments(
+    recipe: str | Path, data_dir: str | None, name: str | None = None, extra: Sequence[str] = ()
+) -> list[str]:
+    """DVC's arguments for the recipe's experiment: `exp run --temp -n NAME -S key=value …`, the recipe's
+    overrides first, then `extra` settings (so they win)."""
     overrides = dict(load_recipe(recipe))
     if data_dir:
         overrides["data.dir"] = str(Path(data_dir).resolve())  # absolute: --temp runs elsewhere
     name = name or f"{Path(recipe).stem}-{time.strftime('%m%d%H%M%S')}"
-    return [
-        "dvc",
-        "exp",
-        "run",
-        "--temp",
-        "-n",
-        name,
-        *[arg for key, value in overrides.items() for arg in ("-S", f"{key}={hydra_value(value)}")],
-        *[arg for setting in extra for arg in ("-S", setting)],
-    ]
+    settings = [f"{key}={hydra_value(value)}" for key, value in overrides.items()]
+    return exp_run_args([*settings, *extra], name, leading=["--temp"])
+
+
+def command(recipe: str | Path, data_dir: str | None, name: str | None = None, extra: Sequence[str] = ()) -> list[str]:
+    """The recipe's `dvc exp run …` command as a person types it (what --print shows)."""
+    return typed_command(*arguments(recipe, data_dir, name, extra))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -115,12 +116,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run (or print) the recipe's experiment; DVC's exit status. A bad recipe raises FaceattrError."""
-    cmd = command(args.recipe, args.data_dir, args.name, args.set)
+    dvc_args = arguments(args.recipe, args.data_dir, args.name, args.set)
+    shown = shlex.join(typed_command(*dvc_args))
     if args.print:
-        print(shlex.join(cmd))
+        print(shown)
         return 0
-    print(f"running: {shlex.join(cmd)}", file=sys.stderr, flush=True)
-    return subprocess.run([sys.executable, "-m", *cmd], check=False).returncode  # DVC of this interpreter
+    print(f"running: {shown}", file=sys.stderr, flush=True)
+    return run_dvc(*dvc_args).returncode  # DVC of this interpreter
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,36 +8,29 @@ and learning rate) and the headline metrics. Extra arguments go to `dvc exp show
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from typing import Sequence
+
+from faceattr.pipeline.dvc import dvc_command, run_dvc
 
 PARAMS = ("alpha", "subset", "seed", "train.lr")
 METRICS = ("mean_accuracy", "mean_balanced_accuracy", "mean_f1", "mean_roc_auc")
 
 
+def arguments(extra: Sequence[str] = ()) -> list[str]:
+    """DVC's arguments for this view: `exp show` keeping the headline columns, then `extra`."""
+    keep = "|".join(["Experiment", "Created", "State", *PARAMS, *METRICS]).replace(".", r"\.")
+    return ["exp", "show", "--no-pager", "--drop", ".*", "--keep", f"^({keep})$", "--precision", "4", *extra]
+
+
 def command(extra: Sequence[str] = ()) -> list[str]:
     """The `dvc exp show` command line of this view (DVC found through this interpreter)."""
-    keep = "|".join(["Experiment", "Created", "State", *PARAMS, *METRICS]).replace(".", r"\.")
-    return [
-        sys.executable,
-        "-m",
-        "dvc",
-        "exp",
-        "show",
-        "--no-pager",
-        "--drop",
-        ".*",
-        "--keep",
-        f"^({keep})$",
-        "--precision",
-        "4",
-        *extra,
-    ]
+    return dvc_command(*arguments(extra))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return subprocess.run(command(list(sys.argv[1:] if argv is None else argv))).returncode
+    """Show the view (extra arguments go to `dvc exp show`); DVC's exit status."""
+    return run_dvc(*arguments(list(sys.argv[1:] if argv is None else argv))).returncode
 
 
 if __name__ == "__main__":

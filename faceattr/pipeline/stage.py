@@ -7,8 +7,8 @@ import sys
 from typing import Callable
 
 from faceattr.atomic import sweep_stale
-from faceattr.errors import FaceattrError
 from faceattr.config.paths import OUTPUTS
+from faceattr.errors import FaceattrError
 
 
 def run_stage(main: Callable[[], None]) -> None:

@@ -10,8 +10,9 @@ code is run) and compares it with dvc.yaml:
     python -m faceattr.pipeline.stage_deps --fix    # rewrites dvc.yaml's deps to the closures (comments kept)
 
 tests/test_stage_deps.py runs the check. A package's `__init__.py` counts when it holds code; one with only a
-docstring and dunder constants (`__version__`) changes no output and is left out, so a version bump reruns
-nothing.
+docstring, dunder constants (`__version__`) and its list of public names (`faceattr.public.exports`, resolved
+only when a name is asked of the package, which code inside faceattr never does: tests/test_layout.py) changes
+no output and is left out, so a version bump or a new public name reruns nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+from faceattr.errors import FaceattrError
+
 PACKAGES = ("faceattr", "stages")  # the project's own top-level packages
 
 
@@ -46,6 +48,14 @@ def _imported_names(path: Path, module: str) -> set[str]:
     return names
 
 
+def _repository(root: Path | None) -> Path:
+    """`root`, or the current directory: the repository whose dvc.yaml and code are checked."""
+    root = Path.cwd() if root is None else root
+    if not (root / "dvc.yaml").is_file():
+        raise FaceattrError(f"{root}: no dvc.yaml here (run from the repository root or pass --root)")
+    return root
+
+
 def _module_file(root: Path, module: str) -> Path | None:
     candidate = root.joinpath(*module.split("."))
     if candidate.with_suffix(".py").is_file():
@@ -56,20 +66,27 @@ def _module_file(root: Path, module: str) -> Path | None:
 
 
 def _holds_code(init: Path) -> bool:
-    """False for an `__init__.py` with nothing but a docstring and dunder constants."""
+    """False for an `__init__.py` with nothing but a docstring, dunder constants and its public names
+    (`from faceattr.public import exports`; `__all__, __getattr__, __dir__ = exports(...)`)."""
     for node in ast.parse(init.read_text(encoding="utf-8")).body:
         if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
             continue
+        if isinstance(node, ast.ImportFrom) and node.module == "faceattr.public":
+            continue
         if isinstance(node, ast.Assign) and all(
-            isinstance(t, ast.Name) and t.id.startswith("__") for t in node.targets
+            isinstance(t, ast.Name) and t.id.startswith("__")
+            for target in node.targets
+            for t in (target.elts if isinstance(target, ast.Tuple) else [target])
         ):
             continue
         return True
     return False
 
 
-def import_closure(module: str, root: Path = REPO) -> set[str]:
-    """The project files (POSIX paths relative to `root`) that importing `module` can run."""
+def import_closure(module: str, root: Path | None = None) -> set[str]:
+    """The project files (POSIX paths relative to `root`, default: the current directory) that importing
+    `module` can run."""
+    root = _repository(root)
     seen: set[Path] = set()
     pending = [module]
     while pending:
@@ -80,6 +97,8 @@ def import_closure(module: str, root: Path = REPO) -> set[str]:
         seen.add(path)
         parts = name.split(".")
         pending.extend(".".join(parts[:i]) for i in range(1, len(parts)))  # parent packages run first
+        if path.name == "__init__.py" and not _holds_code(path):
+            continue  # its imports serve only its public names (faceattr.public), resolved on demand
         pending.extend(n for n in _imported_names(path, name) if n.split(".")[0] in PACKAGES)
     return {path.relative_to(root).as_posix() for path in seen if path.name != "__init__.py" or _holds_code(path)}
 
@@ -96,8 +115,9 @@ def _is_code(dep: str) -> bool:
     return dep.endswith(".py") and dep.split("/")[0] in PACKAGES
 
 
-def compare(root: Path = REPO) -> dict[str, tuple[list[str], list[str]]]:
+def compare(root: Path | None = None) -> dict[str, tuple[list[str], list[str]]]:
     """Per stage of dvc.yaml: (modules its imports need but deps misses, .py deps it never imports)."""
+    root = _repository(root)
     stages = yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
     result = {}
     for name, stage in stages.items():
@@ -110,10 +130,11 @@ def compare(root: Path = REPO) -> dict[str, tuple[list[str], list[str]]]:
     return result
 
 
-def fix(root: Path = REPO) -> None:
+def fix(root: Path | None = None) -> None:
     """Rewrite the code lines of each stage's deps in dvc.yaml to its import closure (stages/ first, then
     path order), where the first code line was (or after the last dep); other lines, comments and indentation
     kept. A stage with no `deps:` key gets none: add one by hand."""
+    root = _repository(root)
     path = root / "dvc.yaml"
     closures = {
         name: sorted(import_closure(module, root), key=lambda p: (not p.startswith("stages/"), p))
@@ -163,12 +184,20 @@ def fix(root: Path = REPO) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fix", action="store_true", help="rewrite dvc.yaml's deps to the import closures")
-    parser.add_argument("--root", type=Path, default=REPO, help="the repository (default: this one)")
+    parser.add_argument("--root", type=Path, default=None, help="the repository (default: the current directory)")
     args = parser.parse_args(argv)
-    if args.fix:
-        fix(args.root)
+    try:
+        return _check(args.root, args.fix)
+    except FaceattrError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _check(root: Path | None, fix_deps: bool) -> int:
+    if fix_deps:
+        fix(root)
     problems = 0
-    for stage, (missing, extra) in compare(args.root).items():
+    for stage, (missing, extra) in compare(root).items():
         for dep in missing:
             print(f"dvc.yaml: stage {stage} imports {dep}, which its deps do not list")
         for dep in extra:

@@ -1,6 +1,6 @@
 """`make verify`: does this machine reproduce the committed results, and to which degree?
 
-What faceattr promises (README: Reproducibility):
+What faceattr promises (docs/pipeline-and-reproducibility.md):
 - the data stages (check_params, synth, unzip, clean_labels, partition, preprocess) give byte-identical
   files everywhere: their hashes in dvc.lock must match the committed ones exactly;
 - training is bit-identical on the same CPU type (instruction set) and precision: then the model and

@@ -8,9 +8,9 @@ from pathlib import Path, PurePosixPath
 from typing import Iterator, Sequence
 
 from faceattr.data.archive import read_problem
+from faceattr.data.input_limits import MAX_IMAGE_MB
 from faceattr.errors import FaceattrError
 from faceattr.file_types import PHOTO_SUFFIXES
-from faceattr.data.limits import MAX_IMAGE_MB
 
 
 @dataclass

@@ -8,9 +8,9 @@ import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
-from faceattr.predict.answer_rows import like_an_aligned_crop
+from faceattr.data.input_limits import MAX_MEGAPIXELS
 from faceattr.errors import FaceattrError
-from faceattr.data.limits import MAX_MEGAPIXELS
+from faceattr.predict.answer_rows import like_an_aligned_crop
 
 if TYPE_CHECKING:  # torch, numpy and the rest load when a command runs, so --help and --version are instant
     import numpy as np
@@ -58,8 +58,8 @@ def iter_crops(
     photos without a face and images unlike an aligned crop are noted in `scan` and, the first two, skipped.
     With `what` (the command's name), a run over many images reports its progress on stderr
     (faceattr.progress), counted per input image; explain leaves it out, as it prints a line per PNG."""
-    from faceattr.progress import Progress
     from faceattr.predict.image_sources import count_images, iter_images
+    from faceattr.progress import Progress
 
     progress = Progress(count_images(inputs, wanted), what) if what else None
     try:
@@ -78,8 +78,8 @@ def crops_of(
     item: ImageItem, size: tuple[int, int], scan: Scan, detect: bool, detector: str | None, max_megapixels: float
 ) -> Iterator[Crop]:
     """The crops of one input image: none when it does not decode or, with `detect`, holds no face."""
-    from faceattr.predict.detect import DEFAULT_DETECTOR, detect_faces
     from faceattr.data.decoding import decode_rgb, resize_to
+    from faceattr.predict.detect import DEFAULT_DETECTOR, detect_faces
 
     if item.problem:
         scan.problems.append((item.name, item.problem))

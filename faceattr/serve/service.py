@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from faceattr.predict.answer_rows import answer_row, like_an_aligned_crop
+from faceattr.data.input_limits import MAX_MEGAPIXELS
 from faceattr.errors import FaceattrError
-from faceattr.data.limits import MAX_MEGAPIXELS
+from faceattr.predict.answer_rows import answer_row, like_an_aligned_crop
 
 # An aligned image larger than this (height, width) is shrunk before a heat map is drawn over it: the
 # page shows it at crop size, and blending a 50-megapixel image would cost seconds.
@@ -76,9 +76,9 @@ class Service:
         detector: str | None = None,
         max_megapixels: float = MAX_MEGAPIXELS,
     ) -> None:
-        from faceattr.predict.detect import DEFAULT_DETECTOR, DETECTORS
         from faceattr.device import use_bf16
         from faceattr.model.model_file import load_model
+        from faceattr.predict.detect import DEFAULT_DETECTOR, DETECTORS
 
         if detector is not None and detector not in DETECTORS:
             raise FaceattrError(f"--detector: expected one of {', '.join(DETECTORS)}, got {detector!r}")
@@ -108,9 +108,9 @@ class Service:
     def analyse(self, data: bytes, name: str, aligned: bool = False) -> Analysis:
         """Decode a photo, find and align its faces (unless `aligned`: the photo is one aligned crop) and
         predict every attribute of each. A non-image or an image over the size limit is a FaceattrError."""
-        from faceattr.predict.detect import detect_faces
-        from faceattr.evaluate.evaluation import predict_probabilities
         from faceattr.data.decoding import decode_rgb, resize_to
+        from faceattr.evaluate.evaluation import predict_probabilities
+        from faceattr.predict.detect import detect_faces
 
         image = decode_rgb(data, name, upright=not aligned, max_megapixels=self.max_megapixels)
         found = Analysis(name, int(image.shape[2]), int(image.shape[1]), aligned)

@@ -136,8 +136,9 @@ def notice_if_synthetic(model_path: str | Path | None, spec: Any, stream: TextIO
 
 def card(model_path: str | Path, mlflow: bool = True) -> dict[str, Any]:
     """Everything `faceattr info` shows, as one JSON-ready mapping."""
+    from faceattr.digest import file_sha256
     from faceattr.file_types import size_words
-    from faceattr.model.model_file import file_sha256, load_model
+    from faceattr.model.model_file import load_model
 
     path = Path(model_path)
     model, spec = load_model(path)

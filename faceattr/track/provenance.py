@@ -14,10 +14,10 @@ from pathlib import Path
 def model_run(model_path: str | Path) -> dict:
     """{"run_id", "run_name", "test_metrics"} of the newest run that trained this file, or {"run_id": None,
     "reason": why not}. The test metrics are the run's `test.*` metrics without the prefix."""
-    from faceattr.model.model_file import file_sha256
+    from faceattr.digest import file_sha256
 
     sha = file_sha256(model_path)
-    from faceattr.track.runs import store_exists
+    from faceattr.track.mlflow_runs import store_exists
 
     if not store_exists():
         return {
@@ -25,10 +25,10 @@ def model_run(model_path: str | Path) -> dict:
             "run_id": None,
             "reason": "no MLflow store here (mlflow.db or MLFLOW_TRACKING_URI)",
         }
-    from faceattr.track import runs as tracking
+    from faceattr.track import mlflow_runs
 
     try:
-        run = tracking.find_run_for_model(sha)
+        run = mlflow_runs.find_run_for_model(sha)
     except Exception as exc:  # noqa: BLE001 - an unreachable server or an odd store must not stop the page
         return {"model_sha256": sha, "run_id": None, "reason": f"MLflow lookup failed: {type(exc).__name__}"}
     if run is None:

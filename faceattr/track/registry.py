@@ -1,7 +1,7 @@
 """The model after training: MLflow's registered model `faceattr`, its `champion` alias, and the
 `models:/` URIs every `faceattr` command's --model accepts.
 
-The train stage registers each training's model as a new version (faceattr/track/runs.py), with
+The train stage registers each training's model as a new version (faceattr/track/mlflow_runs.py), with
 models/model.pt inside it (the MLflow model's extra_files), so a version is a faceattr model file too.
 `faceattr promote <run id | DVC experiment name>` points the alias at the version that run registered;
 `--model models:/faceattr@champion` (or `models:/faceattr/3`) fetches that file from the store.
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from faceattr.errors import FaceattrError
-from faceattr.track.runs import CHAMPION, EXPERIMENT, REGISTERED_MODEL, store_exists, tracking_uri
+from faceattr.track.mlflow_runs import CHAMPION, EXPERIMENT, REGISTERED_MODEL, store_exists, tracking_uri
 
 URI_PREFIX = "models:/"
 # models:/<name>@<alias> or models:/<name>/<version>, MLflow's two forms
@@ -49,7 +49,7 @@ def _client():
             f"no MLflow store at {tracking_uri()} (the pipeline writes mlflow.db in the project's "
             "folder: run this there, or set MLFLOW_TRACKING_URI to the store or server)"
         )
-    from faceattr.track.runs import _client as client
+    from faceattr.track.mlflow_runs import _client as client
 
     return client().MlflowClient()
 

@@ -34,10 +34,10 @@ class AugmentDraw:
     def __getitem__(self, part: slice) -> "AugmentDraw":
         """The draw of a slice of the batch (a DDP process's share of the global batch)."""
         return AugmentDraw(
-            *(getattr(self, f)[part] for f in ("flip", "angle", "scale", "tx", "ty", "gain", "bias")),
-            self.geometric,
-            self.photometric,
-            None if self.erase_box is None else self.erase_box[part],
+            **{f: getattr(self, f)[part] for f in ("flip", "angle", "scale", "tx", "ty", "gain", "bias")},
+            geometric=self.geometric,
+            photometric=self.photometric,
+            erase_box=None if self.erase_box is None else self.erase_box[part],
         )
 
 
@@ -84,25 +84,25 @@ def draw_augment(
     tx, ty = uniform(max_translate) * 2, uniform(max_translate) * 2
     gain, bias = 1 + uniform(contrast), uniform(brightness)
     return AugmentDraw(
-        flip,
-        angle,
-        scale,
-        tx,
-        ty,
-        gain,
-        bias,
+        flip=flip,
+        angle=angle,
+        scale=scale,
+        tx=tx,
+        ty=ty,
+        gain=gain,
+        bias=bias,
         geometric=bool(max_rotate_deg or max_translate or max_scale or hflip),
         photometric=bool(brightness or contrast),
         erase_box=_draw_erase_box(n, generator, erase) if erase else None,
     )
 
 
-def draw_mixup(n: int, generator: torch.Generator, alpha: float) -> tuple[float, torch.Tensor]:
-    """Mixup's weight λ ~ Beta(alpha, alpha) and one random key per image of the global batch, drawn from
+def draw_mixup(n: int, generator: torch.Generator, beta_param: float) -> tuple[float, torch.Tensor]:
+    """Mixup's weight λ ~ Beta(beta_param, beta_param) (train.mixup) and one random key per image of the global batch, drawn from
     `generator` (on the CPU) so runs are reproducible and resumable; each DDP process pairs the images of its
     own share by sorting their keys. torch's Beta sampler takes no generator, hence the seeded `random`."""
     seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-    return random.Random(seed).betavariate(alpha, alpha), torch.rand(n, generator=generator)
+    return random.Random(seed).betavariate(beta_param, beta_param), torch.rand(n, generator=generator)
 
 
 def _affine_grid(theta: torch.Tensor, n: int, h: int, w: int) -> torch.Tensor:

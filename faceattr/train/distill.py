@@ -18,16 +18,17 @@ from typing import Sequence
 
 import torch
 
+from faceattr.data.pixels import Images
+from faceattr.digest import file_sha256
 from faceattr.errors import FaceattrError
 from faceattr.evaluate.inference import predict_logits
-from faceattr.model.model_file import file_sha256, load_model
-from faceattr.data.pixels import Images
+from faceattr.model.model_file import load_model
 
 
 def resolve_teacher(path: str | Path) -> Path:
     """A teacher's file: absolute, or relative to the working directory, else to the repository root
     (DVC_ROOT: `dvc exp run --temp` works in a copy that holds no untracked files)."""
-    from faceattr.track.runs import repo_root
+    from faceattr.track.mlflow_runs import repo_root
 
     given = Path(path)
     resolved = given if given.is_absolute() or given.is_file() else repo_root() / given

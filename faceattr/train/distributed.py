@@ -101,7 +101,7 @@ def launch(processes: int, module: str, argv: Sequence[str] = (), pass_fds: Sequ
     the whole training. Here this process holds the workers' store on a socket it bound to 127.0.0.1,
     the workers join it as clients (TORCHELASTIC_USE_AGENT_STORE, as under torchrun's agent), and gloo
     and NCCL keep to the loopback interface, so nothing of the training is reachable from the network.
-    When one worker fails, the others are stopped. (Several machines: run torchrun yourself, README.)
+    When one worker fails, the others are stopped. (Several machines: run torchrun yourself, docs/performance-and-scale.md.)
     `pass_fds` are inherited by every worker (the training lock, held until the last one ends).
     """
     import datetime

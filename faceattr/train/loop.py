@@ -20,21 +20,21 @@ from typing import Callable
 import torch
 from torch import nn
 
-from faceattr.train import distributed
+from faceattr.config.schema import TrainConfig
 from faceattr.data.batches import Batches, place
-from faceattr.train.checkpoints import CHECKPOINT_FORMAT, Checkpoints, lock_checkpoints  # noqa: F401  (re-exported)
-from faceattr.config.schema import TrainConfig  # noqa: F401  (re-exported: what fit takes)
+from faceattr.data.decoding import normalize
+from faceattr.data.pixels import Images, as_images
 from faceattr.data.splits import Split
 from faceattr.device import autocast
-from faceattr.train.distill import mix_targets
 from faceattr.errors import FaceattrError
-from faceattr.model.finetune import keep_frozen_norms
-from faceattr.data.decoding import normalize
-from faceattr.train.augment import augment_batch, draw_augment, draw_mixup
 from faceattr.evaluate.inference import predict_logits
+from faceattr.model.finetune import keep_frozen_norms
 from faceattr.model.model_file import ModelSpec
-from faceattr.data.pixels import Images, as_images
 from faceattr.progress import Progress
+from faceattr.train import distributed
+from faceattr.train.augment import augment_batch, draw_augment, draw_mixup
+from faceattr.train.checkpoints import Checkpoints
+from faceattr.train.distill import mix_targets
 from faceattr.train.setup import Epochs, Run, checkpoint_state, prepare, restore
 
 
@@ -280,7 +280,16 @@ def fit(
         checkpoints.clear()
     rate = seen / step_seconds if step_seconds > 0 else 0.0
     return FitResult(
-        net, r.spec, p.history, p.best_epoch, p.stopped_early, str(r.device), r.bf16, seconds, rate, r.teachers_sha256
+        model=net,
+        spec=r.spec,
+        history=p.history,
+        best_epoch=p.best_epoch,
+        stopped_early=p.stopped_early,
+        device=str(r.device),
+        bf16=r.bf16,
+        seconds=seconds,
+        images_per_second=rate,
+        teachers_sha256=r.teachers_sha256,
     )
 
 

@@ -10,6 +10,10 @@ from torch import nn
 from faceattr.config.schema import TrainConfig
 from faceattr.model.finetune import backbone_parameters
 
+# RMSprop's constants (torch calls the smoothing constant of its squared-gradient average `alpha`)
+RMSPROP_SMOOTHING = 0.9
+RMSPROP_EPS = 0.0316
+
 
 def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
     # No weight decay on biases and norm weights, as in torchvision's reference recipes. The head's groups
@@ -26,7 +30,7 @@ def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
     if cfg.optimizer == "rmsprop":
-        return torch.optim.RMSprop(groups, lr=cfg.lr, momentum=cfg.momentum, alpha=0.9, eps=0.0316)
+        return torch.optim.RMSprop(groups, lr=cfg.lr, momentum=cfg.momentum, alpha=RMSPROP_SMOOTHING, eps=RMSPROP_EPS)
     return torch.optim.AdamW(groups, lr=cfg.lr)
 
 

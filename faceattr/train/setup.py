@@ -17,19 +17,18 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from faceattr.train import distributed
-
-from faceattr.model import pretrained
-from faceattr.train.checkpoints import CHECKPOINT_FORMAT
 from faceattr.config.schema import TrainConfig
-from faceattr.device import select_device, set_threads, use_bf16
-from faceattr.train.distill import soft_targets, teachers_digest
-from faceattr.errors import FaceattrError
-from faceattr.model.finetune import apply_freeze, describe
-from faceattr.train.losses import make_loss
-from faceattr.model.model_file import ModelSpec, build_model, load_pretrained
-from faceattr.train.optim import make_optimizer, make_schedule
 from faceattr.data.pixels import Images
+from faceattr.device import select_device, set_threads, use_bf16
+from faceattr.errors import FaceattrError
+from faceattr.model import pretrained
+from faceattr.model.finetune import apply_freeze, describe
+from faceattr.model.model_file import ModelSpec, build_model, load_pretrained
+from faceattr.train import distributed
+from faceattr.train.checkpoints import CHECKPOINT_FORMAT
+from faceattr.train.distill import soft_targets, teachers_digest
+from faceattr.train.losses import make_loss
+from faceattr.train.optim import make_optimizer, make_schedule
 
 
 @dataclass
@@ -118,24 +117,24 @@ def prepare(cfg: TrainConfig, attributes: list[str], train_images: Images, train
     if cfg.compile:
         model = torch.compile(model)
     return Run(
-        w,
-        device,
-        bf16,
-        spec,
-        model_without_ddp,
-        model,
-        frozen_norms,
-        memory_format,
-        optimizer,
-        scheduler,
-        generator,
-        criterion,
-        val_criterion,
-        ema,
-        batch_size,
-        steps_per_epoch,
-        soft,
-        teachers_sha256,
+        world=w,
+        device=device,
+        bf16=bf16,
+        spec=spec,
+        model_without_ddp=model_without_ddp,
+        model=model,
+        frozen_norms=frozen_norms,
+        memory_format=memory_format,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        generator=generator,
+        criterion=criterion,
+        val_criterion=val_criterion,
+        ema=ema,
+        batch_size=batch_size,
+        steps_per_epoch=steps_per_epoch,
+        soft=soft,
+        teachers_sha256=teachers_sha256,
     )
 
 

@@ -13,10 +13,10 @@ from PIL import Image, ImageDraw, ImageFont
 
 from faceattr.atomic import atomic_path, write_text
 from faceattr.data.attributes import CELEBA_ATTRIBUTES
-from faceattr.errors import FaceattrError
 from faceattr.data.synth.geometry import IMAGE_HEIGHT, IMAGE_WIDTH
 from faceattr.data.synth.render import Boxes, render_task
 from faceattr.data.synth.traits import RENDERED_ATTRIBUTES, sample_identity
+from faceattr.errors import FaceattrError
 
 # Beside the CelebA-format files (not part of them): where each image's glasses and hat were drawn, as
 # image_id,attribute,x0,y0,x1,y1 in the 178×218 image's pixels, so tests can check where a model looks.

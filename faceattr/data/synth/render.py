@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from faceattr.data.synth import accessories, body, eyes, face, hair, mouth
-from faceattr.data.synth.geometry import IMAGE_HEIGHT, IMAGE_WIDTH, S, ZOOM, Face, Pen
+from faceattr.data.synth.geometry import IMAGE_HEIGHT, IMAGE_WIDTH, ZOOM, Face, Pen, S
 from faceattr.data.synth.traits import Identity, Photo, labels, sample_identity, sample_photo
 
 EYES = "eyes"  # render's record of the eye centres (left x, y, right x, y); not an attribute, not in BOXES_FILE

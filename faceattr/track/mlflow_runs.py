@@ -9,12 +9,13 @@ MLFLOW_TRACKING_URI overrides it, e.g. a shared `mlflow server`.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
+
+from faceattr.digest import files_sha256
 
 EXPERIMENT = "faceattr"
 MODEL_TAG = "faceattr.model_sha256"
@@ -273,12 +274,7 @@ def _columns(rows: list[dict]) -> dict[str, list]:
 def dataset_digest(*files: str | Path) -> str:
     """SHA-256 over the files' bytes in order (the clean labels, then the partition): what a training learnt
     from, so two runs with the same digest saw the same images, labels and splits."""
-    digest = hashlib.sha256()
-    for path in files:
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
+    return files_sha256(*files)
 
 
 def log_training_dataset(

@@ -1,0 +1,7 @@
+"""`python -m faceattr.cli`: the `faceattr` command without its console script."""
+
+import sys
+
+from faceattr.cli.entry import main
+
+sys.exit(main())
