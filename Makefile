@@ -12,7 +12,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 install: $(STAMP)
 
-# torch/torchvision are pinned (README: Two commands; a CUDA build that also runs on the CPU).
+# torch/torchvision are pinned (docs/testing-and-ci.md; a CUDA build that also runs on the CPU).
 # MTCNN's weights (faceattr/predict/mtcnn.py, the default face detector) ship inside the facenet-pytorch wheel (MIT).
 # Its metadata pins torch<2.3 and numpy<2, so it cannot be a normal dependency: the second pip line installs
 # it with --no-deps, and only its three weight files are read; its Python code is never imported.
@@ -34,7 +34,7 @@ repro: install
 	$(PY) -m faceattr.pipeline.cache_check
 
 # Does this machine reproduce the committed results? dvc repro, then data hashes must equal the committed
-# dvc.lock's and the test metrics agree within 0.02 (bit-identical on the committed run's CPU type): README.
+# dvc.lock's and the test metrics agree within 0.02 (bit-identical on the committed run's CPU type): docs/pipeline-and-reproducibility.md.
 verify: install
 	dvc repro
 	$(PY) -m faceattr.pipeline.verify

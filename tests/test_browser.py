@@ -3,7 +3,7 @@ a real uvicorn server on loopback: upload a photo of two faces, see two face car
 see its heat map; the page asks nothing of any other address and breaks no rule of its security policy.
 
 FACEATTR_SCREENSHOT=path saves the screenshot there (besides the test's temporary folder);
-FACEATTR_SERVE_MODEL=models/model.pt serves that model instead of the test's untrained one, so a README
+FACEATTR_SERVE_MODEL=models/model.pt serves that model instead of the test's untrained one, so a docs/serve-and-api.md
 screenshot comes from a trained model through this same code path.
 """
 

@@ -11,7 +11,8 @@
     faceattr grid [-S key=value ...] [-j N]
 
 Each subcommand lives in the `command.py` of the folder it belongs to (COMMANDS), as `add_arguments_NAME`
-(its options) and `run_NAME` (what it does). --model (and info's model) also takes models:/faceattr@champion
+(its options) and `run_NAME` (what it does). Those modules import argparse and the option types only: torch
+and the rest load inside `run_NAME`, so `faceattr --help` is instant. --model (and info's model) also takes models:/faceattr@champion
 or models:/faceattr/<version>: a version of the registered model every training adds to the MLflow store
 (faceattr/track/registry.py).
 

@@ -20,7 +20,7 @@ from faceattr.data.input_limits import MAX_IMAGE_MB, SMALL_SIDE, pixel_problem
 from faceattr.errors import FaceattrError
 
 # A dataset image's suffix → the format its bytes must have: what the pipeline's decoder (torchvision's
-# decode_jpeg/decode_png) reads. Photos given to `faceattr predict` may be more (file_kinds.PHOTO_SUFFIXES).
+# decode_jpeg/decode_png) reads. Photos given to `faceattr predict` may be more (file_types.PHOTO_SUFFIXES).
 DATASET_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG"}
 
 

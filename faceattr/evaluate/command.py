@@ -1,8 +1,4 @@
-"""The `faceattr evaluate` command: metrics of a model file on any labelled CelebA-format dataset.
-
-Light at import (argparse only): `faceattr --help` builds every command's parser; torch and the rest load
-inside `run_*` when the command runs (faceattr.cli.entry dispatches).
-"""
+"""The `faceattr evaluate` command: metrics of a model file on any labelled CelebA-format dataset."""
 
 from __future__ import annotations
 

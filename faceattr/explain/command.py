@@ -1,8 +1,4 @@
-"""The `faceattr explain` command: Grad-CAM heat maps (and feature maps) per image and attribute.
-
-Light at import (argparse only): `faceattr --help` builds every command's parser; torch and the rest load
-inside `run_*` when the command runs (faceattr.cli.entry dispatches).
-"""
+"""The `faceattr explain` command: Grad-CAM heat maps (and feature maps) per image and attribute."""
 
 from __future__ import annotations
 

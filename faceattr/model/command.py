@@ -1,8 +1,4 @@
-"""The `faceattr export` command: a model file exported to ONNX, checked against PyTorch.
-
-Light at import (argparse only): `faceattr --help` builds every command's parser; torch and the rest load
-inside `run_*` when the command runs (faceattr.cli.entry dispatches).
-"""
+"""The `faceattr export` command: a model file exported to ONNX, checked against PyTorch."""
 
 from __future__ import annotations
 

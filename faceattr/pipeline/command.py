@@ -1,8 +1,5 @@
-"""The `faceattr recipe` and `faceattr grid` commands: named recipes and the published grid, run as DVC experiments.
-
-Light at import (argparse only): `faceattr --help` builds every command's parser; torch and the rest load
-inside `run_*` when the command runs (faceattr.cli.entry dispatches).
-"""
+"""The `faceattr recipe` and `faceattr grid` commands: named recipes and the published grid, run as DVC
+experiments."""
 
 from __future__ import annotations
 

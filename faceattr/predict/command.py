@@ -1,8 +1,5 @@
-"""The `faceattr predict` command: attribute probabilities and decisions for crops, or every face of a photo.
-
-Light at import (argparse only): `faceattr --help` builds every command's parser; torch and the rest load
-inside `run_*` when the command runs (faceattr.cli.entry dispatches).
-"""
+"""The `faceattr predict` command: attribute probabilities and decisions for aligned crops, or for every face
+of a photo."""
 
 from __future__ import annotations
 

@@ -144,7 +144,7 @@ def align(rgb: np.ndarray, transform: np.ndarray) -> torch.Tensor:
     """Warp an H×W×3 uint8 photo into a 178×218 crop (edges replicated) as a uint8 3×218×178 tensor.
 
     When the face shrinks (scale < 1) the warp is done at an integer multiple of the crop size and then
-    area-averaged down, so the crop is antialiased like `images.resize_to` output rather than aliased.
+    area-averaged down, so the crop is antialiased like `data.decoding.resize_to` output rather than aliased.
     """
     cv2 = _cv2()
     k = max(1, math.ceil(1 / math.hypot(transform[0, 0], transform[1, 0])))  # 1 / the transform's scale
@@ -220,7 +220,7 @@ def _haar_faces(rgb: np.ndarray) -> list[Face]:
 
 
 def detect_faces(image: torch.Tensor, detector: str = DEFAULT_DETECTOR) -> list[Face]:
-    """Every face of a uint8 3×H×W RGB photo (as `images.decode_rgb` gives), aligned as CelebA's crops, left to right.
+    """Every face of a uint8 3×H×W RGB photo (as `data.decoding.decode_rgb` gives), aligned as CelebA's crops, left to right.
 
     Safe to call from several threads at once; the same photo always gives the same faces.
     """

@@ -1,8 +1,4 @@
-"""The `faceattr serve` command: a web page and JSON API over one loaded model, on loopback by default.
-
-Light at import (argparse only): `faceattr --help` builds every command's parser; torch and the rest load
-inside `run_*` when the command runs (faceattr.cli.entry dispatches).
-"""
+"""The `faceattr serve` command: a web page and JSON API over one loaded model, on loopback by default."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""The `faceattr info` and `faceattr promote` commands: a model file's card, and the registered version that becomes `models:/faceattr@champion`.
-
-Light at import (argparse only): `faceattr --help` builds every command's parser; torch and the rest load
-inside `run_*` when the command runs (faceattr.cli.entry dispatches).
-"""
+"""The `faceattr info` and `faceattr promote` commands: a model file's card, and which registered version
+becomes `models:/faceattr@champion`."""
 
 from __future__ import annotations
 
