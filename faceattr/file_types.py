@@ -15,9 +15,10 @@ from pathlib import Path
 MODEL_EXPECTED = "a faceattr model written by the train stage (models/model.pt, a torch zip archive)"
 PRETRAINED_EXPECTED = "a torchvision-format weights file (a state_dict written by torch.save)"
 HEAD_BYTES = 4096
-# What `faceattr predict`, `explain` and `serve` take from folders and archives (torchvision's decode_image):
-# a dataset holds JPEG or PNG only (archive.DATASET_FORMATS).
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+# What `faceattr predict`, `explain` and `evaluate` take from folders and archives: the formats torchvision's
+# decode_image reads (data.decoding.decode_rgb), so every file listed decodes (BMP and TIFF do not, and are not
+# listed); a dataset holds JPEG or PNG only (archive.DATASET_FORMATS).
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 
 
 def size_words(size: int) -> str:

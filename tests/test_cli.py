@@ -486,3 +486,21 @@ def test_every_help_shows_examples_and_the_exit_codes(capsys):
         assert "\n  1  nothing answered" in out and "\n  2  a usage or input error" in out
         examples = [line.strip() for line in out.split("examples:\n", 1)[1].split("\n\n", 1)[0].splitlines()]
         assert 2 <= len([e for e in examples if e.startswith("faceattr ")]) <= 4, argv
+
+
+def test_evaluate_warns_of_dropped_label_rows_and_refuses_a_broken_count_line(setup, tmp_path, capsys):
+    """Malformed rows are dropped with the clean_labels stage's warnings (a count and the lines), not silently;
+    a count line of '²' is one line naming the file and the line, not a traceback."""
+    rows = (setup / "attrs.txt").read_text().splitlines()
+    labels = tmp_path / "attrs.txt"
+    labels.write_text("\n".join([*rows[:3], rows[3].rsplit(" ", 1)[0], *rows[4:]]) + "\n")  # line 4: a field short
+    model = ["--model", str(setup / "model.pt"), "--images", str(setup / "imgs")]
+    assert main(["evaluate", *model, "--labels", str(labels)]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: {labels}, line 4: 4 fields, expected 5; row dropped" in err
+    assert f"warning: {labels}: 1 of 9 rows dropped as malformed" in err
+    labels.write_text("²\n" + "\n".join(rows[1:]) + "\n")
+    assert main(["evaluate", *model, "--labels", str(labels)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"faceattr: error: {labels}, line 1: the count line '²' is not a row count (expected at most 12 digits 0-9)"
+    ]

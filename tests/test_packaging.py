@@ -166,7 +166,7 @@ SETUP = textwrap.dedent(
     Path("photo.jpg").write_bytes(demo.jpeg(demo.demo_photo(faces=2).rgb))
 
     # the page and its static files, read from the installed package
-    client = TestClient(create_app(Service("model.pt")))
+    client = TestClient(create_app(Service("model.pt")), base_url="http://127.0.0.1:8000")
     pages = {url: client.get(url) for url in ("/", "/static/app.js", "/static/style.css")}
 
     print(json.dumps({

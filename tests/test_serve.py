@@ -25,6 +25,11 @@ from faceattr.serve.app import CONTENT_SECURITY_POLICY, create_app
 from faceattr.serve.service import Service
 
 LIMIT_MB = 1.0
+BASE_URL = "http://127.0.0.1:8000"  # the server answers only requests that name it (Host: a loopback name)
+
+
+def client_of(app) -> TestClient:
+    return TestClient(app, base_url=BASE_URL)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +49,7 @@ def setup(tmp_path_factory):
         "model": model,
         "service": service,
         "photo": photo,
-        "client": TestClient(create_app(service, max_upload_mb=LIMIT_MB)),
+        "client": client_of(create_app(service, max_upload_mb=LIMIT_MB)),
     }
 
 
@@ -149,6 +154,7 @@ CHUNK = b"x" * 65536
         "truncated",
         "bomb",
         "no photo field",
+        "empty photo",
         "not multipart",
         "bad flag",
     ],
@@ -173,6 +179,8 @@ def test_bad_uploads_are_json_errors_and_the_server_goes_on(setup, case):
         answer = _post(client, "/api/predict", png_header_only(10000, 10000), name="bomb.png")
     elif case == "no photo field":
         answer = client.post("/api/predict", files={"image": ("a.jpg", photo)})
+    elif case == "empty photo":
+        answer = _post(client, "/api/predict", b"", name="empty.jpg")
     elif case == "not multipart":
         answer = client.post("/api/predict", content=photo, headers={"content-type": "image/jpeg"})
     else:
@@ -184,6 +192,7 @@ def test_bad_uploads_are_json_errors_and_the_server_goes_on(setup, case):
         "truncated": (400, "not a readable image"),
         "bomb": (400, "10000×10000 (100 megapixels) is over the limit of 50 megapixels"),
         "no photo field": (400, "photo: missing"),
+        "empty photo": (400, "photo: empty.jpg is empty (0 bytes)"),
         "not multipart": (400, "photo: send a multipart"),
         "bad flag": (400, "aligned: expected true or false"),
     }[case]
@@ -202,6 +211,9 @@ def test_bad_uploads_are_json_errors_and_the_server_goes_on(setup, case):
         ({}, "attribute: missing"),
         ({"attribute": "Male", "face": 2}, "face: 2 is out of range; photo.jpg has 2 face(s)"),
         ({"attribute": "Male", "face": "-1"}, "face: expected a face number"),
+        ({"attribute": "Male", "face": "²"}, "face: expected a face number"),  # str.isdigit() says yes
+        ({"attribute": "Male", "face": "٣"}, "face: expected a face number"),  # an Arabic-Indic 3
+        ({"attribute": "Male", "face": "9" * 4000}, "face: expected a face number"),
     ],
 )
 def test_explain_refuses_an_unknown_attribute_or_face(setup, fields, message):
@@ -218,7 +230,7 @@ def test_predict_refuses_an_unknown_attribute_to_explain(setup):
 def test_model_description_and_its_mlflow_run(setup, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # no mlflow.db here: nothing to look up, and nothing is created
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    body = TestClient(create_app(setup["service"])).get("/api/model").json()
+    body = client_of(create_app(setup["service"])).get("/api/model").json()
     assert body["arch"] == "mobilenet_v2" and body["attributes"] == ATTRS
     assert body["input_size"] == {"height": 64, "width": 52} and body["max_upload_mb"] == 10
     assert body["mlflow"]["run_id"] is None and "no MLflow store" in body["mlflow"]["reason"]
@@ -244,7 +256,7 @@ def test_model_description_and_its_mlflow_run(setup, monkeypatch, tmp_path):
         "versions_of_run",  # the versions that run registered (faceattr promote's alias)
         lambda run_id: [registry.Version("faceattr", "3", run_id, ("champion",))],
     )
-    body = TestClient(create_app(setup["service"])).get("/api/model").json()
+    body = client_of(create_app(setup["service"])).get("/api/model").json()
     assert asked == [file_sha256(setup["model"])]
     assert body["mlflow"] == {
         "model_sha256": asked[0],
@@ -258,7 +270,7 @@ def test_model_description_and_its_mlflow_run(setup, monkeypatch, tmp_path):
         raise ConnectionError("the registry is down")
 
     monkeypatch.setattr(registry, "versions_of_run", unreachable)  # extra information: never a failure
-    body = TestClient(create_app(setup["service"])).get("/api/model").json()
+    body = client_of(create_app(setup["service"])).get("/api/model").json()
     assert body["mlflow"]["run_id"] == "0123abcd" and "registered" not in body["mlflow"]
 
 
@@ -283,7 +295,7 @@ def test_an_upload_leaves_nothing_behind(setup, monkeypatch, tmp_path):
     buffer = io.BytesIO()
     big.save(buffer, format="PNG")
     assert 2**20 < len(buffer.getvalue()) < 10 * 2**20
-    client = TestClient(create_app(setup["service"]))
+    client = client_of(create_app(setup["service"]))
     answer = _post(client, "/api/predict", buffer.getvalue(), name=f"{uuid.uuid4().hex}.png")
     assert answer.status_code == 200 and answer.json()["warnings"][0].endswith("no face found")
     assert list(spool.iterdir()) == []
@@ -339,6 +351,7 @@ def test_serve_listens_on_loopback_with_a_10_mb_limit_unless_told_otherwise(setu
 
     args = build_parser().parse_args(["serve"])
     assert (args.host, args.port, args.max_upload_mb, args.model) == ("127.0.0.1", 8000, 10.0, "models/model.pt")
+    assert args.allow_host == [] and args.max_faces == 50
     assert args.detector is None and setup["service"].detector == DEFAULT_DETECTOR  # the default follows detect's
     with pytest.raises(SystemExit):
         build_parser().parse_args(["serve", "--max-upload-mb", "0"])

@@ -55,6 +55,25 @@ probability = _number(0, 1, "a number between 0 and 1 (exclusive)")
 positive = _number(0, None, "a positive number")
 
 
+def positive_up_to(most: float) -> Callable[[str], float]:
+    """An argparse type: a number above 0 and at most `most` (a bound per option: 1e308 MB overflows)."""
+    below = _number(0, None, f"a positive number up to {most:g}")
+
+    def parse(text: str) -> float:
+        value = below(text)
+        if value > most:
+            raise argparse.ArgumentTypeError(f"expected a positive number up to {most:g}, got {text!r}")
+        return value
+
+    return parse
+
+
+MAX_UPLOAD_MB_BOUND = 1024.0  # --max-upload-mb: at most 1 GB (the body is held in memory)
+MAX_MEGAPIXELS_BOUND = 1000.0  # --max-megapixels: at most 1000 MP (3 GB decoded as RGB)
+upload_mb = positive_up_to(MAX_UPLOAD_MB_BOUND)
+megapixels = positive_up_to(MAX_MEGAPIXELS_BOUND)
+
+
 def add_input_options(parser: argparse.ArgumentParser, per_face: str) -> None:
     """The options `predict` and `explain` share: finding faces in photos, and the size limit."""
     parser.add_argument(
@@ -73,11 +92,11 @@ def add_input_options(parser: argparse.ArgumentParser, per_face: str) -> None:
     )
     parser.add_argument(
         "--max-megapixels",
-        type=positive,
+        type=megapixels,
         default=MAX_MEGAPIXELS,
         metavar="MP",
         help="skip images larger than this, judged from their header before decoding "
-        "(default: %(default)g; a decompression bomb costs gigabytes)",
+        f"(default: %(default)g, at most {MAX_MEGAPIXELS_BOUND:g}; a decompression bomb costs gigabytes)",
     )
 
 

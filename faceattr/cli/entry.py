@@ -62,7 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.model = str(fetch(args.model))
         return args.func(args)
     except FaceattrError as exc:
-        print(f"faceattr: error: {exc}", file=sys.stderr)
+        from faceattr.pipeline.stage import shorten  # a 5,000-character path is not echoed in full
+
+        print(f"faceattr: error: {shorten(str(exc))}", file=sys.stderr)
         return 2
 
 

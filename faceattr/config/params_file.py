@@ -85,3 +85,21 @@ def _compose_bounded(loader: yaml.SafeLoader, source: str) -> Any:
             f"(a YAML bomb?); refused. Write the values out instead of aliasing them"
         )
     return loader.construct_document(root)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m faceattr.config.params_file [params.yaml]`: read the file as check_params does, bounded, so
+    `make repro` refuses a YAML bomb before DVC (which expands every alias itself) reads it. Silent when fine."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        load_params(args[0] if args else PARAMS_FILE, check=False)
+    except FaceattrError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

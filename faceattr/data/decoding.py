@@ -30,20 +30,42 @@ def decode_rgb(
     """Decode image bytes to a uint8 3×H×W RGB tensor at full size; a non-image is a FaceattrError naming `source`.
 
     `upright` applies the EXIF orientation, as camera and phone photos need (aligned crops carry none).
-    Images of more than `max_megapixels` are refused before decoding. 16-bit images (PNG) are scaled to
-    8 bits: torchvision decodes them as uint16, which would otherwise pass on twice the bytes per image.
+    Images of more than `max_megapixels` are refused before decoding (an animated GIF's frames all count:
+    the decoder decodes every one; its first is the image). An empty file is refused like any non-image.
+    16-bit images (PNG) are scaled to 8 bits: torchvision decodes them as uint16, which would otherwise pass
+    on twice the bytes per image.
     """
+    if (
+        data.numel() if isinstance(data, torch.Tensor) else len(data)
+    ) == 0:  # torch.frombuffer refuses an empty buffer with a ValueError of its own
+        raise FaceattrError(f"{source}: empty file (0 bytes)")
     check_pixels(data, source, max_megapixels)
     raw = data if isinstance(data, torch.Tensor) else torch.frombuffer(bytearray(data), dtype=torch.uint8)
     try:
         img = decode_image(raw, mode=ImageReadMode.RGB, apply_exif_orientation=upright)
     except (RuntimeError, ValueError):
-        raise FaceattrError(f"{source}: not a readable image (unsupported format or corrupt data)") from None
+        raise FaceattrError(f"{source}: {_unreadable(raw)}") from None
+    if img.ndim == 4 and img.shape[0] >= 1:  # an animated GIF: N×3×H×W, within the limit
+        img = img[0].clone()  # not a view that keeps every frame alive
     if img.dtype != torch.uint8:
         img = TF.to_dtype(img, torch.uint8, scale=True)
     if img.ndim != 3 or img.shape[0] != 3:
         raise FaceattrError(f"{source}: decoded to shape {tuple(img.shape)}, not 3×H×W RGB")
     return img
+
+
+# Formats torchvision's decode_image does not read, by their first bytes, to name in the error.
+_UNREAD_FORMATS = {b"BM": "a BMP image", b"II*\0": "a TIFF image", b"MM\0*": "a TIFF image"}
+
+
+def _unreadable(raw: torch.Tensor) -> str:
+    head = raw[:21].numpy().tobytes()
+    for magic, kind in _UNREAD_FORMATS.items():
+        if head.startswith(magic):
+            return f"{kind}, a format that is not read (JPEG, PNG, WebP or GIF are)"
+    if head[:4] == b"RIFF" and head[8:16] == b"WEBPVP8X" and len(head) == 21 and head[20] & 0x02:
+        return "an animated WebP image, which is not read (a still WebP is)"
+    return "not a readable image (unsupported format or corrupt data)"
 
 
 def resize_to(img: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

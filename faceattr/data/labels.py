@@ -59,8 +59,16 @@ def _split(line: str, sep: str | None) -> list[str]:
     return [f.strip() for f in line.split(sep)] if sep else line.split()
 
 
-def parse_attribute_file(path: str | Path) -> tuple[AttributeTable, ParseReport]:
-    """Parse any of the three formats; rows with the wrong field count or values are dropped and reported."""
+MAX_COUNT_DIGITS = 12  # CelebA's count line says 202599; no attribute file holds a trillion rows
+
+
+def parse_attribute_file(path: str | Path, warn: bool = True) -> tuple[AttributeTable, ParseReport]:
+    """Parse any of the three formats; rows with the wrong field count or values are dropped and reported.
+
+    With `warn` (every caller: the clean_labels stage and `faceattr evaluate`), a count line that disagrees
+    and the dropped rows (the first 10 by line, then how many more) are warnings on stderr. A file with no
+    usable row at all is an error, as is a count line that is not a row count.
+    """
     path = Path(path)
     if not path.is_file():
         raise FaceattrError(f"{path}: attribute file not found")
@@ -75,8 +83,15 @@ def parse_attribute_file(path: str | Path) -> tuple[AttributeTable, ParseReport]
 
     declared: int | None = None
     first_no, first = numbered[0]
-    if first.strip().isdigit():
-        declared = int(first.strip())
+    if first.strip().isdigit():  # also true of '²' and other Unicode digits, which int() refuses
+        count = first.strip()
+        if not (count.isascii() and len(count) <= MAX_COUNT_DIGITS):
+            shown = count if len(count) <= 20 else f"{count[:12]}… ({len(count):,} characters)"
+            raise FaceattrError(
+                f"{path}, line {first_no}: the count line {shown!r} is not a row count "
+                f"(expected at most {MAX_COUNT_DIGITS} digits 0-9)"
+            )
+        declared = int(count)
         numbered = numbered[1:]
         if not numbered:
             raise FaceattrError(f"{path}, line {first_no}: a count line but no header line follows")
@@ -118,8 +133,34 @@ def parse_attribute_file(path: str | Path) -> tuple[AttributeTable, ParseReport]
         seen[image_id] = line_no
         ids.append(image_id)
         rows.append(row)
+    if warn:
+        _warn(path, report)
+    if report.rows_read == 0:
+        raise FaceattrError(f"{path}, line {header_no}: the header is followed by no rows")
+    if not rows:
+        first_bad = report.bad_rows[0]
+        raise FaceattrError(
+            f"{path}: none of its {report.rows_read} rows is usable (line {first_bad['line']}: {first_bad['reason']})"
+        )
     values = np.asarray(rows, dtype=np.uint8).reshape(len(rows), len(names))
     return AttributeTable(ids=ids, names=names, values=values), report
+
+
+def _warn(source: str | Path, parsed: ParseReport) -> None:
+    """The count line's disagreement and the dropped rows, as warnings on stderr."""
+    if parsed.count_mismatch:
+        print(
+            f"warning: {source}: the count line says {parsed.declared_count} rows, the file has {parsed.rows_read}",
+            file=sys.stderr,
+        )
+    for problem in parsed.bad_rows[:10]:
+        print(f"warning: {source}, line {problem['line']}: {problem['reason']}; row dropped", file=sys.stderr)
+    if parsed.bad_rows:
+        listed = " (the first 10 listed above)" if len(parsed.bad_rows) > 10 else ""
+        print(
+            f"warning: {source}: {len(parsed.bad_rows)} of {parsed.rows_read} rows dropped as malformed{listed}",
+            file=sys.stderr,
+        )
 
 
 def clean_labels(
@@ -129,7 +170,7 @@ def clean_labels(
     bad_images: Collection[str] = (),
 ) -> tuple[pd.DataFrame, dict]:
     """Select attributes and keep the rows whose image exists; return the table and a full report."""
-    table, parsed = parse_attribute_file(attr_file)
+    table, parsed = parse_attribute_file(attr_file)  # warns of a wrong count line and of every dropped row
     names = select_attributes(attributes, table.names, str(attr_file))
     available = set(available_images)
     bad = set(bad_images)
@@ -138,15 +179,6 @@ def clean_labels(
     dropped_missing = int((~keep).sum()) - dropped_bad
     frame = table.to_frame(names)[keep].sort_values("image_id", kind="stable").reset_index(drop=True)
 
-    if parsed.count_mismatch:
-        print(
-            f"warning: {attr_file}: the count line says {parsed.declared_count} rows, the file has {parsed.rows_read}",
-            file=sys.stderr,
-        )
-    for problem in parsed.bad_rows[:10]:
-        print(f"warning: {attr_file}, line {problem['line']}: {problem['reason']}; row dropped", file=sys.stderr)
-    if len(parsed.bad_rows) > 10:
-        print(f"warning: {attr_file}: {len(parsed.bad_rows) - 10} more bad rows dropped", file=sys.stderr)
     if frame.empty:
         raise FaceattrError(
             f"{attr_file}: no usable rows: {parsed.rows_read} read, {len(parsed.bad_rows)} malformed, "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from faceattr.cli.arguments import DEFAULT_MODEL, MODEL_HELP, THRESHOLD_HELP, command_parser, probability
@@ -37,7 +38,11 @@ def add_arguments_evaluate(sub: argparse._SubParsersAction) -> argparse.Argument
         action="store_true",
         help="average each image's probabilities with its mirror image's (the pipeline's evaluate.tta_hflip)",
     )
-    ev.add_argument("--out", help="write the metrics JSON here")
+    ev.add_argument(
+        "--out",
+        help="write the metrics JSON here: a new or regular file (a symlink, device or FIFO there is refused), "
+        "or - for standard output (the table then goes to standard error)",
+    )
     return ev
 
 
@@ -45,13 +50,16 @@ def run_evaluate(args: argparse.Namespace) -> int:
     """Run `faceattr evaluate`; the exit code."""
     import numpy as np
 
-    from faceattr.atomic import write_json
+    from faceattr.atomic import STDOUT, refuse_special, write_json
     from faceattr.data.labels import parse_attribute_file
     from faceattr.data.partition import read_id_table
     from faceattr.evaluate.evaluation import evaluate, predict_probabilities
     from faceattr.evaluate.metrics import majority_labels
     from faceattr.model.model_file import load_model
 
+    to_stdout = args.out == STDOUT
+    if args.out and not to_stdout:
+        refuse_special(args.out, "--out")  # before the evaluation, which takes a while
     model, spec = load_model(args.model)
     table, parsed = parse_attribute_file(args.labels)
     attributes = [a for a in spec.attributes if a in table.names]
@@ -96,18 +104,24 @@ def run_evaluate(args: argparse.Namespace) -> int:
     thresholds = spec.decision_thresholds(args.threshold)
     result = evaluate(attributes, y_true, prob, majority_labels(majority_source), [thresholds[c] for c in cols])
     metrics = {**result.metrics, "images_skipped": len(problems), "images_missing": missing}
-    print(f"{'attribute':<22}{'accuracy':>9}{'balanced':>10}{'f1':>8}{'roc_auc':>9}{'baseline':>10}")
+    table_to = sys.stderr if to_stdout else sys.stdout  # with --out -, standard output is the JSON alone
+    print(f"{'attribute':<22}{'accuracy':>9}{'balanced':>10}{'f1':>8}{'roc_auc':>9}{'baseline':>10}", file=table_to)
     for name, m in metrics["per_attribute"].items():
         auc = f"{m['roc_auc']:.4f}" if "roc_auc" in m else "n/a"
         print(
             f"{name:<22}{m['accuracy']:>9.4f}{m['balanced_accuracy']:>10.4f}{m['f1']:>8.4f}{auc:>9}"
-            f"{m['baseline_accuracy']:>10.4f}"
+            f"{m['baseline_accuracy']:>10.4f}",
+            file=table_to,
         )
     print(
         f"{'mean':<22}{metrics['mean_accuracy']:>9.4f}{metrics['mean_balanced_accuracy']:>10.4f}"
         f"{metrics['mean_f1']:>8.4f}{metrics.get('mean_roc_auc', float('nan')):>9.4f}"
-        f"{metrics['baseline_mean_accuracy']:>10.4f}   ({metrics['images']} images)"
+        f"{metrics['baseline_mean_accuracy']:>10.4f}   ({metrics['images']} images)",
+        file=table_to,
     )
-    if args.out:
-        write_json(args.out, metrics)
+    if to_stdout:
+        json.dump(metrics, sys.stdout, indent=2, sort_keys=True)  # the same text write_json writes to a file
+        sys.stdout.write("\n")
+    elif args.out:
+        write_json(args.out, metrics, regular_only="--out")
     return 0

@@ -18,7 +18,11 @@ def add_arguments_export(sub: argparse._SubParsersAction) -> argparse.ArgumentPa
     """`faceattr export`'s options, help and examples."""
     ex = command_parser(sub, "export", EXAMPLES["export"], "export to ONNX, checked against PyTorch")
     ex.add_argument("--model", default=DEFAULT_MODEL, help=MODEL_HELP)
-    ex.add_argument("--onnx", required=True, help="where to write the .onnx file")
+    ex.add_argument(
+        "--onnx",
+        required=True,
+        help="where to write the .onnx file: a new or regular file (a symlink, device or FIFO there is refused)",
+    )
     return ex
 
 

@@ -11,6 +11,7 @@ import io
 import pickle
 import re
 import warnings
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal, Optional, Union, get_origin
@@ -39,6 +40,7 @@ def load_weights_file(path: str | Path | io.BytesIO, what: str) -> object:
     torch's own message for that case advises lifting the weights-only restriction, the unsafe action,
     so it is not shown.
     """
+    _check_zip_crcs(path, what)
     try:
         with warnings.catch_warnings():  # torch warns in several lines about pickle protocols: one line is ours
             warnings.simplefilter("ignore")
@@ -54,6 +56,33 @@ def load_weights_file(path: str | Path | io.BytesIO, what: str) -> object:
         ) from None
     except Exception:  # noqa: BLE001 - any unpickling failure means the same thing to the user
         raise FaceattrError(_not_weights(path, what)) from None
+
+
+def _check_zip_crcs(path: str | Path | io.BytesIO, what: str) -> None:
+    """Refuse a weights file whose bytes were altered after it was written, before torch reads it.
+
+    torch.save writes a zip archive whose every entry carries the CRC-32 of its bytes, but torch.load does
+    not check them: a flipped byte in a tensor's storage loads silently as a different weight. Here every
+    entry's CRC is checked first (zipfile's testzip), so a damaged or altered file is one line naming it and
+    the entry that fails. Files that are not zips (torch's legacy format, garbage) go on to torch.load,
+    whose errors say what they are; the file's format is unchanged, so a model's bytes and hash are too."""
+    start = path.tell() if isinstance(path, io.BytesIO) else 0
+    try:
+        if not zipfile.is_zipfile(path):
+            return
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except Exception:  # noqa: BLE001 - a zip too broken to read: torch.load's failure describes it
+        return
+    finally:
+        if isinstance(path, io.BytesIO):
+            path.seek(start)
+    if bad is not None:
+        shown = "its content" if isinstance(path, io.BytesIO) else path
+        raise FaceattrError(
+            f"{what}: {shown} is damaged: its entry {bad[:80]!r} fails its CRC-32 check (the file was altered or "
+            f"corrupted after it was written); refused without loading it"
+        )
 
 
 def _not_weights(path: str | Path | io.BytesIO, what: str) -> str:
@@ -80,6 +109,10 @@ class ModelSpec:
     # None: 0.5. Commands use them unless given --threshold
     thresholds: list[float] | None = None
 
+    def __post_init__(self) -> None:
+        # a spec made in code (the train stage makes one before training) follows the rule a loaded one does
+        check_attribute_names(self.attributes)
+
     @classmethod
     def from_dict(cls, raw: object, source: str = "model spec") -> "ModelSpec":
         """The inverse of dataclasses.asdict (lists from JSON or pickles back to tuples), checked.
@@ -95,6 +128,7 @@ class ModelSpec:
             spec = _CheckedSpec.model_validate(raw)
         except ValidationError as exc:
             raise FaceattrError(f"{source}: invalid model spec: {_spec_error(exc, raw)}") from None
+        check_attribute_names(spec.attributes, source)
         return cls(
             arch=spec.arch,
             alpha=spec.alpha,
@@ -114,6 +148,27 @@ class ModelSpec:
         return list(self.thresholds) if self.thresholds is not None else [0.5] * len(self.attributes)
 
 
+ATTRIBUTE_NAME = re.compile(r"[A-Za-z0-9_]{1,100}")
+ATTRIBUTE_NAME_RULE = "letters, digits and _ (1 to 100 characters)"
+
+
+def check_attribute_names(names: object, source: str = "model spec") -> None:
+    """A model's attribute names become file names (`faceattr explain`'s PNGs, the explain stage's gallery)
+    and JSON keys: each must be 1 to 100 ASCII letters, digits or _ (CelebA's names are), and none twice.
+    So no name from a model file can hold a path separator, `..`, a control character or a space."""
+    if not isinstance(names, (list, tuple)):
+        return  # not a list: the spec's types say so
+    seen: set[str] = set()
+    for name in names:
+        if not isinstance(name, str) or ATTRIBUTE_NAME.fullmatch(name) is None:
+            raise FaceattrError(
+                f"{source}: invalid model spec: attribute {short(name, 40)} is not a name of {ATTRIBUTE_NAME_RULE}"
+            )
+        if name in seen:
+            raise FaceattrError(f"{source}: invalid model spec: attribute {name!r} is named twice")
+        seen.add(name)
+
+
 _Finite = Annotated[Union[StrictInt, Annotated[StrictFloat, Field(allow_inf_nan=False)]], Allowed("a finite number")]
 
 
@@ -128,7 +183,7 @@ class _CheckedSpec(BaseModel):
     attributes: Annotated[
         tuple[Annotated[StrictStr, Field(min_length=1, max_length=100)], ...],
         Field(min_length=1, max_length=1000),
-        Allowed("a list of 1 to 1000 names"),
+        Allowed(f"a list of 1 to 1000 names of {ATTRIBUTE_NAME_RULE}"),
     ]
     image_size: ImageSize
     mean: Annotated[tuple[_Finite, _Finite, _Finite], Allowed("three finite numbers")]

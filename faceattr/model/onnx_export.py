@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from faceattr.atomic import atomic_path
+from faceattr.atomic import STDOUT, atomic_path, refuse_special
 from faceattr.data.decoding import normalize
 from faceattr.errors import FaceattrError
 from faceattr.model.model_file import ModelSpec, load_model
@@ -84,7 +84,7 @@ def export_onnx(model_path: str | Path, onnx_path: str | Path, samples: int = 4,
     if diff > MAX_ABS_DIFF:
         raise FaceattrError(f"ONNX export differs from PyTorch by {diff:.2e} (> {MAX_ABS_DIFF:g}); not written")
     try:
-        with atomic_path(onnx_path) as out:
+        with atomic_path(onnx_path, regular_only="--onnx") as out:
             out.write_bytes(data)
     except OSError as exc:
         raise FaceattrError(
@@ -94,12 +94,16 @@ def export_onnx(model_path: str | Path, onnx_path: str | Path, samples: int = 4,
 
 
 def _check_writable(path: Path) -> None:
-    """One line for an --onnx path that cannot be written: a folder, a missing or read-only folder."""
+    """One line for an --onnx path that cannot be written: a folder, a missing or read-only folder, or a path
+    that is not a regular file (a symlink, a device, a FIFO: refused, never replaced; see refuse_special)."""
+    if str(path) == STDOUT:
+        raise FaceattrError("--onnx -: an ONNX model is binary and is not written to standard output; give a file name")
     if path.is_dir():
         raise FaceattrError(f"--onnx {path}: is a folder; give a file name such as {path / 'model.onnx'}")
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise FaceattrError(f"--onnx {path}: folder {folder} does not exist")
+    refuse_special(path, "--onnx")
     import os
 
     if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):

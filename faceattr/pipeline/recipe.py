@@ -27,6 +27,7 @@ from typing import Any, Sequence
 
 import yaml
 
+from faceattr.config.params_file import load_params, safe_load_bounded
 from faceattr.errors import FaceattrError
 from faceattr.pipeline.dvc import exp_run_args, run_dvc, typed_command
 
@@ -41,11 +42,18 @@ def load_recipe(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any
     if path.resolve() in _seen:
         raise FaceattrError(f"{path}: recipes extend each other in a loop")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+        # bounded as params.yaml is: a few hundred bytes of nested aliases would otherwise expand to gigabytes
+        raw = safe_load_bounded(path.read_text(encoding="utf-8"), str(path))
+    except (FileNotFoundError, IsADirectoryError):
         raise FaceattrError(f"{path}: recipe not found") from None
+    except OSError as exc:  # a name too long, no permission
+        raise FaceattrError(f"{path}: cannot read the recipe ({exc.strerror or type(exc).__name__})") from None
     except yaml.YAMLError as exc:
-        raise FaceattrError(f"{path}: invalid YAML: {exc}") from None
+        raise FaceattrError(f"{path}: invalid YAML: {' '.join(str(exc).split())[:300]}") from None
+    except UnicodeDecodeError as exc:
+        raise FaceattrError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except ValueError as exc:  # a date such as 2024-13-01; a whole number past Python's 4300-digit limit
+        raise FaceattrError(f"{path}: invalid YAML: {' '.join(str(exc).split(';')[0].split())[:300]}") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("overrides"), dict) or not raw["overrides"]:
         raise FaceattrError(f"{path}: expected a mapping with `overrides:` (dotted params keys → values)")
     base = raw.get("extends")
@@ -121,6 +129,8 @@ def run(args: argparse.Namespace) -> int:
     if args.print:
         print(shown)
         return 0
+    if Path("params.yaml").is_file():  # DVC expands params.yaml's aliases itself: refuse a YAML bomb first
+        load_params("params.yaml", check=False)
     print(f"running: {shown}", file=sys.stderr, flush=True)
     return run_dvc(*dvc_args).returncode  # DVC of this interpreter
 

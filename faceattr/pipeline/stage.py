@@ -3,26 +3,70 @@
 from __future__ import annotations
 
 import errno
+import os
+import re
 import sys
+from pathlib import Path
 from typing import Callable
 
 from faceattr.atomic import sweep_stale
 from faceattr.config.paths import OUTPUTS
 from faceattr.errors import FaceattrError
 
+MAX_WORD = 300  # a longer run of non-blank characters (a pasted path, a line of a hostile file) is shortened
+MAX_MESSAGE = 800  # characters of a whole message; normal ones (40 attribute names and a path) stay whole
+_LONG_WORD = re.compile(rf"\S{{{MAX_WORD + 1},}}")
+
+
+def shorten(message: str) -> str:
+    """An error message as it is shown: each word of over MAX_WORD characters cut to its start and end around
+    '…' (a path keeps its file name), then the whole cut in its middle past MAX_MESSAGE. Shorter ones unchanged."""
+
+    def cut(match: re.Match) -> str:
+        word = match.group()
+        return f"{word[:160]}…{word[-100:]}"
+
+    message = _LONG_WORD.sub(cut, message)
+    if len(message) > MAX_MESSAGE:
+        message = f"{message[: MAX_MESSAGE - 201]} … {message[-198:]}"
+    return message
+
+
+# `dvc exp run -S` in the workspace writes its values into params.yaml and leaves them there when a stage fails.
+# Git's stat cache can then call the file unchanged (same size, same mtime second): `git checkout params.yaml`
+# says "Updated 0 paths". Touching the file makes git compare its content (tests/test_hostile_pipeline.py).
+RESTORE_PARAMS_COMMAND = "touch params.yaml && git checkout -- params.yaml"
+RESTORE_PARAMS_NOTE = (
+    "note: dvc exp run leaves params.yaml as it ran it, -S values included; `" + RESTORE_PARAMS_COMMAND + "` "
+    "restores git's version (a plain `git checkout params.yaml` can miss the change)"
+)
+
+
+def _refused_workspace_experiment() -> bool:
+    """Whether check_params refused a `dvc exp run` in the workspace (not --temp or --queue, whose copy goes)."""
+    root = os.environ.get("DVC_ROOT")
+    return (
+        os.environ.get("DVC_STAGE") == "check_params"
+        and bool(os.environ.get("DVC_EXP_NAME"))
+        and bool(root)
+        and Path(root).resolve() == Path.cwd().resolve()
+    )
+
 
 def run_stage(main: Callable[[], None]) -> None:
-    """Call a stage's main; a FaceattrError is printed as `error: …` and exits with status 2."""
+    """Call a stage's main; a FaceattrError is printed as `error: …` (shortened) and exits with status 2."""
     try:
         sweep_stale(OUTPUTS)
         main()
     except FaceattrError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {shorten(str(exc))}", file=sys.stderr)
+        if _refused_workspace_experiment():
+            print(RESTORE_PARAMS_NOTE, file=sys.stderr)
         sys.exit(2)
     except OSError as exc:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
-        where = f" while writing {exc.filename}" if exc.filename else ""
+        where = f" while writing {shorten(str(exc.filename))}" if exc.filename else ""
         print(
             f"error: no space left on the device{where}; no half-written file was left. Under `dvc repro`, "
             f"DVC removed this stage's earlier outputs before running it: free some space (or move DVC's cache: "

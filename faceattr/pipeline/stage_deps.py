@@ -12,7 +12,9 @@ code is run) and compares it with dvc.yaml:
 tests/test_stage_deps.py runs the check. A package's `__init__.py` counts when it holds code; one with only a
 docstring, dunder constants (`__version__`) and its list of public names (`faceattr.public.exports`, resolved
 only when a name is asked of the package, which code inside faceattr never does: tests/test_layout.py) changes
-no output and is left out, so a version bump or a new public name reruns nothing.
+no output and is left out, so a version bump or a new public name reruns nothing. So is `stages/__init__.py`
+(ENVIRONMENT_CHECKS): it only refuses an interpreter that lacks the project's dependencies, and an output that
+exists was made past it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import yaml
 from faceattr.errors import FaceattrError
 
 PACKAGES = ("faceattr", "stages")  # the project's own top-level packages
+ENVIRONMENT_CHECKS = {"stages/__init__.py"}  # code that runs first but changes no output
 
 
 def _imported_names(path: Path, module: str) -> set[str]:
@@ -100,7 +103,8 @@ def import_closure(module: str, root: Path | None = None) -> set[str]:
         if path.name == "__init__.py" and not _holds_code(path):
             continue  # its imports serve only its public names (faceattr.public), resolved on demand
         pending.extend(n for n in _imported_names(path, name) if n.split(".")[0] in PACKAGES)
-    return {path.relative_to(root).as_posix() for path in seen if path.name != "__init__.py" or _holds_code(path)}
+    files = {path.relative_to(root).as_posix() for path in seen if path.name != "__init__.py" or _holds_code(path)}
+    return files - ENVIRONMENT_CHECKS
 
 
 def stage_module(cmd: str) -> str | None:

@@ -27,14 +27,15 @@ def iter_images(inputs: Sequence[str | Path]) -> Iterator[ImageItem]:
     """Yield every image of the inputs, in sorted order within folders and archives.
 
     A named file is yielded whatever its suffix (a non-image fails later, when decoded, with its name);
-    folders and archives contribute only files with image suffixes. An archive entry that cannot be read
-    (corrupt, encrypted, expanding past MAX_IMAGE_MB) is yielded with its `problem`, to be skipped.
+    folders and archives contribute only files with image suffixes. A file or archive entry that cannot be
+    read (unreadable, corrupt, encrypted, holding or expanding past MAX_IMAGE_MB) is yielded with its
+    `problem`, to be skipped.
     """
     for raw in inputs:
         path = Path(raw)
         if path.is_dir():
             for child in sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES):
-                yield ImageItem(str(child), child.name, child.read_bytes())
+                yield read_image_file(child, MAX_IMAGE_MB * 2**20)
         elif path.is_file() and zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as zf:
                 for info in sorted(zf.infolist(), key=lambda i: i.filename):
@@ -44,9 +45,30 @@ def iter_images(inputs: Sequence[str | Path]) -> Iterator[ImageItem]:
                     data, problem = read_problem(zf, info, MAX_IMAGE_MB * 2**20)
                     yield ImageItem(f"{path}:{info.filename}", base, data, problem)
         elif path.is_file():
-            yield ImageItem(str(path), path.name, path.read_bytes())
+            yield read_image_file(path, MAX_IMAGE_MB * 2**20)
         else:
             raise FaceattrError(f"{path}: no such file, folder or zip archive")
+
+
+def read_image_file(path: Path, max_bytes: int) -> ImageItem:
+    """A file's bytes, with the cap zip entries have: its size is checked before anything is read (and the
+    read stops past the cap, should the file grow meanwhile); a file that cannot be read has a `problem`."""
+    item = ImageItem(str(path), path.name, b"")
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            item.problem = f"{size / 2**20:.1f} MiB, over the {max_bytes / 2**20:.0f} MiB cap on one image"
+            return item
+        with open(path, "rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except OSError as exc:
+        item.problem = f"cannot be read ({exc.strerror or type(exc).__name__})"
+        return item
+    if len(data) > max_bytes:
+        item.problem = f"grew past the {max_bytes / 2**20:.0f} MiB cap on one image while being read"
+    else:
+        item.data = data
+    return item
 
 
 def count_images(inputs: Sequence[str | Path], wanted: set[str] | None = None) -> int | None:

@@ -27,6 +27,8 @@ from faceattr.predict.answer_rows import answer_row, like_an_aligned_crop
 # An aligned image larger than this (height, width) is shrunk before a heat map is drawn over it: the
 # page shows it at crop size, and blending a 50-megapixel image would cost seconds.
 MAX_SHOWN = (436, 356)
+# The most faces answered per photo (the largest): each costs a crop in the reply (a 300-face photo's was 23.6 MB).
+DEFAULT_MAX_FACES = 50
 
 
 @dataclass
@@ -43,6 +45,16 @@ class Analysis:
     shown: list[torch.Tensor] = field(default_factory=list)  # uint8 3×H×W each
     inputs: list[torch.Tensor] = field(default_factory=list)  # uint8 3×h×w each, at the model's input size
     warnings: list[str] = field(default_factory=list)
+    faces_found: int = 0  # faces detected; more than len(boxes) when over the service's max_faces
+
+
+def largest_faces(boxes: list[list[int]], most: int) -> list[int]:
+    """The indices of the `most` largest boxes ([x, y, width, height]) in their own order (the earlier of equal
+    ones first), so that the faces kept are numbered as they were found."""
+    if len(boxes) <= most:
+        return list(range(len(boxes)))
+    by_size = sorted(range(len(boxes)), key=lambda k: -boxes[k][2] * boxes[k][3])
+    return sorted(by_size[:most])
 
 
 def png_bytes(rgb: np.ndarray) -> bytes:
@@ -75,6 +87,7 @@ class Service:
         precision: str = "auto",
         detector: str | None = None,
         max_megapixels: float = MAX_MEGAPIXELS,
+        max_faces: int = DEFAULT_MAX_FACES,
     ) -> None:
         from faceattr.device import use_bf16
         from faceattr.model.model_file import load_model
@@ -90,6 +103,7 @@ class Service:
         self.bf16 = use_bf16(torch.device("cpu"), precision)
         self.detector = detector or DEFAULT_DETECTOR
         self.max_megapixels = max_megapixels
+        self.max_faces = max_faces
         # OpenCV's Haar cascades are shared objects: one detection at a time. MTCNN holds no state between
         # calls (tests/test_detect.py runs it from several threads), so its requests detect side by side.
         self._detect_lock = threading.Lock() if self.detector == "haar" else contextlib.nullcontext()
@@ -123,6 +137,7 @@ class Service:
                     f"and align the faces"
                 )
             found.boxes.append([0, 0, found.width, found.height])
+            found.faces_found = 1
             found.shown.append(_shrunk(image))
             found.inputs.append(resize_to(image, size))
             wheres: list[dict] = [{}]
@@ -131,6 +146,13 @@ class Service:
                 faces = detect_faces(image, self.detector)
             if not faces:
                 found.warnings.append(f"{name}: no face found")
+            found.faces_found = len(faces)
+            if len(faces) > self.max_faces:
+                faces = [faces[k] for k in largest_faces([list(f.box) for f in faces], self.max_faces)]
+                found.warnings.append(
+                    f"{name}: {found.faces_found} faces found; only the {self.max_faces} largest are answered "
+                    f"(--max-faces)"
+                )
             for face in faces:
                 found.boxes.append(list(face.box))
                 found.shown.append(face.crop)
@@ -185,4 +207,5 @@ class Service:
             "precision": "bf16" if self.bf16 else "fp32",
             "detector": self.detector,
             "max_megapixels": self.max_megapixels,
+            "max_faces": self.max_faces,
         }

@@ -41,10 +41,17 @@ def tracking_uri() -> str:
 
 
 def store_exists() -> bool:
-    """Whether there is a store to read: MLFLOW_TRACKING_URI is set, or the default sqlite file exists
-    (opening a missing one would create an empty database)."""
+    """Whether there is a store to read: the sqlite file (or MLflow file-store folder) that the tracking URI
+    names exists, the default's or MLFLOW_TRACKING_URI's. Opening a missing local store creates an empty one, so
+    reading commands check this first; a server or database URI (http, postgresql, …) is left to MLflow."""
     uri = tracking_uri()
-    return bool(os.environ.get("MLFLOW_TRACKING_URI")) or Path(uri[len("sqlite:///") :]).is_file()
+    if uri.startswith("sqlite:///"):
+        return Path(uri[len("sqlite:///") :].split("?", 1)[0]).is_file()
+    if uri.startswith("file://"):
+        return Path(uri[len("file://") :]).is_dir()
+    if "://" not in uri and not uri.startswith("databricks"):
+        return Path(uri).is_dir()  # a plain path: MLflow's file store
+    return True
 
 
 def git_commit(short: bool = False) -> str | None:

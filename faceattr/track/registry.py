@@ -7,7 +7,8 @@ models/model.pt inside it (the MLflow model's extra_files), so a version is a fa
 `--model models:/faceattr@champion` (or `models:/faceattr/3`) fetches that file from the store.
 
 The store is the pipeline's (./mlflow.db of the working folder, or MLFLOW_TRACKING_URI), read only:
-a missing store is an error saying where it was looked for, never an empty database made on the spot.
+a missing store (no sqlite file where the URI points, default or MLFLOW_TRACKING_URI) is an error saying where
+it was looked for, never an empty database made on the spot.
 """
 
 from __future__ import annotations
@@ -151,6 +152,12 @@ def promote(ref: str, alias: str = CHAMPION) -> tuple[Version, Version | None, d
     experiment). Returns the version now holding the alias, the one that held it before (or None), and the
     run's test metrics (the evaluate stage's `test.*`, prefix removed).
     """
+    if not ref.replace("'", "").strip():  # an empty name would match runs whose name is empty
+        raise FaceattrError(
+            f"faceattr promote {ref!r}: name a run id or a DVC experiment name (dvc exp show lists them)"
+        )
+    if not alias.strip():
+        raise FaceattrError("faceattr promote --alias '': name the alias to move (default: champion)")
     from mlflow.exceptions import MlflowException
 
     client = _client()
