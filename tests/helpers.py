@@ -280,15 +280,16 @@ def tiny_model(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def running_server(app) -> Iterator[str]:
-    """Serve `app` with uvicorn on 127.0.0.1 at a port the kernel picks (no race for a free port); yield its URL."""
+def running_server(app, config=None) -> Iterator[str]:
+    """Serve `app` with uvicorn on 127.0.0.1 at a port the kernel picks (no race for a free port); yield its URL.
+    `config`: a uvicorn.Config of `app` (default: uvicorn's own settings, quiet)."""
     import uvicorn
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(config or uvicorn.Config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

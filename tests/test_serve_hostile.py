@@ -11,7 +11,7 @@ import time
 import urllib.request
 
 import pytest
-from helpers import tiny_model
+from helpers import running_server, tiny_model
 from starlette.testclient import TestClient
 
 from faceattr.cli.entry import build_parser, main
@@ -223,30 +223,12 @@ SLOW_CONNECTIONS = 70  # more than the 64 connections that locked `faceattr serv
 def guarded_server(service: Service):
     """`faceattr serve`'s uvicorn configuration (server_config) with shorter timeouts, on a free loopback port in
     a thread of this process; its URL and port."""
-    import uvicorn
-
     app = create_app(service, body_idle_s=BODY_IDLE_S, body_total_s=BODY_TOTAL_S)
     config = server_config(
         app, log_level="warning", lifespan="off", http=guarded_protocol(header_timeout_s=HEADER_TIMEOUT_S)
     )
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}", port
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with running_server(app, config) as url:
+        yield url, int(url.rsplit(":", 1)[1])
 
 
 def _connect(port: int, first: bytes) -> socket.socket:
