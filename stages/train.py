@@ -41,21 +41,22 @@ def main() -> None:
     w = distributed.world()
     if distributed.LAUNCHED not in os.environ and w.is_main:  # the launcher, a lone trainer or torchrun's rank 0
         lock = lock_checkpoints(CHECKPOINTS_DIR)
-        if cfg.processes > 1 and not w.distributed:
-            sys.exit(distributed.launch(cfg.processes, "stages.train", pass_fds=[lock]))
+        if cfg.train.processes > 1 and not w.distributed:
+            sys.exit(distributed.launch(cfg.train.processes, "stages.train", pass_fds=[lock]))
     partition_file = partition_path(PARTITIONS_DIR, params.subset)
     data = read_partition_labels(LABELS, partition_file)
     cache = PixelCache(PIXELS_DIR)
-    train = load_split(data, "train", cache, cfg.image_size)
-    val = load_split(data, "val", cache, cfg.image_size)
+    train = load_split(data, "train", cache, cfg.train.image_size)
+    val = load_split(data, "val", cache, cfg.train.image_size)
     if not w.is_main:
         fit(cfg, data.attributes, train, val, CHECKPOINTS_DIR)
         return
+    t = cfg.train
     print(
-        f"train: {len(train.images)} train / {len(val.images)} val images at {cfg.image_size[0]}×{cfg.image_size[1]}, "
-        f"{len(data.attributes)} attributes, {cfg.arch} alpha {cfg.alpha}"
-        f"{f', {cfg.processes} processes' if cfg.processes > 1 else ''}"
-        f"{f', distilled from {len(cfg.teachers)} teacher(s) at weight {cfg.distill_weight}' if cfg.teachers else ''}"
+        f"train: {len(train.images)} train / {len(val.images)} val images at {t.image_size[0]}×{t.image_size[1]}, "
+        f"{len(data.attributes)} attributes, {cfg.model.arch} alpha {cfg.alpha}"
+        f"{f', {t.processes} processes' if t.processes > 1 else ''}"
+        f"{f', distilled from {len(t.teachers)} teacher(s) at weight {t.distill_weight}' if t.teachers else ''}"
     )
 
     with contextlib.ExitStack() as stack:
@@ -74,7 +75,7 @@ def main() -> None:
             cfg, data.attributes, train, val, CHECKPOINTS_DIR, on_start=start_tracking, on_epoch=mlflow_runs.log_epoch
         )
         # the operating point travels with the model: evaluate, predict and serve decide with it
-        device = select_device(cfg.device, w.local_rank)
+        device = select_device(cfg.train.device, w.local_rank)
         result.spec.thresholds = operating_thresholds(
             result.model.to(device), result.spec, val.images, val.labels.numpy(), device, params.evaluate
         )

@@ -236,13 +236,24 @@ def tiny_data(n: int, seed: int):
 
 
 def repository_training(**changes):
-    """The repository's params.yaml as a TrainConfig (`Params.training()`) with `changes` (keys of TrainConfig;
-    `augment`'s are merged into params.yaml's augment group): a TrainConfig built in code needs every key."""
+    """The repository's params.yaml as a TrainConfig (`Params.training()`) with `changes`: keys of the train
+    or model group, or alpha or seed, each put in its group (`augment`'s are merged into params.yaml's augment
+    group; `freeze` as params.yaml writes it); a TrainConfig built in code needs every key."""
     from faceattr.config.schema import TrainConfig, load_config
 
-    values = load_config(REPO / "params.yaml").training().model_dump()
-    augment = {**values["augment"], **changes.pop("augment", {})}
-    return TrainConfig(**{**values, **changes, "augment": augment})
+    return TrainConfig(**regroup(load_config(REPO / "params.yaml").training(), changes))
+
+
+def regroup(cfg, changes: dict) -> dict:
+    """`cfg`'s (a TrainConfig's) groups as mappings, with `changes` (flat keys) put in the group declaring
+    each; a key no group declares stays at the top level, where TrainConfig names it unknown."""
+    values = cfg.model_dump()
+    changes = dict(changes)
+    values["train"]["augment"].update(changes.pop("augment", {}))
+    for key, value in changes.items():
+        group = next((g for g in ("train", "model") if key in values[g]), None)
+        (values[group] if group else values)[key] = value
+    return values
 
 
 def train_config(**overrides):

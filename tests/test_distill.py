@@ -89,7 +89,7 @@ def test_distillation_changes_training_deterministically_and_resumes_exactly(tmp
     a = fit(distil, ATTRS, train, val, tmp_path / "a")
     assert not same_weights(a, plain)
     assert same_weights(
-        fit(config(teachers=distil.teachers, distill_weight=0.0), ATTRS, train, val, tmp_path / "w0"), plain
+        fit(config(teachers=distil.train.teachers, distill_weight=0.0), ATTRS, train, val, tmp_path / "w0"), plain
     )
 
     def stop_after_2(record):

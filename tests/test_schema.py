@@ -72,26 +72,45 @@ def test_a_typo_in_a_key_fails_check_params_in_one_line(tmp_path):
 
 def test_a_train_config_built_in_code_needs_every_key():
     """params.yaml is the one source of values: a TrainConfig built in code starts from one (no defaults)."""
-    full = validate(copy.deepcopy(DEFAULT)).training()
+    params = validate(copy.deepcopy(DEFAULT))
+    full = params.training()
+    assert full.train == params.train and full.model == params.model  # each group as it is, in one hop
+    assert (full.alpha, full.seed) == (params.alpha, params.seed)
     values = full.model_dump()
     assert TrainConfig(**values) == full
-    for key, named in (("epochs", "train.epochs"), ("arch", "model.arch"), ("seed", "seed")):
+
+    def without(group, key):
+        return {**values, group: {k: v for k, v in values[group].items() if k != key}}
+
+    def changed(group, **keys):
+        return {**values, group: {**values[group], **keys}}
+
+    for args, named in (
+        (without("train", "epochs"), "train.epochs"),
+        (without("model", "arch"), "model.arch"),
+        ({k: v for k, v in values.items() if k != "seed"}, "seed"),
+    ):
         with pytest.raises(FaceattrError, match=rf"^missing key '{named}'$"):
-            TrainConfig(**{k: v for k, v in values.items() if k != key})
+            TrainConfig(**args)
     with pytest.raises(FaceattrError, match=r"^missing key 'train.augment.hflip'$"):
-        TrainConfig(**{**values, "augment": {"erase": 0.5}})
+        TrainConfig(**changed("train", augment={"erase": 0.5}))
     with pytest.raises(
         FaceattrError, match=r"^train.distill_weight = 2 is not allowed; expected a number ≥ 0 and ≤ 1$"
     ):
-        TrainConfig(**{**values, "distill_weight": 2})
+        TrainConfig(**changed("train", distill_weight=2))
     with pytest.raises(FaceattrError, match=r"^model.arch = 'vgg16' is not allowed; expected one of mobilenet_v2, "):
-        TrainConfig(**{**values, "arch": "vgg16"})
+        TrainConfig(**changed("model", arch="vgg16"))
     with pytest.raises(FaceattrError, match=r"^alpha = 0.5 is not allowed; expected 1.0 with model.arch resnet18"):
-        TrainConfig(**{**values, "arch": "resnet18", "alpha": 0.5})
-    cfg = repository_training(epochs=2, augment={"erase": 0.5})  # the tests' helper: params.yaml's, changed
+        TrainConfig(**{**changed("model", arch="resnet18"), "alpha": 0.5})
+    with pytest.raises(FaceattrError, match=r"^unknown key train.learning_rate; allowed in train: "):
+        TrainConfig(**changed("train", learning_rate=0.1))
+    cfg = repository_training(epochs=2, freeze=3, augment={"erase": 0.5})  # the tests' helper: params.yaml's, changed
     train = DEFAULT["train"]
-    assert cfg.epochs == 2 and cfg.lr == train["lr"] and cfg.seed == DEFAULT["seed"] and cfg.alpha == DEFAULT["alpha"]
-    assert cfg.augment.model_dump() == {**train["augment"], "erase": 0.5}
+    assert cfg.train.epochs == 2 and cfg.train.lr == train["lr"] and cfg.model.freeze == 3
+    assert cfg.seed == DEFAULT["seed"] and cfg.alpha == DEFAULT["alpha"]
+    assert cfg.train.augment.model_dump() == {**train["augment"], "erase": 0.5}
+    assert (cfg.model.freeze_blocks, repository_training(freeze="backbone").model.freeze_blocks) == (3, 0)
+    assert repository_training().model.freeze_blocks is None and repository_training().model.weights == ""
 
 
 def test_the_config_and_the_data_stages_load_no_training_stack():

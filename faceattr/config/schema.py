@@ -14,9 +14,9 @@ no torch), so checking params costs no training stack.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, model_validator
 
 from faceattr.config.choices import (
     ARCHITECTURES,
@@ -114,6 +114,16 @@ class Model(Group):
     pretrained: OptionalPath
     head: choice(HEADS)
     freeze: Freeze
+
+    @property
+    def weights(self) -> str:
+        """`pretrained` as `faceattr.model.pretrained.resolve` takes it: '' for none (params.yaml may give None)."""
+        return self.pretrained or ""
+
+    @property
+    def freeze_blocks(self) -> int | None:
+        """`freeze` as the number of last backbone blocks that train: None for all, 0 for none (`parse_freeze`)."""
+        return parse_freeze(self.freeze)
 
 
 class Augment(Group):
@@ -225,17 +235,8 @@ class Params(Group):
         return self
 
     def training(self) -> TrainConfig:
-        """What `fit` takes, built here alone: the train group's keys, the model group's, alpha and seed."""
-        train, model = self.train, self.model
-        return TrainConfig(
-            **dict(train),
-            arch=model.arch,
-            pretrained=model.pretrained or "",
-            head=model.head,
-            freeze=parse_freeze(model.freeze),
-            alpha=self.alpha,
-            seed=self.seed,
-        )
+        """What `fit` takes: the train group, the model group, alpha and seed, each as it is here."""
+        return TrainConfig(train=self.train, model=self.model, alpha=self.alpha, seed=self.seed)
 
     def as_dict(self) -> dict[str, Any]:
         """The values as plain YAML types (lists, not tuples), e.g. to log them."""
@@ -251,40 +252,31 @@ def parse_freeze(value: str | int) -> int | None:
 # --- a training run ---------------------------------------------------------------------------------------
 
 
-class TrainConfig(Train):
-    """Every knob of a training run: the `train` group's keys, the `model` group's, alpha and seed.
+class TrainConfig(Group):
+    """Every knob of a training run, by params.yaml's groups: `train` (the loop's), `model` (the model
+    builder's), and the top-level alpha and seed.
 
     `Params.training()` builds it from params.yaml; code that builds one (tests, benchmarks) starts from a
     params.yaml's too, e.g. `load_config("params.yaml").training()` with some keys changed. Every key is
-    required, so a key left out is an error, one line like params.yaml's naming the key, as is a bad value.
+    required, so a key left out is an error, one line like params.yaml's naming the key (`train.epochs`,
+    `model.arch`), as is a bad value.
     """
 
-    arch: choice(ARCHITECTURES)
+    train: Train
+    model: Model
     alpha: Alpha
     seed: Seed
-    pretrained: Annotated[StrictStr, Allowed("'', 'imagenet' or a weights file's path")]
-    head: choice(HEADS)
-    freeze: Annotated[
-        Optional[Annotated[StrictInt, Field(ge=0, le=1000)]],
-        Allowed("None (all train) or the number of last backbone blocks to train"),
-    ]
 
     def __init__(self, **values: Any):
         try:
             super().__init__(**values)
         except ValidationError as exc:
-            raise one_line(exc, values, TrainConfig, "", _params_key) from None
+            raise one_line(exc, values, TrainConfig, "", lambda p: p) from None
 
     @model_validator(mode="after")
     def _rules(self) -> TrainConfig:
-        width_multiplier_rule(self.arch, self.alpha, "model.arch")
+        width_multiplier_rule(self.model.arch, self.alpha, "model.arch")
         return self
-
-
-def _params_key(name: str) -> str:
-    """The params.yaml key of TrainConfig's field `name`: under the group that declares it, or top level."""
-    group = next((g for g, model in (("train", Train), ("model", Model)) if name in model.model_fields), None)
-    return f"{group}.{name}" if group else name
 
 
 # --- reading and checking ---------------------------------------------------------------------------------

@@ -49,14 +49,14 @@ def log_model(
             "device": result.device,
             "bf16": str(result.bf16),
             "cpu": cpu_description(),
-            "processes": str(cfg.processes),
+            "processes": str(cfg.train.processes),
         }
     )
-    if cfg.teachers:
+    if cfg.train.teachers:
         mlflow.set_tag("faceattr.teachers_sha256", result.teachers_sha256)
-    if cfg.pretrained:  # which weights it started from, by content
+    if cfg.model.pretrained:  # which weights it started from, by content
         mlflow.set_tag(
-            "faceattr.pretrained_sha256", file_sha256(pretrained.resolve(cfg.pretrained, cfg.arch, cfg.alpha))
+            "faceattr.pretrained_sha256", file_sha256(pretrained.resolve(cfg.model.weights, cfg.model.arch, cfg.alpha))
         )
     mlflow.log_metrics(
         {
@@ -65,7 +65,7 @@ def log_model(
             "best_epoch": result.best_epoch,
         }
     )
-    example = np.zeros((2, 3, *cfg.image_size), dtype=np.float32)
+    example = np.zeros((2, 3, *cfg.train.image_size), dtype=np.float32)
     with torch.no_grad():
         output = result.model(torch.from_numpy(example)).numpy()
     data_dir = str(params.data.dir)

@@ -20,7 +20,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from faceattr.config.schema import TrainConfig
+from faceattr.config.schema import Train, TrainConfig
 from faceattr.data.batches import Batches, place
 from faceattr.data.decoding import normalize
 from faceattr.data.pixels import Images, as_images
@@ -58,7 +58,17 @@ def fingerprint(cfg: TrainConfig, attributes: list[str], train: Split, val: Spli
     The process count is left out: a run interrupted under torchrun may resume in one process and back.
     Teachers count by their content (`teachers_sha256`), not only their paths.
     """
-    settings = cfg.model_dump(exclude={"processes"})
+    model = cfg.model
+    # the flat mapping runs have always been identified by, so existing checkpoints still resume
+    settings = {
+        **cfg.train.model_dump(exclude={"processes"}),
+        "arch": model.arch,
+        "alpha": cfg.alpha,
+        "seed": cfg.seed,
+        "pretrained": model.weights,
+        "head": model.head,
+        "freeze": model.freeze_blocks,
+    }
     h = hashlib.sha256(json.dumps([settings, attributes], sort_keys=True, default=str).encode())
     h.update(teachers_sha256.encode())
     for split in (train, val):
@@ -117,7 +127,7 @@ def _mean_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 def _train_epoch(
-    cfg: TrainConfig, r: Run, train_images: Images, train_y: torch.Tensor, epoch: int
+    cfg: Train, r: Run, train_images: Images, train_y: torch.Tensor, epoch: int
 ) -> tuple[float, float, float]:
     """One epoch's steps; the summed batch losses and accuracies, and the seconds the steps took."""
     w, device, batch_size, memory_format = r.world, r.device, r.batch_size, r.memory_format
@@ -167,7 +177,7 @@ def _train_epoch(
 
 
 def _validate(
-    cfg: TrainConfig,
+    cfg: Train,
     r: Run,
     p: Epochs,
     train_images: Images,
@@ -228,7 +238,7 @@ def fit(
     resumed into the same tracking run.
 
     Under torchrun every process calls this: each trains on its share of each global batch of
-    `cfg.batch_size` images (the augmentation of the whole batch is drawn by every process, so the
+    `cfg.train.batch_size` images (the augmentation of the whole batch is drawn by every process, so the
     run follows the single-process one), all validate alike, and process 0 alone writes checkpoints.
     """
     train_images, val_images = as_images(train.images), as_images(val.images)
@@ -241,7 +251,7 @@ def fit(
     checkpoints = Checkpoints(checkpoint_dir)
     run_id = fingerprint(cfg, attributes, train, val, r.teachers_sha256)
     state = checkpoints.load(run_id)
-    p = restore(cfg, r, state)
+    p = restore(cfg.train, r, state)
     if state is not None and w.is_main:
         print(f"resuming from {checkpoints.loaded_from} after epoch {p.start_epoch}", file=sys.stderr)
     tracking_run_id = None
@@ -255,15 +265,15 @@ def fit(
     started = time.perf_counter()
     step_seconds, seen = 0.0, 0
     try:
-        for epoch in range(p.start_epoch, cfg.epochs):
+        for epoch in range(p.start_epoch, cfg.train.epochs):
             if p.stopped_early:
                 break
-            loss_sum, acc_sum, seconds = _train_epoch(cfg, r, train_images, train_y, epoch)
+            loss_sum, acc_sum, seconds = _train_epoch(cfg.train, r, train_images, train_y, epoch)
             step_seconds, seen = step_seconds + seconds, seen + r.batch_size * r.steps_per_epoch
-            record = _validate(cfg, r, p, train_images, val_images, val.labels, epoch, loss_sum, acc_sum)
+            record = _validate(cfg.train, r, p, train_images, val_images, val.labels, epoch, loss_sum, acc_sum)
             if not w.is_main:
                 continue
-            _print_epoch(record, cfg.epochs)
+            _print_epoch(record, cfg.train.epochs)
             if on_epoch is not None:
                 on_epoch(record)
             checkpoints.save(checkpoint_state(r, p, run_id, epoch, tracking_run_id))

@@ -17,12 +17,12 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from faceattr.config.schema import TrainConfig
+from faceattr.config.schema import Train, TrainConfig
 from faceattr.data.pixels import Images
 from faceattr.device import select_device, set_threads, use_bf16
 from faceattr.errors import FaceattrError
 from faceattr.model import pretrained
-from faceattr.model.finetune import apply_freeze, describe
+from faceattr.model.finetune import apply_freeze, backbone_parameters, describe
 from faceattr.model.model_file import ModelSpec, build_model, load_pretrained
 from faceattr.train import distributed
 from faceattr.train.checkpoints import CHECKPOINT_FORMAT
@@ -71,50 +71,55 @@ class Epochs:
 
 
 def prepare(cfg: TrainConfig, attributes: list[str], train_images: Images, train_labels: torch.Tensor) -> Run:
+    train_cfg, model_cfg = cfg.train, cfg.model  # the loop's group and the model builder's
     w = distributed.world()
-    device = select_device(cfg.device, w.local_rank)
+    device = select_device(train_cfg.device, w.local_rank)
     distributed.init(w, device)
-    bf16 = use_bf16(device, cfg.precision)
+    bf16 = use_bf16(device, train_cfg.precision)
     if device.type == "cpu":
-        set_threads(cfg.threads, w.local_size)
+        set_threads(train_cfg.threads, w.local_size)
     torch.use_deterministic_algorithms(device.type == "cpu", warn_only=True)
     soft, teachers_sha256 = None, ""
-    if cfg.teachers:  # before seeding: loading a teacher draws (then overwrites) random initial weights
-        teachers_sha256 = teachers_digest(cfg.teachers)
-        soft = soft_targets(cfg.teachers, train_images, attributes, cfg.image_size, device, bf16).to(device)
+    if train_cfg.teachers:  # before seeding: loading a teacher draws (then overwrites) random initial weights
+        teachers_sha256 = teachers_digest(train_cfg.teachers)
+        soft = soft_targets(train_cfg.teachers, train_images, attributes, train_cfg.image_size, device, bf16).to(device)
     torch.manual_seed(cfg.seed)
     spec = ModelSpec(
-        arch=cfg.arch, alpha=cfg.alpha, attributes=list(attributes), image_size=tuple(cfg.image_size), head=cfg.head
+        arch=model_cfg.arch,
+        alpha=cfg.alpha,
+        attributes=list(attributes),
+        image_size=tuple(train_cfg.image_size),
+        head=model_cfg.head,
     )
-    model = build_model(cfg.arch, len(attributes), cfg.alpha, cfg.head)
-    weights_file = pretrained.resolve(cfg.pretrained, cfg.arch, cfg.alpha)
+    model = build_model(model_cfg.arch, len(attributes), cfg.alpha, model_cfg.head)
+    weights_file = pretrained.resolve(model_cfg.weights, model_cfg.arch, cfg.alpha)
     if weights_file:
         skipped = load_pretrained(model, weights_file)
         if w.is_main:
             unused = ", ".join(skipped) or "none"  # the file's own classifier: the head starts from random weights
             print(f"started from {weights_file} (its tensors not used: {unused})", file=sys.stderr)
-    frozen_norms = apply_freeze(model, cfg.arch, cfg.head, cfg.freeze)
-    if w.is_main and cfg.freeze is not None:
+    frozen_norms = apply_freeze(model, model_cfg.arch, model_cfg.head, model_cfg.freeze_blocks)
+    if w.is_main and model_cfg.freeze_blocks is not None:
         print(f"model.freeze: {describe(model)}", file=sys.stderr)
     model = model.to(device)
-    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    memory_format = torch.channels_last if train_cfg.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
-    optimizer = make_optimizer(cfg, model)
-    batch_size = min(cfg.batch_size, len(train_images))
+    optimizer = make_optimizer(train_cfg, model, backbone_parameters(model, model_cfg.arch, model_cfg.head))
+    batch_size = min(train_cfg.batch_size, len(train_images))
     if batch_size % w.size:
         raise FaceattrError(f"train.batch_size: {batch_size} does not split evenly over {w.size} processes")
     steps_per_epoch = len(train_images) // batch_size  # the last partial batch is dropped (BatchNorm)
-    scheduler = make_schedule(cfg, optimizer, steps_per_epoch)
+    scheduler = make_schedule(train_cfg, optimizer, steps_per_epoch)
     generator = torch.Generator().manual_seed(cfg.seed)
-    criterion = make_loss(cfg.loss, train_labels, cfg.focal_gamma).to(device)
-    val_criterion = make_loss(cfg.loss, train_labels, cfg.focal_gamma)  # on the CPU, where val logits are
+    criterion = make_loss(train_cfg.loss, train_labels, train_cfg.focal_gamma).to(device)
+    val_criterion = make_loss(train_cfg.loss, train_labels, train_cfg.focal_gamma)  # on the CPU, where val logits are
     ema = None
-    if cfg.ema_decay:
-        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+    if train_cfg.ema_decay:
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(train_cfg.ema_decay), use_buffers=True)
     model_without_ddp = model
     if w.distributed:
         model = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
-    if cfg.compile:
+    if train_cfg.compile:
         model = torch.compile(model)
     return Run(
         world=w,
@@ -178,7 +183,7 @@ class TrainingState:
             write(state[name])
 
 
-def restore(cfg: TrainConfig, r: Run, saved: dict | None) -> Epochs:
+def restore(cfg: Train, r: Run, saved: dict | None) -> Epochs:
     """The run's epochs so far: none, or a checkpoint's (its state loaded into the run)."""
     p = Epochs()
     if saved is not None:
