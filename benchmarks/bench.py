@@ -57,17 +57,11 @@ REPO_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 
 
 def training_config(**changes):
-    """The repository's params.yaml as a TrainConfig (`Params.training()`), with `changes`: keys of the train
-    or model group, or alpha or seed, each put in its group (augment's keys merged into params.yaml's augment
-    group)."""
-    from faceattr.config.schema import TrainConfig, load_config
+    """The repository's params.yaml as a TrainConfig (`Params.training()`) with `changes`
+    (`TrainConfig.with_changes`: each key put in the group that declares it)."""
+    from faceattr.config.schema import load_config
 
-    values = load_config(REPO_PARAMS).training().model_dump()
-    values["train"]["augment"].update(changes.pop("augment", {}))
-    for key, value in changes.items():
-        group = next((g for g in ("train", "model") if key in values[g]), None)
-        (values[group] if group else values)[key] = value
-    return TrainConfig(**values)
+    return load_config(REPO_PARAMS).training().with_changes(**changes)
 
 
 # ------------------------------------------------------------------------------------------------ data

@@ -236,24 +236,11 @@ def tiny_data(n: int, seed: int):
 
 
 def repository_training(**changes):
-    """The repository's params.yaml as a TrainConfig (`Params.training()`) with `changes`: keys of the train
-    or model group, or alpha or seed, each put in its group (`augment`'s are merged into params.yaml's augment
-    group; `freeze` as params.yaml writes it); a TrainConfig built in code needs every key."""
-    from faceattr.config.schema import TrainConfig, load_config
+    """The repository's params.yaml as a TrainConfig (`Params.training()`) with `changes`
+    (`TrainConfig.with_changes`: each key put in its group; `freeze` as params.yaml writes it)."""
+    from faceattr.config.schema import load_config
 
-    return TrainConfig(**regroup(load_config(REPO / "params.yaml").training(), changes))
-
-
-def regroup(cfg, changes: dict) -> dict:
-    """`cfg`'s (a TrainConfig's) groups as mappings, with `changes` (flat keys) put in the group declaring
-    each; a key no group declares stays at the top level, where TrainConfig names it unknown."""
-    values = cfg.model_dump()
-    changes = dict(changes)
-    values["train"]["augment"].update(changes.pop("augment", {}))
-    for key, value in changes.items():
-        group = next((g for g in ("train", "model") if key in values[g]), None)
-        (values[group] if group else values)[key] = value
-    return values
+    return load_config(REPO / "params.yaml").training().with_changes(**changes)
 
 
 def train_config(**overrides):

@@ -17,9 +17,9 @@ from helpers import REPO, check_params_on
 from faceattr.cli.entry import main
 from faceattr.config import params_file
 from faceattr.data.labels import clean_labels, parse_attribute_file
-from faceattr.errors import FaceattrError
+from faceattr.errors import FaceattrError, shorten
 from faceattr.pipeline import recipe
-from faceattr.pipeline.stage import RESTORE_PARAMS_COMMAND, run_stage, shorten
+from faceattr.pipeline.stage import RESTORE_PARAMS_COMMAND, run_stage
 from faceattr.track import registry
 from faceattr.track.mlflow_runs import store_exists
 

@@ -28,7 +28,7 @@ from importlib import import_module
 from typing import Sequence
 
 from faceattr.cli.arguments import top_parser
-from faceattr.errors import FaceattrError
+from faceattr.errors import FaceattrError, shorten
 
 # subcommand → the module holding its add_arguments_<name> and run_<name>, in `faceattr --help`'s order
 COMMANDS = {
@@ -62,8 +62,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.model = str(fetch(args.model))
         return args.func(args)
     except FaceattrError as exc:
-        from faceattr.pipeline.stage import shorten  # a 5,000-character path is not echoed in full
-
         print(f"faceattr: error: {shorten(str(exc))}", file=sys.stderr)
         return 2
 

@@ -278,6 +278,18 @@ class TrainConfig(Group):
         width_multiplier_rule(self.model.arch, self.alpha, "model.arch")
         return self
 
+    def with_changes(self, **changes: Any) -> TrainConfig:
+        """A copy with `changes`, checked as params.yaml is: keys of the train or model group, or alpha or seed,
+        each put in the group that declares it (`augment`'s keys merged into the augment group). For code that
+        varies a training (tests, benchmarks); a key no group declares is an unknown-key error."""
+        values = self.model_dump()
+        changes = dict(changes)
+        values["train"]["augment"].update(changes.pop("augment", {}))
+        for key, value in changes.items():
+            group = next((g for g in ("train", "model") if key in values[g]), None)
+            (values[group] if group else values)[key] = value
+        return TrainConfig(**values)
+
 
 # --- reading and checking ---------------------------------------------------------------------------------
 

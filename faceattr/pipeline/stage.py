@@ -4,33 +4,13 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Callable
 
 from faceattr.atomic import sweep_stale
 from faceattr.config.paths import OUTPUTS
-from faceattr.errors import FaceattrError
-
-MAX_WORD = 300  # a longer run of non-blank characters (a pasted path, a line of a hostile file) is shortened
-MAX_MESSAGE = 800  # characters of a whole message; normal ones (40 attribute names and a path) stay whole
-_LONG_WORD = re.compile(rf"\S{{{MAX_WORD + 1},}}")
-
-
-def shorten(message: str) -> str:
-    """An error message as it is shown: each word of over MAX_WORD characters cut to its start and end around
-    '…' (a path keeps its file name), then the whole cut in its middle past MAX_MESSAGE. Shorter ones unchanged."""
-
-    def cut(match: re.Match) -> str:
-        word = match.group()
-        return f"{word[:160]}…{word[-100:]}"
-
-    message = _LONG_WORD.sub(cut, message)
-    if len(message) > MAX_MESSAGE:
-        message = f"{message[: MAX_MESSAGE - 201]} … {message[-198:]}"
-    return message
-
+from faceattr.errors import FaceattrError, shorten
 
 # `dvc exp run -S` in the workspace writes its values into params.yaml and leaves them there when a stage fails.
 # Git's stat cache can then call the file unchanged (same size, same mtime second): `git checkout params.yaml`
